@@ -1,0 +1,186 @@
+"""params.yaml, parsed and checked in one place so a typo fails before any work is done."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ctml.errors import UserError
+
+PARAMS_FILE = "params.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    date_columns: list[str] = []
+
+
+class ValidateParams(_Section):
+    max_missing_share: float = Field(ge=0, le=1)
+    missing_tolerance: float = Field(ge=0, le=1)
+    range_tolerance: float = Field(ge=0)
+    max_unknown_category_share: float = Field(ge=0, le=1)
+
+
+class PreprocessParams(_Section):
+    test_size: float = Field(gt=0, lt=1)
+    numeric_imputer: Literal["median", "mean", "most_frequent"]
+    scaler: Literal["standard", "minmax", "none"]
+    max_categories: int = Field(ge=2)
+    date_parts: list[Literal["year", "month", "day", "dayofweek", "dayofyear", "hour"]]
+
+
+class TrainParams(_Section):
+    model: Literal["random_forest", "logistic_regression", "gradient_boosting"]
+    n_estimators: int = Field(ge=1)
+    max_depth: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    C: float = Field(gt=0)
+    max_iter: int = Field(ge=1)
+
+
+class EvaluateParams(_Section):
+    top_features: int = Field(ge=1)
+
+
+DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
+
+
+class DriftAutoParams(_Section):
+    small_sample_rows: int = Field(ge=1)
+    numeric_small: DriftMethod
+    numeric_large: DriftMethod
+    categorical_small: DriftMethod
+    categorical_large: DriftMethod
+
+
+class FeatureDriftParams(_Section):
+    method: DriftMethod | None = None
+    threshold: float | None = Field(default=None, ge=0)
+
+
+class DriftParams(_Section):
+    method: Literal["auto", "ks", "psi", "wasserstein", "chi2", "jensenshannon"]
+    auto: DriftAutoParams
+    thresholds: dict[DriftMethod, float]
+    psi_bins: int = Field(ge=2)
+    per_feature: dict[str, FeatureDriftParams] = {}
+    top_plots: int = Field(ge=0)
+
+
+class ComputeParams(_Section):
+    engine: Literal["local", "dask"]
+    scheduler: str = ""
+    partition_rows: int = Field(ge=1000)
+
+
+class CTParams(_Section):
+    threshold: float = Field(ge=0, le=1)
+    max_accuracy_drop: float = Field(ge=0, le=1)
+    policy: Literal["append", "window"]
+    window_rows: int = Field(ge=10)
+    reference_rows: int = Field(ge=10)
+    shift_share: float = Field(gt=0, le=1)
+    shift_magnitude: float = Field(ge=0)
+    start_step: int = Field(ge=1)
+
+
+class FairnessParams(_Section):
+    sensitive_column: str = ""
+    max_dp_diff: float = Field(ge=0, le=1)
+
+
+class GatesParams(_Section):
+    metric: Literal["accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"]
+    tolerance: float = Field(ge=0, le=1)
+    freshness_hours: float = Field(gt=0)
+    p95_latency_ms: float = Field(gt=0)
+    latency_samples: int = Field(ge=10)
+    fairness: FairnessParams
+
+
+class TrackingParams(_Section):
+    enabled: bool
+    online_timeout_s: float = Field(gt=0, le=60)
+
+
+class Params(_Section):
+    seed: int = Field(ge=0)
+    data: DataParams
+    validate_: ValidateParams = Field(alias="validate")
+    preprocess: PreprocessParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    drift: DriftParams
+    compute: ComputeParams
+    ct: CTParams
+    gates: GatesParams
+    tracking: TrackingParams
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved config with the user's key names, for logging and metadata."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+    """Turn one pydantic error into 'key: problem (allowed: ...)'."""
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = model
+        for part in loc[:-1]:
+            field = _field(parent, part)
+            parent = field if isinstance(field, type) and issubclass(field, BaseModel) else None
+            if parent is None:
+                break
+        allowed = f" (allowed: {', '.join(_keys(parent))})" if parent else ""
+        return f"unknown key '{key}'{allowed}"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    value = err.get("input")
+    return f"key '{key}' = {value!r}: {err['msg']}"
+
+
+def _field(model: type[BaseModel], name: str) -> Any:
+    for fname, info in model.model_fields.items():
+        if name in (fname, info.alias):
+            return info.annotation
+    return None
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    """Check a loaded params mapping; raise UserError naming the first bad key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"{source}: {_describe(exc.errors()[0], Params)}") from None
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and check params.yaml; a missing or malformed file is a UserError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_params(raw, str(path))

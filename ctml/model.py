@@ -1,0 +1,71 @@
+"""Model construction, fitting, saving with metadata, and integrity-checked loading."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from ctml.config import TrainParams
+from ctml.errors import UserError
+from ctml.io import atomic_path, read_json, sha256_file
+
+LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "joblib", "dvc")
+
+
+def build_estimator(params: TrainParams, seed: int):
+    """The estimator named by train.model, with only the hyperparameters that apply to it."""
+    if params.model == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=params.n_estimators, max_depth=params.max_depth, random_state=seed, n_jobs=1)
+    if params.model == "gradient_boosting":
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        return GradientBoostingClassifier(
+            n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate, random_state=seed
+        )
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """HEAD of the project, or '' outside git; the commit the code of this run came from."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def save_model(model: Any, path: str | Path) -> str:
+    """Write atomically and return the sha256 of the bytes on disk."""
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp, compress=3)
+    return sha256_file(path)
+
+
+def load_verified(model_path: str | Path, meta_path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Unpickle only a file whose sha256 matches its metadata: a tampered model is never executed."""
+    model_path, meta = Path(model_path), read_json(meta_path)
+    if not model_path.exists():
+        raise UserError(f"{model_path}: model file not found")
+    actual = sha256_file(model_path)
+    expected = meta.get("model_sha256")
+    if actual != expected:
+        raise UserError(f"{model_path}: sha256 {actual[:12]}… does not match {meta_path} ({str(expected)[:12]}…); refusing to load")
+    return joblib.load(model_path), meta

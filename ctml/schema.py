@@ -1,0 +1,143 @@
+"""The data contract: recorded once from the baseline data, then every dataset and batch is held to it.
+
+Why recorded rather than declared: users bring arbitrary CSVs, and the baseline they trained on
+is the only ground truth of what "normal" looks like. Recording again happens only when the
+user points `data.source`/`data.target` somewhere else.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ctml.config import ValidateParams
+from ctml.data import feature_kinds
+from ctml.errors import UserError
+
+SCHEMA_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly scalar (numpy and pandas scalars become Python ones)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def infer_schema(frame: pd.DataFrame, source: str, target: str) -> dict[str, Any]:
+    columns: dict[str, dict[str, Any]] = {}
+    for name, kind in feature_kinds(frame, target).items():
+        col = frame[name]
+        spec: dict[str, Any] = {"kind": kind, "missing_share": float(col.isna().mean())}
+        present = col.dropna()
+        if kind == "numeric" and len(present):
+            spec["min"], spec["max"] = float(present.min()), float(present.max())
+        elif kind == "datetime" and len(present):
+            spec["min"], spec["max"] = present.min().isoformat(), present.max().isoformat()
+        elif kind == "categorical":
+            spec["categories"] = sorted(map(str, present.unique()))
+        columns[name] = spec
+    labels = frame[target].dropna()
+    return {
+        "version": SCHEMA_VERSION,
+        "source": source,
+        "target": target,
+        "label_kind": "numeric" if pd.api.types.is_numeric_dtype(labels) else "categorical",
+        "classes": sorted(_plain(v) for v in labels.unique()),
+        "columns": columns,
+    }
+
+
+def _first(values: pd.Series) -> Any:
+    return _plain(values.iloc[0])
+
+
+def _check_numeric(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidateParams) -> str | None:
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col.dtype):
+        present = col.dropna()
+        bad = present[pd.to_numeric(present, errors="coerce").isna()]
+        shown = _first(bad) if len(bad) else _first(present)
+        return f"column '{name}': recorded numeric, found non-numeric value {shown!r}"
+    values = col.to_numpy(dtype="float64", na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        return f"column '{name}': non-finite value {values[infinite][0]} (rule: values must be finite)"
+    if "min" in spec:
+        width = max(spec["max"] - spec["min"], abs(spec["max"]), abs(spec["min"]), 1e-12)
+        lo, hi = spec["min"] - vp.range_tolerance * width, spec["max"] + vp.range_tolerance * width
+        outside = (values < lo) | (values > hi)
+        if outside.any():
+            return (f"column '{name}': value {values[outside][0]:g} outside the allowed range "
+                    f"[{lo:g}, {hi:g}] (rule: range_tolerance {vp.range_tolerance})")
+    return None
+
+
+def _check_kind(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidateParams) -> str | None:
+    kind = spec["kind"]
+    if kind == "numeric":
+        return _check_numeric(name, col, spec, vp)
+    found = feature_kinds(col.to_frame(), target="")[name]
+    if found != kind:
+        example = col.dropna()
+        shown = f" (e.g. {_first(example)!r})" if len(example) else ""
+        return f"column '{name}': recorded {kind}, found {found}{shown}"
+    if kind == "categorical":
+        allowed = set(spec["categories"])
+        present = col.dropna().astype(str)
+        unknown = present[~present.isin(allowed)]
+        if len(present) and len(unknown) / len(present) > vp.max_unknown_category_share:
+            listed = ", ".join(sorted(allowed)[:10])
+            return (f"column '{name}': unknown category {_first(unknown)!r} "
+                    f"(allowed: {listed}; rule: max_unknown_category_share {vp.max_unknown_category_share})")
+    return None
+
+
+def check_frame(frame: pd.DataFrame, schema: dict[str, Any], vp: ValidateParams, *, require_target: bool = True) -> list[str]:
+    """All violations of `schema` in `frame`, each one line naming the column and the rule."""
+    problems: list[str] = []
+    if frame.empty:
+        return ["no rows"]
+    target = schema["target"]
+    expected = set(schema["columns"]) | ({target} if require_target else set())
+    for name in schema["columns"]:
+        if name not in frame.columns:
+            problems.append(f"column '{name}': missing (recorded in the schema)")
+    if require_target and target not in frame.columns:
+        problems.append(f"label column '{target}': missing")
+    for name in frame.columns:
+        if name not in expected and name != target:
+            problems.append(f"column '{name}': not in the schema (unexpected column)")
+    for name, spec in schema["columns"].items():
+        if name not in frame.columns:
+            continue
+        col = frame[name]
+        share = float(col.isna().mean())
+        limit = min(vp.max_missing_share, spec["missing_share"] + vp.missing_tolerance)
+        if share > limit + 1e-12:
+            problems.append(f"column '{name}': {share:.0%} missing, above the allowed {limit:.0%} (rule: missing share)")
+        if share < 1.0 and (problem := _check_kind(name, col, spec, vp)):
+            problems.append(problem)
+    if target in frame.columns:
+        problems.extend(_check_labels(frame[target], schema, require_two=require_target))
+    return problems
+
+
+def _check_labels(labels: pd.Series, schema: dict[str, Any], require_two: bool) -> list[str]:
+    target = schema["target"]
+    if labels.isna().any():
+        return [f"label column '{target}': {int(labels.isna().sum())} missing labels (rule: labels must be present)"]
+    recorded = schema["classes"]
+    values = labels if schema["label_kind"] == "categorical" else pd.to_numeric(labels, errors="coerce")
+    if values.isna().any():
+        return [f"label column '{target}': non-numeric label {_first(labels[values.isna()])!r} (recorded classes: {recorded})"]
+    unknown = values[~values.isin(recorded)]
+    if len(unknown):
+        return [f"label column '{target}': unknown class {_first(unknown)!r} (recorded classes: {recorded})"]
+    return []
+
+
+def check_training_labels(labels: pd.Series, target: str) -> None:
+    """A classifier needs at least two classes; say so before any stage tries to fit one."""
+    classes = labels.dropna().unique()
+    if len(classes) < 2:
+        shown = f" ({_plain(classes[0])!r})" if len(classes) else ""
+        raise UserError(f"label column '{target}': has {len(classes)} class{shown}, need at least two")

@@ -1,0 +1,51 @@
+"""Stage preprocess: deterministic train/test split and a preprocessor fitted on the train part only."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from ctml import stage, tracking  # noqa: E402
+from ctml.data import feature_kinds  # noqa: E402
+from ctml.errors import run_main  # noqa: E402
+from ctml.features import build_preprocessor, split_xy  # noqa: E402
+from ctml.io import write_parquet  # noqa: E402
+from ctml.model import save_model  # noqa: E402
+
+
+def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified when every class can be split, so small classes reach both parts."""
+    counts = frame[target].value_counts()
+    stratify = frame[target] if counts.min() >= 2 else None
+    train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = stage.parser(__doc__)
+    p.add_argument("--data", required=True, help="validated training data (Parquet)")
+    p.add_argument("--train-out", required=True)
+    p.add_argument("--test-out", required=True)
+    p.add_argument("--preprocessor", required=True, help="fitted ColumnTransformer (joblib)")
+    args, params = stage.parse(p, argv)
+    target = params.data.target
+    with tracking.stage_run("preprocess", params, section="preprocess") as run:
+        frame = pd.read_parquet(args.data)
+        train, test = split(frame, target, params.preprocess.test_size, params.seed)
+        x_train, _ = split_xy(train, target)
+        preprocessor = build_preprocessor(feature_kinds(frame, target), params.preprocess).fit(x_train)
+        write_parquet(args.train_out, train)
+        write_parquet(args.test_out, test)
+        save_model(preprocessor, args.preprocessor)
+        run.metrics("preprocess", {"train_rows": len(train), "test_rows": len(test),
+                                   "features_out": int(preprocessor.transform(x_train.head(1)).shape[1])})
+        print(f"preprocess: {len(train)} train / {len(test)} test rows")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,46 @@
+"""Stage validate: hold the training data to the schema recorded from the baseline."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from ctml import stage, tracking  # noqa: E402
+from ctml.errors import UserError, run_main  # noqa: E402
+from ctml.io import read_json, write_json  # noqa: E402
+from ctml.schema import check_frame, check_training_labels, infer_schema  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = stage.parser(__doc__)
+    p.add_argument("--data", required=True, help="training data (Parquet)")
+    p.add_argument("--schema", required=True, help="recorded schema (JSON); recorded when absent or the source changed")
+    p.add_argument("--out", required=True, help="validation report (JSON metric)")
+    args, params = stage.parse(p, argv)
+    data, vp = params.data, params.validate_
+    with tracking.stage_run("validate", params, section="validate") as run:
+        frame = pd.read_parquet(args.data)
+        check_training_labels(frame[data.target], data.target)
+        schema_path = Path(args.schema)
+        schema = read_json(schema_path) if schema_path.exists() else None
+        recorded = schema is None or (schema.get("source"), schema.get("target")) != (data.source, data.target)
+        if recorded:
+            schema = infer_schema(frame, data.source, data.target)
+        problems = check_frame(frame, schema, vp)
+        report = {"rows": len(frame), "columns": len(schema["columns"]), "schema_recorded": recorded,
+                  "violations": len(problems), "passed": not problems}
+        run.metrics("validation", report)
+        if problems:
+            raise UserError(f"{args.data}: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+        if recorded:
+            write_json(schema_path, schema)
+        write_json(args.out, report)
+        print(f"validate: {len(frame)} rows pass the schema{' (recorded now)' if recorded else ''}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

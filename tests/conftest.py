@@ -1,0 +1,33 @@
+"""Fixtures: a baseline project built once per session, copied for each test that changes it."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import dvc, git, make_project
+
+
+@pytest.fixture(scope="session")
+def baseline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project after `dvc repro` on the built-in data, committed. Do not modify: use `repo`."""
+    repo = make_project(tmp_path_factory.mktemp("baseline") / "project")
+    dvc("repro", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "baseline pipeline run", cwd=repo)
+    return repo
+
+
+@pytest.fixture
+def repo(baseline_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of the baseline project (git history and DVC cache included)."""
+    dest = tmp_path / "project"
+    shutil.copytree(baseline_repo, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
+def fresh_repo(tmp_path: Path) -> Path:
+    """The project as a fresh clone has it: nothing run yet."""
+    return make_project(tmp_path / "project")

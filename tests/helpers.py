@@ -1,0 +1,91 @@
+"""Shared test plumbing: a real project copy in a temporary git repo, and real CLI calls into it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = str(Path(sys.executable).parent)
+
+# What a fresh clone of the project holds (generated pipeline state is not part of it).
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "ct.py", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore"]
+PROJECT_DIRS = ["stages", "ctml"]
+PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md",
+                   "models/production/README.md"]
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment a user has after activating the venv, minus any real Neptune credentials."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("NEPTUNE_")}
+    out["PATH"] = VENV_BIN + os.pathsep + out.get("PATH", "")
+    out["DVC_NO_ANALYTICS"] = "1"
+    out["PYTHONDONTWRITEBYTECODE"] = "1"
+    out.update(extra)
+    return out
+
+
+def sh(*cmd: str, cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run a command as a user would; on unexpected failure show its output in the assertion."""
+    proc = subprocess.run(list(cmd), cwd=cwd, env=env(**extra_env), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def dvc(*args: str, cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    return sh(os.path.join(VENV_BIN, "dvc"), *args, cwd=cwd, check=check, **extra_env)
+
+
+def python(*args: str, cwd: Path, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    return sh(sys.executable, *args, cwd=cwd, check=check, **extra_env)
+
+
+def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("git", *args, cwd=cwd, check=check)
+
+
+def make_project(dest: Path) -> Path:
+    """Copy the project as a fresh clone would have it into `dest` and make it a git repo."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in PROJECT_FILES + PROJECT_READMES:
+        src = ROOT / rel
+        if src.exists():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for rel in PROJECT_DIRS:
+        shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    git("init", "-q", "-b", "main", cwd=dest)
+    git("config", "user.name", "Test", cwd=dest)
+    git("config", "user.email", "test@example.com", cwd=dest)
+    git("add", "-A", cwd=dest)
+    git("commit", "-q", "-m", "project", cwd=dest)
+    return dest
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def set_params(repo: Path, **updates: Any) -> None:
+    """Set dotted keys in params.yaml (e.g. `train__n_estimators=50` sets train.n_estimators)."""
+    import yaml
+
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        node = params
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stage names `dvc repro` actually ran, read from its output."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
