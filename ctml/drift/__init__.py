@@ -1,0 +1,1 @@
+"""Data drift detection (STUB until the drift issue lands)."""

@@ -1,0 +1,1 @@
+"""Quality gates (STUB until the gates issue lands)."""
