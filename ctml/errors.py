@@ -8,6 +8,8 @@ from typing import Callable, Sequence
 class UserError(Exception):
     """Bad input, config or state; the message is one line naming the file, key, column or value."""
 
+    exit_code = 1
+
 
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a stage or command `main`, mapping a UserError to one stderr line and exit code 1.
@@ -19,7 +21,7 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         return int(main(argv) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,1 @@
+"""Continuous training: batches in, drift measured, retrain + gates + release when it matters."""

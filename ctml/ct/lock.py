@@ -1,0 +1,56 @@
+"""One CT process at a time per project, and a marker that tells the next run a step was cut short."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ctml.errors import UserError
+from ctml.io import write_json
+
+LOCK_FILE = ".ct.lock"
+INFLIGHT_FILE = ".ct/inflight.json"
+EXIT_BUSY = 75  # EX_TEMPFAIL: another ct.py holds the lock; try again later
+
+
+class Busy(UserError):
+    """Another ct.py process is running steps in this project."""
+
+    exit_code = EXIT_BUSY
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """An flock held for the whole command; the kernel drops it if the process dies, even by SIGKILL."""
+    path = root / LOCK_FILE
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise Busy(f"{path}: another ct.py (pid {holder}) is running in this project; try again when it ends") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def mark_inflight(root: Path, info: dict[str, Any]) -> None:
+    write_json(root / INFLIGHT_FILE, info)
+
+
+def clear_inflight(root: Path) -> None:
+    (root / INFLIGHT_FILE).unlink(missing_ok=True)
+
+
+def inflight(root: Path) -> dict[str, Any] | None:
+    path = root / INFLIGHT_FILE
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,308 @@
+"""One CT step, the baseline release, promotion and crash recovery.
+
+The invariant every function here keeps: HEAD is the production state. Work on a candidate
+happens in the working tree and is either committed + tagged as a whole, or thrown away with
+`restore_state`, so a failed, blocked or killed retrain never reaches production or a tag.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from ctml.config import Params
+from ctml.ct import history, lock, registry
+from ctml.ct.repo import commit_state, dvc, git, restore_state
+from ctml.data import normalize
+from ctml.errors import UserError
+from ctml.io import read_json, read_table, write_json, write_parquet
+from ctml.schema import check_frame
+
+INCOMING = Path("data/incoming")
+BATCHES = Path("data/batches")
+QUARANTINE = Path("data/quarantine")
+PRODUCTION = Path("models/production")
+HISTORY = Path("metrics/ct_history.csv")
+TIMELINE = Path("metrics/ct_timeline.png")
+PRODUCTION_FILES = {"model.joblib": "models/model.joblib", "model.json": "models/model.json", "metrics.json": "metrics/metrics.json"}
+
+
+@dataclass
+class Context:
+    """What every step needs; plain data so tests can build one directly."""
+
+    root: Path
+    params: Params
+    commit: bool = True
+    say: Callable[[str], None] = print
+    pipeline_id: str = "ct"
+    log: Any = None  # tracking.Run of the CT command
+    created: list[str] = field(default_factory=list)  # versions released by this command
+
+    def path(self, rel: Path | str) -> Path:
+        return self.root / rel
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _env(ctx: Context, step: int | str, version: str = "") -> dict[str, str]:
+    """Group the stage runs of one step in Neptune: a shared pipeline id and the candidate version."""
+    env = {"CT_PIPELINE_ID": f"{ctx.pipeline_id}-{step}"}
+    if version:
+        env["CT_MODEL_VERSION"] = version
+    return env
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+def prepare_batch(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame | None, list[str]]:
+    """Type a batch like the training data and hold it to the schema; labels are optional."""
+    schema = read_json(ctx.path("data/schema.json"))
+    target = schema["target"]
+    labelled = target in frame.columns
+    probe = frame if labelled else frame.assign(**{target: 0})
+    try:
+        typed = normalize(probe, target, ctx.params.data.date_columns)
+    except UserError as exc:
+        return None, [str(exc)]
+    if not labelled:
+        typed = typed.drop(columns=[target])
+    problems = check_frame(typed, schema, ctx.params.validate_, require_target=False)
+    if not problems:
+        problems = _duplicate_problem(typed)
+    return (None, problems) if problems else (typed, [])
+
+
+def _duplicate_problem(frame: pd.DataFrame) -> list[str]:
+    """A batch that is mostly repeats of the same rows is a feed fault, not production data."""
+    share = float(frame.duplicated().mean())
+    return [f"{share:.0%} of rows are duplicates (rule: at most half)"] if share > 0.5 else []
+
+
+def read_incoming(ctx: Context) -> tuple[Path, pd.DataFrame | None, list[str]]:
+    """The user-fed batch in data/incoming (batch.parquet or batch.csv), read and checked."""
+    candidates = [ctx.path(INCOMING / n) for n in ("batch.parquet", "batch.csv")]
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        raise UserError(f"{ctx.path(INCOMING)}: no batch.parquet or batch.csv to check")
+    path = found[0]
+    try:
+        frame = read_table(path)
+    except UserError as exc:
+        return path, None, [str(exc)]
+    typed, problems = prepare_batch(frame, ctx)
+    return path, typed, problems
+
+
+def quarantine(ctx: Context, step: int, problems: list[str], source: Path | None = None, frame: pd.DataFrame | None = None) -> Path:
+    """Move a bad batch aside with a reason file; training data never sees it."""
+    folder = ctx.path(QUARANTINE)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"step-{step:04d}"
+    if source is not None and source.exists():
+        dest = folder / f"{stem}{source.suffix}"
+        shutil.move(str(source), dest)
+    else:
+        dest = folder / f"{stem}.parquet"
+        if frame is not None:
+            write_parquet(dest, frame)
+    (folder / f"{stem}.reason.txt").write_text("\n".join(problems) + "\n")
+    return dest
+
+
+# --- drift, decision ----------------------------------------------------------------------------
+
+def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
+    """The real `dvc repro drift` on the incoming batch; returns metrics/drift.json."""
+    dvc(ctx.root, "repro", "drift", **_env(ctx, step))
+    return read_json(ctx.path("metrics/drift.json"))
+
+
+def decide(drift: dict[str, Any], params: Params) -> tuple[bool, str]:
+    """Retrain on data drift above ct.threshold, or on an accuracy drop on a labelled batch."""
+    ct = params.ct
+    score = float(drift.get("drift_score") or 0.0)
+    if score > ct.threshold:
+        return True, f"drift {score:.3f} > {ct.threshold}"
+    drop = (drift.get("performance") or {}).get("accuracy_drop")
+    if drop is not None and drop > ct.max_accuracy_drop:
+        return True, f"accuracy drop {drop:.3f} > {ct.max_accuracy_drop}"
+    return False, f"drift {score:.3f} <= {ct.threshold}"
+
+
+# --- release ------------------------------------------------------------------------------------
+
+def _promote_files(ctx: Context) -> None:
+    """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON)."""
+    prod = ctx.path(PRODUCTION)
+    prod.mkdir(parents=True, exist_ok=True)
+    for name, src in PRODUCTION_FILES.items():
+        shutil.copy2(ctx.path(src), prod / name)
+    dvc(ctx.root, "add", "--quiet", str(PRODUCTION / "model.joblib"))
+
+
+def _tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
+    lines = [f"model {version}: {reason}"]
+    if drift is not None:
+        lines.append(f"drift_score: {drift.get('drift_score')}")
+    lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
+    return "\n".join(lines)
+
+
+def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = ()) -> str:
+    """Promote the candidate in the working tree: commit, version tag, prod tag, push."""
+    version = registry.next_version(ctx.root)
+    _promote_files(ctx)
+    metrics = read_json(ctx.path("metrics/metrics.json"))
+    if not ctx.commit:
+        ctx.created.append(version + " (uncommitted)")
+        return version
+    lock.mark_inflight(ctx.root, {"phase": "release", "version": version, "head": git(ctx.root, "rev-parse", "HEAD")})
+    message = _tag_message(version, reason, metrics, drift)
+    commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)
+    finish_release(ctx, version, message)
+    return version
+
+
+def finish_release(ctx: Context, version: str, message: str) -> None:
+    """Tags and push for a release commit at HEAD; also how recovery completes a cut-short release."""
+    registry.register(ctx.root, version, message)
+    registry.assign_prod(ctx.root, version, f"promote {version}")
+    lock.clear_inflight(ctx.root)
+    ctx.created.append(version)
+    dvc(ctx.root, "push", "--quiet")
+
+
+def production_sha(ctx: Context) -> str | None:
+    meta = ctx.path(PRODUCTION / "model.json")
+    return read_json(meta).get("model_sha256") if meta.exists() else None
+
+
+def gates_result(ctx: Context) -> dict[str, Any]:
+    return read_json(ctx.path("metrics/gates.json"))
+
+
+def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | None:
+    """Run the pipeline; release its model if nothing is in production or the model changed."""
+    ctx.say("baseline: dvc repro")
+    dvc(ctx.root, "repro", **_env(ctx, "baseline", registry.next_version(ctx.root)))
+    current = read_json(ctx.path("models/model.json"))["model_sha256"]
+    prod_version = registry.production_version(ctx.root)
+    if prod_version and current == production_sha(ctx):
+        return prod_version
+    gates = gates_result(ctx)
+    if not gates.get("passed", False):
+        raise UserError(f"metrics/gates.json: the {'baseline' if not prod_version else 'new'} model is blocked by "
+                        f"gates {', '.join(gates.get('blocked_by', []))}; adjust params.yaml gates or the model")
+    reason = "baseline" if not prod_version else "pipeline changed"
+    version = release(ctx, reason, None, "baseline", extra_paths)
+    ctx.say(f"baseline: released model {version}")
+    return version
+
+
+def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason: str) -> dict[str, Any]:
+    """Fold the batch into training, reproduce, and release only if every blocking gate passes."""
+    folded = ctx.path(BATCHES / f"batch-{step:04d}.parquet")
+    shutil.copy2(batch, folded)
+    version = registry.next_version(ctx.root)
+    try:
+        dvc(ctx.root, "add", "--quiet", str(folded.relative_to(ctx.root)))
+        dvc(ctx.root, "repro", **_env(ctx, step, version))
+        gates = gates_result(ctx)
+    except UserError as exc:
+        _discard(ctx)
+        return {"status": "failed", "note": str(exc)}
+    if not gates.get("passed", False):
+        blocked = ",".join(gates.get("blocked_by", []))
+        _discard(ctx)
+        write_json(ctx.path("metrics/gates.json"), gates)  # the record of why; production is untouched
+        return {"status": "blocked", "gates": f"blocked:{blocked}", "note": f"candidate blocked by {blocked}"}
+    released = release(ctx, reason, drift, step)
+    return {"status": "retrained", "retrained": True, "gates": "passed", "version": released}
+
+
+def _discard(ctx: Context) -> None:
+    """Throw the candidate away: back to HEAD, or (with --no-commit) re-run without the new batch."""
+    if ctx.commit:
+        restore_state(ctx.root)
+    else:
+        for path in ctx.path(BATCHES).glob("batch-*"):
+            if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):
+                path.unlink()
+        dvc(ctx.root, "repro")
+    lock.clear_inflight(ctx.root)
+
+
+def recover(ctx: Context) -> str | None:
+    """Finish or undo a step a killed ct.py left behind; returns what was done, if anything."""
+    marker = lock.inflight(ctx.root)
+    if marker is None:
+        return None
+    head = git(ctx.root, "rev-parse", "HEAD")
+    version = marker.get("version")
+    body = git(ctx.root, "log", "-1", "--format=%B")
+    if version and head != marker.get("head") and f"Model-Version: {version}" in body:
+        if version not in registry.versions(ctx.root):
+            metrics = read_json(ctx.path("metrics/metrics.json"))
+            finish_release(ctx, version, _tag_message(version, "release completed after interruption", metrics, None))
+            return f"completed the interrupted release of {version}"
+        lock.clear_inflight(ctx.root)
+        return None
+    restore_state(ctx.root)
+    lock.clear_inflight(ctx.root)
+    return f"discarded an interrupted step (state restored to {head[:8]})"
+
+
+# --- one step -------------------------------------------------------------------------------------
+
+def run_step(ctx: Context, step: int, scenario: str, frame: pd.DataFrame | None,
+             problems: list[str], source: Path | None = None, raw: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Check a batch, measure drift, retrain if needed; returns the history row."""
+    ct = ctx.params.ct
+    row: dict[str, Any] = {"step": step, "time": _now(), "scenario": scenario, "threshold": ct.threshold,
+                           "retrained": False, "model_version": registry.production_version(ctx.root) or ""}
+    if problems or frame is None:
+        where = quarantine(ctx, step, problems, source=source, frame=raw)
+        row.update(status="quarantined", note=f"{problems[0]} -> {where.relative_to(ctx.root)}")
+        return row
+    if ctx.commit:
+        lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "head": git(ctx.root, "rev-parse", "HEAD")})
+    batch = ctx.path(INCOMING / "batch.parquet")
+    for other in ctx.path(INCOMING).glob("batch.*"):
+        if other != batch:
+            other.unlink()
+    write_parquet(batch, frame)
+    drift = measure_drift(ctx, step)
+    performance = drift.get("performance") or {}
+    row.update(status="ok", drift_score=drift.get("drift_score"), drifted_share=drift.get("drifted_share"),
+               batch_rows=len(frame), batch_accuracy=performance.get("accuracy"),
+               accuracy_drop=performance.get("accuracy_drop"))
+    needed, reason = decide(drift, ctx.params)
+    row["note"] = reason
+    if needed:
+        outcome = retrain(ctx, step, batch, drift, reason)
+        row.update({k: v for k, v in outcome.items() if k in ("status", "retrained", "gates", "note")})
+        row["model_version"] = registry.production_version(ctx.root) or outcome.get("version", "")
+    lock.clear_inflight(ctx.root)
+    return row
+
+
+def record(ctx: Context, row: dict[str, Any]) -> pd.DataFrame:
+    """Append the step to the history, redraw the timeline, log the step to tracking."""
+    history.append(ctx.path(HISTORY), row)
+    frame = history.read(ctx.path(HISTORY))
+    history.draw_timeline(frame, ctx.path(TIMELINE))
+    if ctx.log is not None:
+        step = float(row["step"])
+        for key in ("drift_score", "batch_accuracy", "accuracy_drop"):
+            if row.get(key) not in (None, ""):
+                ctx.log.series(f"ct/{key}", [float(row[key])], steps=[step])
+        ctx.log.series("ct/retrained", [1.0 if row.get("retrained") else 0.0], steps=[step])
+        ctx.log.log(f"ct/steps/{row['step']}", {k: str(v) for k, v in row.items() if v not in (None, "")})
+    return frame

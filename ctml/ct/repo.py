@@ -1,0 +1,102 @@
+"""The git and DVC operations CT needs, run as real CLI processes in the project.
+
+Why subprocesses: CT must do exactly what a user's `dvc repro` / `git commit` would do, with the
+project's virtual environment first on PATH (DVC runs stage commands through the shell).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ctml.errors import UserError
+
+# Files CT owns and commits: the pipeline state. Anything else modified is a user's change.
+STATE_PATHS = (
+    "dvc.lock", "data/schema.json", "data/batches", "data/raw/.gitignore", "data/prepared/.gitignore",
+    "models/.gitignore", "models/model.json", "models/production", "metrics",
+)
+FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "ct.py", "GIT_AUTHOR_EMAIL": "ct@localhost",
+                     "GIT_COMMITTER_NAME": "ct.py", "GIT_COMMITTER_EMAIL": "ct@localhost"}
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for dvc and stage processes: this interpreter's venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    env.update(extra)
+    return env
+
+
+def run(cmd: Sequence[str], root: Path, *, check: bool = True, stream: bool = False, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run a command in the project; on failure raise UserError with the tool's last error line."""
+    proc = subprocess.run(list(cmd), cwd=root, env=tool_env(**extra_env), text=True,
+                          stdout=None if stream else subprocess.PIPE, stderr=None if stream else subprocess.PIPE)
+    if check and proc.returncode != 0:
+        lines = [ln for ln in ((proc.stderr or "") + (proc.stdout or "")).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines or ["(no output)"]
+        raise UserError(f"`{' '.join(cmd[:3])}` failed (exit {proc.returncode}): {errors[-1].strip()}")
+    return proc
+
+
+def dvc(root: Path, *args: str, stream: bool = False, **extra_env: str) -> subprocess.CompletedProcess:
+    return run([str(Path(sys.executable).parent / "dvc"), *args], root, stream=stream, **extra_env)
+
+
+def git(root: Path, *args: str, check: bool = True) -> str:
+    proc = run(["git", *args], root, check=check, **_identity(root))
+    return (proc.stdout or "").strip()
+
+
+def _identity(root: Path) -> dict[str, str]:
+    """Commit as the user when git knows them, else as `ct.py` (CI machines often have no identity)."""
+    proc = subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True, text=True)
+    return {} if proc.stdout.strip() else FALLBACK_IDENTITY
+
+
+def project_root(start: Path | None = None) -> Path:
+    root = Path(start or Path.cwd()).resolve()
+    for candidate in (root, *root.parents):
+        if (candidate / "dvc.yaml").exists() and (candidate / "params.yaml").exists():
+            if not (candidate / ".git").exists():
+                raise UserError(f"{candidate}: not a git repository; run `git init` first (CT commits and tags models)")
+            return candidate
+    raise UserError(f"{root}: no dvc.yaml/params.yaml here or above; run ct.py inside the project")
+
+
+def _is_state(path: str) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in STATE_PATHS)
+
+
+def unrelated_changes(root: Path) -> list[str]:
+    """Tracked files with uncommitted changes that are not CT's pipeline state."""
+    out = git(root, "status", "--porcelain", "--untracked-files=no")
+    paths = [line[3:].split(" -> ")[-1].strip('"') for line in out.splitlines() if line.strip()]
+    return [p for p in paths if not _is_state(p)]
+
+
+def commit_state(root: Path, message: str, extra_paths: Sequence[str] = ()) -> str:
+    """Stage only pipeline state (plus `extra_paths` CT itself changed) and commit; return the commit."""
+    present = [p for p in (*STATE_PATHS, *extra_paths) if (root / p).exists()]
+    git(root, "add", "-A", "--", *present)
+    if git(root, "diff", "--cached", "--name-only"):
+        git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+def restore_state(root: Path, rev: str = "HEAD") -> None:
+    """Put pipeline state (files and DVC outputs) back to `rev`, dropping uncommitted CT work.
+
+    Untracked batch and production files are removed too (DVC restores the ones `rev` tracks), so
+    a half-folded batch can never leak into the next training run.
+    """
+    git(root, "reset", "-q", rev, "--", *STATE_PATHS)
+    at_rev = [p for p in STATE_PATHS if git(root, "ls-tree", "--name-only", rev, "--", p)]
+    if at_rev:
+        git(root, "checkout", rev, "--", *at_rev)
+    git(root, "clean", "-fdq", "--", *STATE_PATHS)
+    git(root, "clean", "-fdxq", "--", "data/batches", "models/production")
+    dvc(root, "checkout", "--force", "--quiet")

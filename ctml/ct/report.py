@@ -1,0 +1,35 @@
+"""Terminal output for ct.py: progress lines that respect -q/-v, and summary tables."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+
+@dataclass
+class Printer:
+    """verbosity: 0 quiet (errors and final summary only), 1 normal, 2 verbose."""
+
+    verbosity: int = 1
+
+    def progress(self, message: str) -> None:
+        if self.verbosity >= 1:
+            print(message, flush=True)
+
+    def detail(self, message: str) -> None:
+        if self.verbosity >= 2:
+            print(f"  {message}", flush=True)
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A rich table on a terminal, plain aligned text when piped (so output stays greppable)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    grid = Table(title=title, title_justify="left")
+    for header in headers:
+        grid.add_column(str(header))
+    for row in rows:
+        grid.add_row(*("" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row))
+    console.print(grid)

@@ -1,0 +1,71 @@
+"""Simulated production batches: no drift, gradual, sudden, concept drift, or a replayed file.
+
+Batches are drawn from the reference data (with a little noise so rows are not copies) and then
+shifted; every random choice comes from `(seed, step)`, so the same seed gives the same batches.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ctml.config import CTParams
+from ctml.data import feature_kinds
+
+SCENARIOS = ("none", "gradual", "sudden", "concept", "replay")
+JITTER_STD = 0.05  # noise added to numeric features, in reference standard deviations
+
+
+def shifted_columns(reference: pd.DataFrame, target: str, share: float, seed: int) -> list[str]:
+    """The numeric features a simulation shifts: a fixed, seeded share of them."""
+    numeric = [c for c, k in feature_kinds(reference, target).items() if k == "numeric"]
+    count = max(1, int(round(share * len(numeric)))) if numeric else 0
+    order = np.random.default_rng(seed).permutation(len(numeric))
+    return [numeric[i] for i in sorted(order[:count])]
+
+
+def shift_fraction(scenario: str, step: int, steps: int, start_step: int) -> float:
+    """How much of the full shift applies at `step` (1-based)."""
+    if scenario == "gradual":
+        return step / steps
+    if scenario == "sudden":
+        return 1.0 if step >= start_step else 0.0
+    return 0.0
+
+
+def flip_labels(labels: pd.Series, mask: np.ndarray, classes: list) -> pd.Series:
+    """Concept drift: each masked label moves to the next class, so the feature->label relation changes."""
+    nxt = {c: classes[(i + 1) % len(classes)] for i, c in enumerate(classes)}
+    out = labels.copy()
+    out[mask] = labels[mask].map(nxt)
+    return out
+
+
+def make_batch(reference: pd.DataFrame, target: str, scenario: str, step: int, steps: int,
+               batch_size: int, seed: int, ct: CTParams) -> pd.DataFrame:
+    """One labelled batch of `scenario` at `step` (1-based) drawn from `reference`."""
+    rng = np.random.default_rng([seed, step])
+    rows = rng.choice(len(reference), size=batch_size, replace=batch_size > len(reference))
+    batch = reference.iloc[np.sort(rows)].reset_index(drop=True)
+    kinds = feature_kinds(reference, target)
+    numeric = [c for c, k in kinds.items() if k == "numeric"]
+    std = reference[numeric].std(ddof=0).fillna(0.0)
+    noise = rng.normal(0.0, JITTER_STD, size=(batch_size, len(numeric))) * std.to_numpy()
+    batch[numeric] = batch[numeric].to_numpy() + noise
+    chosen = shifted_columns(reference, target, ct.shift_share, seed)
+    fraction = shift_fraction(scenario, step, steps, ct.start_step)
+    if fraction and chosen:
+        batch[chosen] = batch[chosen] + fraction * ct.shift_magnitude * std[chosen]
+    if scenario == "concept" and step >= ct.start_step and chosen:
+        pivot = chosen[0]
+        mask = (batch[pivot] > reference[pivot].median()).to_numpy()
+        classes = sorted(reference[target].dropna().unique().tolist())
+        batch[target] = flip_labels(batch[target], mask, classes)
+    return batch
+
+
+def replay_batches(frame: pd.DataFrame, reference_rows: int, batch_size: int) -> Iterator[pd.DataFrame]:
+    """The rows after the first `reference_rows`, in file order, `batch_size` at a time."""
+    for start in range(reference_rows, len(frame), batch_size):
+        yield frame.iloc[start:start + batch_size].reset_index(drop=True)
