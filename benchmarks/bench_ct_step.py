@@ -1,0 +1,82 @@
+"""Benchmark: one CT step when nothing drifts vs a bare no-op `dvc repro drift` (target <= 1.5x).
+
+Builds a project in a temporary directory, releases the baseline, then times
+  (a) `dvc repro drift` with nothing to do (the floor any DVC-driven step pays),
+  (b) `ctml.ct.loop.run_step` + `record` on a `none` batch, in-process as ct.py runs it,
+and writes the medians to benchmarks/results.md ("## CT step").
+
+    python benchmarks/bench_ct_step.py [--steps 10]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import machine_info, write_section  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="CT steps timed (default: %(default)s)")
+    args = parser.parse_args()
+
+    import os
+
+    import pandas as pd
+
+    from ctml.config import load_params
+    from ctml.ct import loop, scenarios
+    from ctml.ct.repo import tool_env
+    from tests.helpers import make_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_project(Path(tmp) / "project")
+        env = tool_env()
+        subprocess.run([sys.executable, "ct.py", "-q", "simulate", "--steps", "1"], cwd=repo, env=env, check=True,
+                       capture_output=True)
+        dvc = str(Path(sys.executable).parent / "dvc")
+        noop = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([dvc, "repro", "drift"], cwd=repo, env=env, check=True, capture_output=True)
+            noop.append(time.perf_counter() - start)
+
+        os.chdir(repo)
+        os.environ.update(env)
+        params = load_params(repo / "params.yaml")
+        ctx = loop.Context(root=repo, params=params, say=lambda _m: None)
+        reference = pd.read_parquet(repo / "data/raw/train.parquet")
+        steps = []
+        for i in range(1, args.steps + 1):
+            frame = scenarios.make_batch(reference, params.data.target, "none", i, args.steps, 200, 1000 + i, params.ct)
+            start = time.perf_counter()
+            typed, problems = loop.prepare_batch(frame, ctx)
+            row = loop.run_step(ctx, 100 + i, "none", typed, problems)
+            loop.record(ctx, row)
+            steps.append(time.perf_counter() - start)
+            assert not row["retrained"], row
+
+    floor, step = statistics.median(noop), statistics.median(steps)
+    body = "\n".join([
+        machine_info(),
+        "",
+        "| measure | median (s) | runs |",
+        "|---|---|---|",
+        f"| no-op `dvc repro drift` | {floor:.3f} | {len(noop)} |",
+        f"| CT step, no drift (check batch, write it, `dvc repro drift`, decide, history + timeline) | {step:.3f} | {len(steps)} |",
+        f"| ratio | {step / floor:.2f}x | target <= 1.5x |",
+    ])
+    write_section("CT step", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

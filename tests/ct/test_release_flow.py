@@ -1,0 +1,77 @@
+"""Two retrains, then lineage, compare, rollback and predict against the restored version."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from tests.helpers import git, python, read_json, set_params
+
+pytestmark = pytest.mark.slow
+
+
+def ct(repo: Path, *args: str, check: bool = True):
+    return python(str(repo / "ct.py"), *args, cwd=repo, check=check)
+
+
+@pytest.fixture
+def released(repo: Path) -> Path:
+    """v1.0.0 baseline, then two drift retrains: v1.1.0 and v1.2.0."""
+    set_params(repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=repo)
+    ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
+    ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "200", "--seed", "5")
+    versions = sorted(t for t in git("tag", "--list", "model@*", cwd=repo).stdout.split())
+    assert versions == ["model@v1.0.0", "model@v1.1.0", "model@v1.2.0"], versions
+    return repo
+
+
+def test_lineage_of_a_version_two_retrains_back(released):
+    old = json.loads(ct(released, "lineage", "v1.0.0", "--json").stdout)
+    new = json.loads(ct(released, "lineage", "v1.2.0", "--json").stdout)
+    assert old["data"]["batches"] == []
+    assert [Path(b["file"]).name for b in new["data"]["batches"]] == ["batch-0001.parquet", "batch-0002.parquet"]
+    assert old["data"]["train_rows"] < new["data"]["train_rows"]
+    assert old["model"]["sha256"] != new["model"]["sha256"]
+    assert old["metrics"]["accuracy"] > 0.9
+    assert old["gates"]["passed"] is True
+    assert old["commit"] == git("rev-parse", "model@v1.0.0^{commit}", cwd=released).stdout.strip()
+    assert old["data"]["training_data_md5"] and old["data"]["training_data_md5"] != new["data"]["training_data_md5"]
+
+
+def test_compare_shows_metrics_side_by_side(released):
+    out = ct(released, "compare", "v1.0.0", "v1.2.0").stdout
+    assert "Metrics v1.0.0 vs v1.2.0" in out and "accuracy" in out
+
+
+def test_rollback_restores_model_and_predict_uses_it(released, tmp_path):
+    v11 = json.loads(ct(released, "lineage", "v1.1.0", "--json").stdout)["model"]["sha256"]
+    out = ct(released, "rollback").stdout
+    assert "v1.2.0 -> v1.1.0" in out
+    assert read_json(released / "models/production/model.json")["model_sha256"] == v11
+    assert read_json(released / "models/model.json")["model_sha256"] == v11
+    assert "model#prod#4" in git("tag", "--list", cwd=released).stdout
+    assert json.loads(ct(released, "lineage", "v1.1.0", "--json").stdout)["model"]["sha256"] == v11
+
+    rows = pd.read_parquet(released / "data/prepared/test.parquet").drop(columns="target").head(20)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    ct(released, "predict", "--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "out.csv"))
+    predicted = pd.read_csv(tmp_path / "out.csv")
+    model = joblib.load(released / "models/production/model.joblib")
+    assert predicted["prediction"].tolist() == model.predict(rows).tolist()
+
+    ct(released, "predict", "--input", str(tmp_path / "rows.csv"), "--version", "v1.0.0", "--output", str(tmp_path / "v10.csv"))
+    assert len(pd.read_csv(tmp_path / "v10.csv")) == 20
+
+    back = ct(released, "rollback", "v1.0.0").stdout
+    assert "v1.1.0 -> v1.0.0" in back
+    status = ct(released, "status").stdout
+    assert "v1.0.0" in status
+
+
+def test_rollback_without_history_is_refused(repo):
+    proc = ct(repo, "rollback", check=False)
+    assert proc.returncode == 1 and "no model in production yet" in proc.stderr

@@ -1,0 +1,146 @@
+"""End to end: `python ct.py simulate` with the real dvc, git and stages in a temporary repo."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import ROOT, dvc, git, python, read_json, set_params
+
+pytestmark = pytest.mark.slow
+
+
+def simulate(repo: Path, *args: str, check: bool = True):
+    return python(str(repo / "ct.py"), "simulate", *args, cwd=repo, check=check)
+
+
+def history(repo: Path) -> pd.DataFrame:
+    return pd.read_csv(repo / "metrics/ct_history.csv", dtype={"model_version": str})
+
+
+def tags(repo: Path) -> list[str]:
+    return sorted(git("tag", "--list", cwd=repo).stdout.split())
+
+
+def test_none_scenario_never_retrains_or_tags(repo):
+    simulate(repo, "--scenario", "none", "--steps", "3", "--batch-size", "150")
+    past = history(repo)
+    assert past["step"].tolist() == [1, 2, 3]
+    assert not past["retrained"].any()
+    assert (past["drift_score"] <= past["threshold"]).all()
+    assert tags(repo) == ["model#prod#1", "model@v1.0.0"]
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
+
+
+def test_sudden_drift_retrains_exactly_once_at_the_shift(repo):
+    out = simulate(repo, "--scenario", "sudden", "--steps", "4", "--batch-size", "200").stdout
+    past = history(repo)
+    start = 3  # params.yaml ct.start_step
+    above = past["drift_score"] > past["threshold"]
+    assert above.tolist() == [s == start for s in past["step"]]
+    assert past["retrained"].tolist() == [s == start for s in past["step"]]
+    assert past.loc[past["step"] == start, "model_version"].item() == "v1.1.0"
+    assert tags(repo) == ["model#prod#1", "model#prod#2", "model@v1.0.0", "model@v1.1.0"]
+    message = git("tag", "-l", "--format=%(contents)", "model@v1.1.0", cwd=repo).stdout
+    assert "drift_score: " in message and "accuracy: " in message
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
+    drift = next(v for v in shown.values())["data"]["metrics/drift.json"]["data"]
+    assert 0.0 <= drift["drift_score"] <= 1.0
+    assert "RETRAINED -> v1.1.0" in out and "CT summary" in out
+    assert (repo / "metrics/ct_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (repo / "data/batches/batch-0003.parquet.dvc").exists()
+    assert dvc("status", "--json", "ingest", "train", "evaluate", cwd=repo).stdout.strip() == "{}"
+
+
+def test_same_seed_gives_the_same_history(repo, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(repo, twin, symlinks=True)
+    for where in (repo, twin):
+        simulate(where, "--scenario", "gradual", "--steps", "3", "--batch-size", "120", "--seed", "11")
+    a, b = history(repo).drop(columns="time"), history(twin).drop(columns="time")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_concept_drift_is_caught_by_accuracy_on_labelled_batches(repo):
+    simulate(repo, "--scenario", "concept", "--steps", "3", "--batch-size", "200")
+    past = history(repo).set_index("step")
+    test_accuracy = read_json(repo / "models/production/metrics.json")["accuracy"]
+    assert past.loc[1, "batch_accuracy"] > test_accuracy - 0.1
+    assert past.loc[3, "batch_accuracy"] < test_accuracy - 0.1
+    assert past.loc[3, "drift_score"] <= past.loc[3, "threshold"]
+    assert "accuracy drop" in past.loc[3, "note"] or past.loc[3, "status"] == "blocked"
+    assert past.loc[3, "status"] in ("retrained", "blocked")
+
+
+def test_threshold_in_params_changes_decisions_and_shows_in_params_diff(repo):
+    set_params(repo, ct__threshold=0.95, ct__max_accuracy_drop=1.0)
+    diff = dvc("params", "diff", cwd=repo).stdout
+    assert "ct.threshold" in diff and "0.95" in diff
+    git("commit", "-qam", "raise threshold", cwd=repo)
+    simulate(repo, "--scenario", "sudden", "--steps", "4", "--batch-size", "200")
+    assert not history(repo)["retrained"].any()
+    assert tags(repo) == ["model#prod#1", "model@v1.0.0"]
+
+
+def test_refuses_unrelated_uncommitted_changes(repo):
+    (repo / "stages/train.py").write_text((repo / "stages/train.py").read_text() + "\n# local edit\n")
+    proc = simulate(repo, "--steps", "1", check=False)
+    assert proc.returncode == 1
+    assert "stages/train.py: uncommitted change" in proc.stderr
+    assert not (repo / "metrics/ct_history.csv").exists()
+
+
+def test_replay_of_a_csv_with_categorical_and_date_columns(repo, tmp_path):
+    rng = np.random.default_rng(3)
+    n = 800
+    x = rng.normal(size=n)
+    x[600:] += 2.0  # the tail of the file drifts
+    frame = pd.DataFrame({
+        "amount": x,
+        "channel": rng.choice(["web", "shop", "phone"], size=n),
+        "member": rng.choice(["true", "false"], size=n),
+        "day": pd.date_range("2026-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
+    })
+    frame["label"] = np.where(frame["amount"] + (frame["channel"] == "web") > 0.5, "yes", "no")
+    frame.loc[rng.choice(n, 30, replace=False), "channel"] = np.nan
+    data = tmp_path / "stream.csv"
+    frame.to_csv(data, index=False)
+    simulate(repo, "--scenario", "replay", "--data", str(data), "--target", "label", "--steps", "3", "--batch-size", "100")
+    past = history(repo)
+    assert past["batch_rows"].tolist() == [100, 100, 100]
+    assert set(past["status"]) <= {"ok", "retrained", "blocked"}
+    schema = read_json(repo / "data/schema.json")
+    assert schema["source"] == "data/source/replay.parquet"
+    assert {k: v["kind"] for k, v in schema["columns"].items()} == {
+        "amount": "numeric", "channel": "categorical", "member": "boolean", "day": "datetime"}
+    assert past["drift_score"].iloc[-1] > past["drift_score"].iloc[0]
+    assert "model@v1.0.0" in tags(repo)
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
+
+
+def test_busy_lock_exits_75_with_a_message(repo):
+    import fcntl
+
+    with open(repo / ".ct.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.write("4242")
+        handle.flush()
+        proc = simulate(repo, "--steps", "1", check=False)
+    assert proc.returncode == 75
+    assert "another ct.py (pid 4242) is running" in proc.stderr
+
+
+def test_readme_main_job_retrains_at_least_once(fresh_repo):
+    """README command 1, minus creating the venv: dvc repro then the short CT simulation."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("python3.11 -m venv"))
+    job = line.split("&& dvc repro && ")[1].split()
+    assert job[:2] == ["python", "ct.py"]
+    dvc("repro", cwd=fresh_repo)
+    python(*job[1:], cwd=fresh_repo)
+    assert history(fresh_repo)["retrained"].sum() >= 1
+    assert dvc("metrics", "show", cwd=fresh_repo).stdout.count("accuracy") >= 1
