@@ -1,6 +1,104 @@
-"""Stage drift (STUB): replaced by the real implementation."""
-import json, pathlib, sys
-args = sys.argv
-out = pathlib.Path(args[args.index("--out") + 1]); out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps({"has_batch": False, "drift_score": 0.0}))
-plots = pathlib.Path(args[args.index("--plots") + 1]); plots.mkdir(parents=True, exist_ok=True)
+"""Stage drift: the incoming batch vs the training data, per feature, for the production model's
+predictions, and (on a labelled batch) for its accuracy."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ctml import stage, tracking  # noqa: E402
+from ctml.drift import dask_engine, detect  # noqa: E402
+from ctml.drift.plots import write_plots  # noqa: E402
+from ctml.data import batch_files  # noqa: E402
+from ctml.errors import run_main  # noqa: E402
+from ctml.io import read_json, read_table, write_json  # noqa: E402
+from ctml.model import load_verified  # noqa: E402
+
+BATCH_NAMES = ("batch.parquet", "batch.csv")
+
+
+def find_batch(incoming: str | Path) -> Path | None:
+    """`<incoming>/batch.parquet` or `batch.csv`, whichever exists (Parquet first); None when neither."""
+    return next((Path(incoming) / n for n in BATCH_NAMES if (Path(incoming) / n).exists()), None)
+
+
+def production_or(production: str | Path, model: str, meta: str) -> tuple[Path, Path]:
+    """The production model when one is deployed, else the pipeline's current model."""
+    prod = Path(production)
+    if (prod / "model.joblib").exists() and (prod / "model.json").exists():
+        return prod / "model.joblib", prod / "model.json"
+    return Path(model), Path(meta)
+
+
+def reference_accuracy(production: str | Path, metrics: str | Path) -> float | None:
+    """Test accuracy of the production model (its metrics.json), else of the pipeline's model."""
+    path = Path(production) / "metrics.json"
+    path = path if path.exists() else Path(metrics)
+    value = read_json(path).get("accuracy") if path.exists() else None
+    return None if value is None else float(value)
+
+
+def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
+    """What "normal" is: all training data, or the newest batch folded into it (`latest`).
+
+    `latest` is the distribution production was last retrained for, so one shift triggers one
+    retrain instead of re-triggering until the shifted rows outnumber the old ones.
+    """
+    newest = batch_files(batches)[-1:] if mode == "latest" else []
+    return newest[0] if newest else Path(training)
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Row count from the Parquet footer (0 when the file is absent): no data is read."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows if Path(path).exists() else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = stage.parser(__doc__)
+    p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
+    p.add_argument("--batches", required=True, help="CT batches folded into training (newest = `latest` reference)")
+    p.add_argument("--incoming", required=True, help="directory holding batch.parquet or batch.csv")
+    p.add_argument("--model", required=True, help="pipeline model, used when no production model is deployed")
+    p.add_argument("--meta", required=True, help="its metadata (sha256 checked before loading)")
+    p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
+    p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy fallback)")
+    p.add_argument("--out", required=True, help="output: drift report (JSON metric)")
+    p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
+    args, params = stage.parse(p, argv)
+    dp, target = params.drift, params.data.target
+    with tracking.stage_run("drift", params, section="drift") as run:
+        batch = find_batch(args.incoming)
+        reference = reference_for(args.reference, args.batches, dp.reference)
+        if batch is None:
+            write_plots({}, [], args.plots)
+            write_json(args.out, detect.no_batch_report(parquet_rows(reference)))
+            run.metrics("drift", {"drift_score": 0.0})
+            print(f"drift: no batch in {args.incoming}; nothing to compare")
+            return
+        model, _ = load_verified(*production_or(args.production, args.model, args.meta))
+        ref_acc = reference_accuracy(args.production, args.metrics)
+        if params.compute.engine == "dask":
+            with dask_engine.client_for(params.compute.scheduler) as client:
+                result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
+                                                        partition_rows=params.compute.partition_rows,
+                                                        reference_accuracy=ref_acc)
+        else:
+            result = detect.detect(read_table(reference), read_table(batch), target, dp, model=model,
+                                   reference_accuracy=ref_acc, batch_path=batch)
+        pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots)
+        write_json(args.out, result.report)
+        report = result.report
+        run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows")})
+        run.metrics("drift/features", {n: f["score"] for n, f in report["features"].items() if f["score"] is not None})
+        for png in pngs:
+            run.upload(f"drift/plots/{png.stem}", png)
+        print(f"drift: {report['n_drifted']}/{report['n_features']} features drifted "
+              f"(drift_score {report['drift_score']:.3f}) on {report['batch_rows']} rows of {batch.name}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

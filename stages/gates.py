@@ -1,5 +1,70 @@
-"""Stage gates (STUB): replaced by the real implementation."""
-import json, pathlib, sys
-args = sys.argv
-out = pathlib.Path(args[args.index("--out") + 1]); out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps({"passed": True}))
+"""Stage gates: schema, freshness, accuracy, latency and fairness checks of the candidate model.
+
+A blocked candidate is a result, not an error: the stage writes gates.json and exits 0 either
+way; `ct.py` reads it and promotes only a candidate whose blocking gates all passed.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from ctml import gates, stage, tracking  # noqa: E402
+from ctml.data import BUILTIN_PREFIX  # noqa: E402
+from ctml.errors import run_main  # noqa: E402
+from ctml.features import split_xy  # noqa: E402
+from ctml.io import read_json, write_json  # noqa: E402
+from ctml.model import load_verified  # noqa: E402
+
+
+def data_files(batches: str, source: str) -> list[Path]:
+    """Files whose modification time dates the data when it has no datetime column."""
+    files = sorted(Path(batches).glob("*.parquet"))
+    return files + ([Path(source)] if not source.startswith(BUILTIN_PREFIX) else [])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = stage.parser(__doc__)
+    p.add_argument("--model", required=True, help="candidate model pipeline (joblib)")
+    p.add_argument("--meta", required=True, help="candidate model metadata (JSON)")
+    p.add_argument("--test", required=True, help="test split (Parquet)")
+    p.add_argument("--production", required=True, help="directory of the production model.joblib + model.json")
+    p.add_argument("--data", required=True, help="training data (Parquet), dated by its datetime columns")
+    p.add_argument("--batches", required=True, help="directory of CT batches, dated by file time otherwise")
+    p.add_argument("--validation", required=True, help="validate stage report (JSON)")
+    p.add_argument("--out", required=True, help="output: gate results (JSON metric)")
+    args, params = stage.parse(p, argv)
+    g = params.gates
+    with tracking.stage_run("gates", params, section="gates") as run:
+        candidate, meta = load_verified(args.model, args.meta)
+        production = gates.load_production(args.production)
+        x, y = split_xy(pd.read_parquet(args.test), params.data.target)
+        now = datetime.now(timezone.utc)
+        newest, origin = gates.newest_data_time(gates.read_datetime_columns(args.data),
+                                                data_files(args.batches, params.data.source))
+        latencies = gates.single_row_latencies_ms(candidate, x, g.latency_samples)
+        results = {
+            "schema": gates.schema_gate(read_json(args.validation)),
+            "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
+            "accuracy": gates.accuracy_gate(candidate, production, x, y, g.metric, g.tolerance),
+            "latency": gates.latency_gate(latencies, g.p95_latency_ms),
+            "fairness": gates.fairness_gate(candidate, x, g.fairness.sensitive_column, g.fairness.max_dp_diff),
+        }
+        result = gates.report(results, now)
+        write_json(args.out, result)
+        run.metrics("gates", result)
+        run.log("models", {"candidate_sha256": meta.get("model_sha256"),
+                           "production_sha256": production[1].get("model_sha256") if production else ""})
+        run.series("latency/single_row_ms", latencies)
+        run.upload("artifacts/gates", args.out)
+        run.tag("gates:passed" if result["passed"] else "gates:blocked", *(f"alert:{a}" for a in result["alerts"]))
+        print(gates.summary_line(result))
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

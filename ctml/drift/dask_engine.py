@@ -1,0 +1,154 @@
+"""The drift computation on Dask: partitioned Parquet in, the same report out as the local engine.
+
+Each partition is reduced on the cluster to per-column summaries (numeric: sorted distinct values
+with counts, i.e. an ECDF piece; categorical: category counts) plus predicted-class counts; the
+pieces of a column are merged pairwise in a tree, and its statistic runs on the cluster from the
+merged summary. The merge is exact, so quantile bins, histograms, KS and Wasserstein equal the
+local engine's (which computes the very same summaries from the whole column) up to float rounding.
+Memory: no worker ever holds more than one partition, or one column's distinct values.
+
+Inputs are rewritten as Parquet parts of `compute.partition_rows` rows by streaming (pyarrow
+batches, or CSV chunks read as text and typed per partition), so neither file is loaded whole.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from ctml.config import DriftParams
+from ctml.data import feature_kinds
+from ctml.drift import detect, summary
+from ctml.drift.summary import Summary
+from ctml.errors import UserError
+
+
+@contextmanager
+def client_for(scheduler: str) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a LocalCluster started (and stopped) here."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"params.yaml: compute.scheduler '{scheduler}': cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    workers = max(1, os.cpu_count() or 1)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+# --- partitioned Parquet --------------------------------------------------------------------------
+
+def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
+    """Stream `src` (Parquet or CSV) into `dest/part-NNNNN.parquet` files of at most `rows` rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        if src.suffix.lower() == ".csv":
+            chunks = (pa.Table.from_pandas(chunk, preserve_index=False)
+                      for chunk in pd.read_csv(src, chunksize=rows, dtype=str))
+        else:
+            chunks = (pa.Table.from_batches([b]) for b in pq.ParquetFile(src).iter_batches(batch_size=rows))
+        for table in chunks:
+            pq.write_table(table, dest / f"part-{written:05d}.parquet")
+            written += 1
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"{src}: cannot be parsed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if written == 0:
+        raise UserError(f"{src}: has no rows")
+    return dest
+
+
+# --- tasks (run on the workers) -------------------------------------------------------------------
+
+def _partition_summary(frame: pd.DataFrame, kinds: dict[str, str], target: str, model: Any,
+                       source: str, aligned: bool) -> dict[str, Any]:
+    """One partition reduced to what the statistics need."""
+    features = frame if aligned else detect.align(frame, kinds, source)
+    out: dict[str, Any] = {"rows": len(frame), "features": {n: detect.summarize(features[n], k) for n, k in kinds.items()}}
+    if model is not None:
+        labelled = features.assign(**{target: frame[target]}) if target in frame.columns else features
+        pred, correct, n_labelled = detect.label_tally(model, labelled, list(kinds), target)
+        out.update(pred=pred, correct=correct, labelled=n_labelled)
+    return out
+
+
+def _pick(part: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        part = part[key]
+    return part
+
+
+def _merge_all(*pieces: Summary) -> Summary:
+    merged = pieces[0]
+    for piece in pieces[1:]:
+        merged = summary.merge(merged, piece)
+    return merged
+
+
+def _tree(items: list[Any], fan_in: int = 4) -> Any:
+    """Merge delayed summaries a few at a time, level by level, into one."""
+    from dask import delayed
+
+    while len(items) > 1:
+        items = [delayed(_merge_all, pure=True)(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
+    return items[0]
+
+
+def _sum(*values: int) -> int:
+    return int(sum(values))
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+def detect_partitioned(reference: str | Path, batch: str | Path, target: str, params: DriftParams, client: Any, *,
+                       partition_rows: int, model: Any = None, reference_accuracy: float | None = None,
+                       workdir: str | Path | None = None) -> detect.DriftResult:
+    """The drift report of `batch` vs `reference` (Parquet or CSV files), computed on `client`'s cluster."""
+    import dask.dataframe as dd
+    from dask import delayed
+
+    with tempfile.TemporaryDirectory(prefix="ctml-drift-", dir=workdir) as tmp:
+        ref_dir = partition(reference, Path(tmp) / "reference", partition_rows)
+        cur_dir = partition(batch, Path(tmp) / "batch", partition_rows)
+        ref_ddf, cur_ddf = dd.read_parquet(str(ref_dir)), dd.read_parquet(str(cur_dir))
+        kinds = feature_kinds(ref_ddf._meta, target)
+        detect.check_overrides(kinds, params)
+        model_ref = client.scatter(model, broadcast=True) if model is not None else None
+        parts = {
+            "reference": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, str(reference), True)
+                          for p in ref_ddf.to_delayed()],
+            "current": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, str(batch), False)
+                        for p in cur_ddf.to_delayed()],
+        }
+        merged = {side: {n: _tree([delayed(_pick, pure=True)(p, "features", n) for p in ps]) for n in kinds}
+                  for side, ps in parts.items()}
+        tasks: dict[str, Any] = {
+            n: delayed(detect.test_feature, pure=True)(n, k, merged["reference"][n], merged["current"][n], params)
+            for n, k in kinds.items()}
+        rows = {side: delayed(_sum, pure=True)(*[delayed(_pick)(p, "rows") for p in ps]) for side, ps in parts.items()}
+        extra: dict[str, Any] = {"rows": rows}
+        if model is not None:
+            extra["pred"] = {side: _tree([delayed(_pick, pure=True)(p, "pred") for p in ps]) for side, ps in parts.items()}
+            extra["correct"] = delayed(_sum)(*[delayed(_pick)(p, "correct") for p in parts["current"]])
+            extra["labelled"] = delayed(_sum)(*[delayed(_pick)(p, "labelled") for p in parts["current"]])
+        features, extra = client.gather(client.compute([tasks, extra]))
+    prediction, perf = None, detect.performance(0, 0, reference_accuracy)
+    if model is not None:
+        prediction = detect.prediction_drift(extra["pred"]["reference"], extra["pred"]["current"], params)
+        perf = detect.performance(extra["correct"], extra["labelled"], reference_accuracy)
+    report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf)
+    return detect.DriftResult(report, features)

@@ -1,0 +1,232 @@
+"""Dataset-level drift: align a batch to the reference, test every feature, add prediction and
+performance drift, and assemble the report that becomes metrics/drift.json."""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from ctml.config import DriftParams
+from ctml.data import feature_kinds
+from ctml.drift import registry, summary
+from ctml.drift.plots import distribution
+from ctml.drift.summary import Counts, Ecdf, Summary
+from ctml.errors import UserError
+
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False, "1.0": True, "0.0": False}
+
+
+@dataclass
+class FeatureResult:
+    kind: str
+    method: str
+    score: float | None
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    severity: float
+    distribution: pd.DataFrame = field(repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "method": self.method, "score": rounded(self.score),
+                "p_value": rounded(self.p_value), "threshold": rounded(self.threshold), "drifted": self.drifted}
+
+
+@dataclass
+class DriftResult:
+    report: dict[str, Any]
+    features: dict[str, FeatureResult]
+
+
+def rounded(value: float | None) -> float | None:
+    """6 decimals for stable diffs; a non-finite value (an infinite chi-square) becomes null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)
+
+
+# --- batch alignment ------------------------------------------------------------------------------
+
+def _bad(path: str | Path, name: str, kind: str, values: pd.Series, parsed: pd.Series) -> None:
+    wrong = values.notna() & parsed.isna()
+    if wrong.any():
+        raise UserError(f"{path}: column '{name}': value {values[wrong].iloc[0]!r} is not {kind} like the reference")
+
+
+def align_column(values: pd.Series, kind: str, path: str | Path) -> pd.Series:
+    """One batch column in the dtype of its reference kind; a value that does not parse is a UserError."""
+    name = str(values.name)
+    if kind == "numeric":
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            return values.astype("float64")
+        parsed = pd.to_numeric(values, errors="coerce")
+        _bad(path, name, "numeric", values, parsed)
+        return parsed.astype("float64")
+    if kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            parsed = values.dt.tz_convert(None) if getattr(values.dt, "tz", None) is not None else values
+            return parsed.astype("datetime64[ns]")
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+        _bad(path, name, "a date", values, parsed)
+        return parsed.astype("datetime64[ns]")
+    if kind == "boolean":
+        if pd.api.types.is_bool_dtype(values.dtype):
+            return values.astype("boolean")
+        parsed = values.astype("str").str.strip().str.lower().map(_BOOL_WORDS)
+        _bad(path, name, "boolean", values, parsed)
+        return parsed.astype("boolean")
+    return values.astype("str")  # missing stays missing
+
+
+def align(batch: pd.DataFrame, kinds: dict[str, str], path: str | Path) -> pd.DataFrame:
+    """The batch's feature columns (and only those), typed like the reference's."""
+    missing = [name for name in kinds if name not in batch.columns]
+    if missing:
+        raise UserError(f"{path}: missing feature column '{missing[0]}'" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return pd.DataFrame({name: align_column(batch[name], kind, path) for name, kind in kinds.items()})
+
+
+# --- per feature ----------------------------------------------------------------------------------
+
+def summarize(values: pd.Series, kind: str) -> Summary:
+    """A column's summary by kind: ECDF for numeric and datetime, counts for boolean and categorical."""
+    return summary.ecdf(values) if kind in registry.NUMERIC_KINDS else summary.counts(values)
+
+
+def _empty_side(kind: str, method: registry.Method, threshold: float, ref: Summary, cur: Summary) -> FeatureResult:
+    """No present values on one side or both: drifted unless both are empty; there is no score."""
+    both = ref.n == 0 and cur.n == 0
+    test = method.drift_when == "p_value_below"
+    p_value = (1.0 if both else 0.0) if test else None
+    return FeatureResult(kind, method.name, 0.0 if both else None, p_value, threshold, not both,
+                         0.0 if both else math.inf, pd.DataFrame(columns=["bin", "reference", "current"]))
+
+
+def test_feature(name: str, kind: str, ref: Summary, cur: Summary, params: DriftParams) -> FeatureResult:
+    """Pick the method for one column (override, drift.method or the auto table) and run it."""
+    distinct = summary.n_distinct(ref, cur, params.auto.categorical_max_unique)
+    method, threshold = registry.choose(name, kind, ref.n, distinct, params)
+    if ref.n == 0 or cur.n == 0:
+        return _empty_side(kind, method, threshold, ref, cur)
+    if isinstance(ref, Ecdf) and method.name not in ("ks", "wasserstein") and \
+            registry.group_of(kind, distinct, params.auto) == "categorical":
+        ref, cur = summary.as_counts(ref), summary.as_counts(cur)
+    stat = method.func(ref, cur, params.psi_bins)
+    return FeatureResult(kind, method.name, stat.score, stat.p_value, threshold,
+                         registry.is_drifted(method, stat, threshold), registry.severity(method, stat, threshold),
+                         distribution(ref, cur))
+
+
+def _parallel(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
+    """Columns side by side: the NumPy sorts release the GIL, so threads use every core."""
+    items = list(items)
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [func(*item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda item: func(*item), items))
+
+
+def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[str, str],
+                  params: DriftParams) -> dict[str, FeatureResult]:
+    """Every feature of `kinds` tested, on in-memory frames (the local engine)."""
+    names = list(kinds)
+
+    def one(name: str) -> FeatureResult:
+        kind = kinds[name]
+        return test_feature(name, kind, summarize(reference[name], kind), summarize(current[name], kind), params)
+
+    return dict(zip(names, _parallel(one, [(n,) for n in names])))
+
+
+def check_overrides(kinds: dict[str, str], params: DriftParams) -> None:
+    unknown = [name for name in params.per_feature if name not in kinds]
+    if unknown:
+        raise UserError(f"params.yaml: drift.per_feature.{unknown[0]}: not a feature column "
+                        f"(features: {', '.join(list(kinds)[:20])})")
+
+
+# --- predictions and performance ------------------------------------------------------------------
+
+def prediction_drift(ref_pred: Counts, cur_pred: Counts, params: DriftParams) -> dict[str, Any]:
+    """Drift of the predicted class shares, batch vs reference, by the categorical auto method."""
+    method = registry.get(registry.auto_method("categorical", ref_pred.n, params.auto))
+    threshold = params.thresholds.get(method.name, method.default_threshold)
+    stat = method.func(ref_pred, cur_pred, params.psi_bins)
+    return {"method": method.name, "score": rounded(stat.score), "p_value": rounded(stat.p_value),
+            "drifted": registry.is_drifted(method, stat, threshold)}
+
+
+def performance(correct: int, labelled: int, reference_accuracy: float | None) -> dict[str, Any]:
+    """Accuracy of the production model on the labelled rows of the batch, and its drop."""
+    if labelled == 0:
+        return {"labelled": False, "accuracy": None, "reference_accuracy": rounded(reference_accuracy),
+                "accuracy_drop": None}
+    accuracy = correct / labelled
+    drop = None if reference_accuracy is None else reference_accuracy - accuracy
+    return {"labelled": True, "accuracy": rounded(accuracy), "reference_accuracy": rounded(reference_accuracy),
+            "accuracy_drop": rounded(drop)}
+
+
+def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str) -> tuple[Counts, int, int]:
+    """Predicted-class counts, and correct/labelled row counts where `frame` carries labels."""
+    predicted = pd.Series(model.predict(frame[features]))
+    correct = labelled = 0
+    if target in frame.columns:
+        labels = frame[target].reset_index(drop=True)
+        known = labels.notna().to_numpy()
+        labelled = int(known.sum())
+        truth, guess = labels[known], predicted[known]
+        if pd.api.types.is_numeric_dtype(guess.dtype):  # labels read from CSV text compare as numbers
+            truth = pd.to_numeric(truth, errors="coerce")
+            correct = int((truth.to_numpy(dtype="float64", na_value=float("nan")) == guess.to_numpy(dtype="float64")).sum())
+        else:
+            correct = int((truth.astype("str").to_numpy() == guess.astype("str").to_numpy()).sum())
+    return summary.counts(predicted), correct, labelled
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+def build_report(features: dict[str, FeatureResult], reference_rows: int, batch_rows: int,
+                 prediction: dict[str, Any] | None, perf: dict[str, Any]) -> dict[str, Any]:
+    n_drifted = sum(1 for f in features.values() if f.drifted)
+    share = n_drifted / len(features) if features else 0.0
+    return {"has_batch": True, "batch_rows": int(batch_rows), "reference_rows": int(reference_rows),
+            "drift_score": rounded(share), "drifted_share": rounded(share), "n_features": len(features),
+            "n_drifted": n_drifted, "features": {name: f.as_json() for name, f in features.items()},
+            "prediction": prediction, "performance": perf}
+
+
+def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
+    return {"has_batch": False, "batch_rows": 0, "reference_rows": int(reference_rows), "drift_score": 0.0,
+            "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "features": {}, "prediction": None,
+            "performance": {"labelled": False, "accuracy": None, "reference_accuracy": None, "accuracy_drop": None}}
+
+
+def detect(reference: pd.DataFrame, batch: pd.DataFrame, target: str, params: DriftParams, *,
+           model: Any = None, reference_accuracy: float | None = None, batch_path: str | Path = "batch") -> DriftResult:
+    """Local engine: the whole comparison on in-memory frames."""
+    kinds = feature_kinds(reference, target)
+    check_overrides(kinds, params)
+    current = align(batch, kinds, batch_path)
+    features = feature_drift(reference, current, kinds, params)
+    prediction, perf = None, performance(0, 0, reference_accuracy)
+    if model is not None:
+        names = list(kinds)
+        ref_pred, _, _ = label_tally(model, reference, names, target)
+        labelled_batch = current.assign(**{target: batch[target]}) if target in batch.columns else current
+        cur_pred, correct, labelled = label_tally(model, labelled_batch, names, target)
+        prediction = prediction_drift(ref_pred, cur_pred, params)
+        perf = performance(correct, labelled, reference_accuracy)
+    return DriftResult(build_report(features, len(reference), len(batch), prediction, perf), features)
+
+
+def most_drifted(features: dict[str, FeatureResult], top: int) -> list[str]:
+    """The `top` features furthest past their thresholds (drifted first), ties by name."""
+    ranked = sorted(features, key=lambda n: (-features[n].severity, n))
+    return ranked[:top]

@@ -1,0 +1,109 @@
+"""Dataset-level drift on in-memory frames: the report contract, column kinds, bad batches."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctml.config import FeatureDriftParams, load_params
+from ctml.drift import detect
+from ctml.errors import UserError
+from tests.drift.frames import mixed
+from tests.helpers import ROOT
+
+PARAMS = load_params(ROOT / "params.yaml").drift
+FEATURE_KEYS = {"kind", "method", "score", "p_value", "threshold", "drifted"}
+
+
+def test_report_follows_the_contract_and_is_plain_json():
+    result = detect.detect(mixed(3000, 0), mixed(2000, 1, shift=1.0), "target", PARAMS)
+    report = json.loads(json.dumps(result.report))
+    assert report == result.report
+    assert set(report) == {"has_batch", "batch_rows", "reference_rows", "drift_score", "drifted_share", "n_features",
+                           "n_drifted", "features", "prediction", "performance"}
+    assert (report["has_batch"], report["batch_rows"], report["reference_rows"]) == (True, 2000, 3000)
+    assert report["n_features"] == 6 and all(set(f) == FEATURE_KEYS for f in report["features"].values())
+    kinds = {n: (f["kind"], f["method"]) for n, f in report["features"].items()}
+    assert kinds == {"x": ("numeric", "wasserstein"), "y": ("numeric", "wasserstein"),
+                     "level": ("numeric", "jensenshannon"), "flag": ("boolean", "jensenshannon"),
+                     "when": ("datetime", "wasserstein"), "city": ("categorical", "jensenshannon")}
+    drifted = sorted(n for n, f in report["features"].items() if f["drifted"])
+    assert drifted == ["city", "flag", "when", "x"]
+    assert report["n_drifted"] == 4 and report["drift_score"] == report["drifted_share"] == round(4 / 6, 6)
+    assert report["features"]["y"]["p_value"] is None
+    assert report["prediction"] is None and report["performance"]["labelled"] is False
+
+
+def test_small_reference_uses_ks_and_chi2():
+    report = detect.detect(mixed(400, 0), mixed(300, 1), "target", PARAMS).report
+    methods = {n: f["method"] for n, f in report["features"].items()}
+    assert methods == {"x": "ks", "y": "ks", "level": "chi2", "flag": "chi2", "when": "ks", "city": "chi2"}
+    assert report["n_drifted"] == 0
+    assert all(0 <= f["p_value"] <= 1 for f in report["features"].values())
+
+
+def test_scores_are_rounded_to_six_decimals():
+    report = detect.detect(mixed(3000, 0), mixed(2000, 1, shift=0.3), "target", PARAMS).report
+    for f in report["features"].values():
+        assert f["score"] == round(f["score"], 6)
+
+
+def test_per_feature_override_changes_that_feature_only():
+    params = PARAMS.model_copy(update={"per_feature": {"x": FeatureDriftParams(method="psi", threshold=5.0)}})
+    report = detect.detect(mixed(3000, 0), mixed(2000, 1, shift=1.0), "target", params).report
+    assert (report["features"]["x"]["method"], report["features"]["x"]["threshold"]) == ("psi", 5.0)
+    assert report["features"]["x"]["drifted"] is False and report["features"]["when"]["drifted"] is True
+
+
+def test_override_of_an_unknown_column_is_a_user_error():
+    params = PARAMS.model_copy(update={"per_feature": {"nope": FeatureDriftParams(threshold=0.2)}})
+    with pytest.raises(UserError, match="drift.per_feature.nope: not a feature column"):
+        detect.detect(mixed(100, 0), mixed(100, 1), "target", params)
+
+
+def test_batch_missing_a_feature_column_names_file_and_column():
+    with pytest.raises(UserError, match=r"^in/batch.csv: missing feature column 'city'$"):
+        detect.detect(mixed(100, 0), mixed(100, 1).drop(columns="city"), "target", PARAMS, batch_path="in/batch.csv")
+
+
+def test_text_in_a_numeric_column_names_the_value():
+    batch = mixed(100, 1).astype({"x": object})
+    batch.loc[5, "x"] = "abc"
+    with pytest.raises(UserError, match=r"batch.parquet: column 'x': value 'abc' is not numeric like the reference"):
+        detect.detect(mixed(100, 0), batch, "target", PARAMS, batch_path="batch.parquet")
+
+
+def test_a_csv_batch_is_typed_like_the_reference():
+    ref, batch = mixed(2000, 0), mixed(1500, 1, shift=1.0)
+    as_text = batch.astype(str).replace({"nan": None, "NaT": None, "<NA>": None, "None": None})
+    typed, texted = detect.detect(ref, batch, "target", PARAMS).report, detect.detect(ref, as_text, "target", PARAMS).report
+    assert typed["features"] == texted["features"]
+
+
+def test_model_predictions_and_accuracy_on_a_labelled_batch():
+    class Sign:  # a fixed "model": predicts 1 when x > 0.5
+        def predict(self, frame: pd.DataFrame) -> np.ndarray:
+            return (frame["x"].to_numpy() > 0.5).astype("int64")
+
+    ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
+    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.9).report
+    expected = float(((batch["x"] > 0.5).astype(int) == batch["target"]).mean())
+    assert report["performance"] == {"labelled": True, "accuracy": round(expected, 6), "reference_accuracy": 0.9,
+                                     "accuracy_drop": round(0.9 - expected, 6)}
+    assert report["prediction"]["method"] == "jensenshannon" and report["prediction"]["drifted"] is True
+    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Sign()).report
+    assert unlabelled["performance"]["labelled"] is False and unlabelled["prediction"] == report["prediction"]
+
+
+def test_most_drifted_ranks_by_distance_past_threshold():
+    result = detect.detect(mixed(3000, 0), mixed(2000, 1, shift=1.0), "target", PARAMS)
+    top = detect.most_drifted(result.features, 2)
+    assert len(top) == 2 and all(result.features[n].drifted for n in top)
+    assert result.features[top[0]].severity >= result.features[top[1]].severity
+
+
+def test_no_batch_report_has_zero_drift():
+    report = detect.no_batch_report(569)
+    assert (report["has_batch"], report["drift_score"], report["reference_rows"], report["features"]) == (False, 0.0, 569, {})

@@ -1,0 +1,113 @@
+"""The drift stage end to end: `dvc repro drift` in temporary git repos of the project, and its
+`main` called directly for the bad-input paths."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ctml.errors import run_main
+from tests.helpers import ROOT, dvc, read_json, set_params
+
+pytestmark = pytest.mark.slow
+
+
+def stage_module():
+    spec = importlib.util.spec_from_file_location("drift_stage", ROOT / "stages" / "drift.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def argv(repo: Path) -> list[str]:
+    return ["--params", str(repo / "params.yaml"), "--reference", str(repo / "data/raw/train.parquet"),
+            "--incoming", str(repo / "data/incoming"), "--model", str(repo / "models/model.joblib"),
+            "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
+            "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
+            "--plots", str(repo / "metrics/drift_plots")]
+
+
+def shifted_batch(repo: Path, columns: list[str], rows: int = 300, labelled: bool = True) -> pd.DataFrame:
+    frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(rows, random_state=3, replace=True).reset_index(drop=True)
+    for name in columns:
+        frame[name] = frame[name] + 3 * frame[name].std()
+    return frame if labelled else frame.drop(columns="target")
+
+
+def test_without_a_batch_the_report_says_so(baseline_repo: Path):
+    report = read_json(baseline_repo / "metrics/drift.json")
+    assert (report["has_batch"], report["drift_score"], report["reference_rows"], report["features"]) == (False, 0.0, 569, {})
+    assert list((baseline_repo / "metrics/drift_plots").iterdir()) == []
+
+
+def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
+    columns = ["mean radius", "mean texture", "worst area"]
+    shifted_batch(repo, columns).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    dvc("repro", "drift", cwd=repo)
+    report = read_json(repo / "metrics/drift.json")
+    assert (report["has_batch"], report["batch_rows"], report["reference_rows"], report["n_features"]) == (True, 300, 569, 30)
+    assert {n for n, f in report["features"].items() if f["drifted"]} >= set(columns)
+    assert report["drift_score"] == round(report["n_drifted"] / 30, 6) and report["features"]["mean radius"]["method"] == "ks"
+    assert report["prediction"]["method"] == "chi2" and report["performance"]["labelled"] is True
+    metrics = read_json(repo / "metrics/metrics.json")
+    assert report["performance"]["reference_accuracy"] == metrics["accuracy"]
+    plots = repo / "metrics/drift_plots"
+    assert sorted(p.name for p in plots.iterdir()) == ["distributions", "distributions.png", "scores.csv", "scores.png"]
+    assert len(list((plots / "distributions").glob("*.csv"))) == 4
+    scores = pd.read_csv(plots / "scores.csv")
+    assert len(scores) == 30 and set(scores["feature"][:3]) <= set(report["features"]) and scores["drifted"][:3].all()
+    shown = dvc("metrics", "show", "--json", cwd=repo).stdout
+    assert '"drift_score"' in shown
+    assert "metrics/drift_plots/scores.png" in dvc("plots", "show", "--json", cwd=repo).stdout
+
+
+def test_csv_batch_without_labels_and_the_production_model(repo: Path):
+    production = repo / "models/production"
+    for name in ("model.joblib", "model.json"):
+        shutil.copy2(repo / "models" / name, production / name)
+    (production / "metrics.json").write_text('{"accuracy": 0.5}')
+    shifted_batch(repo, ["mean area"], labelled=False).to_csv(repo / "data/incoming/batch.csv", index=False)
+    assert run_main(stage_module().main, argv(repo)) == 0
+    report = read_json(repo / "metrics/drift.json")
+    assert report["performance"] == {"labelled": False, "accuracy": None, "reference_accuracy": 0.5, "accuracy_drop": None}
+    assert report["features"]["mean area"]["drifted"] is True
+
+
+def test_a_tampered_production_model_is_refused(repo: Path, capsys):
+    production = repo / "models/production"
+    shutil.copy2(repo / "models/model.json", production / "model.json")
+    (production / "model.joblib").write_bytes(b"not the model")
+    shifted_batch(repo, []).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    assert run_main(stage_module().main, argv(repo)) == 1
+    assert "refusing to load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"a,b\n1,2\n", "missing feature column 'mean radius' (+29 more)"),
+    (b"", "batch.csv: file is empty"),
+    (b"\xff\xfe\x00garbage", "batch.csv: not UTF-8 text"),
+])
+def test_a_bad_batch_is_one_line_naming_file_or_column(repo: Path, capsys, content: bytes, message: str):
+    (repo / "data/incoming/batch.csv").write_bytes(content)
+    assert run_main(stage_module().main, argv(repo)) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and str(repo / "data/incoming/batch.csv") in err
+
+
+def test_dask_engine_gives_the_local_report(repo: Path):
+    shifted_batch(repo, ["mean radius", "worst texture"], rows=2000).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    dvc("repro", "drift", cwd=repo)
+    local = read_json(repo / "metrics/drift.json")
+    set_params(repo, compute__engine="dask", compute__partition_rows=1000)
+    dvc("repro", "drift", cwd=repo)
+    distributed = read_json(repo / "metrics/drift.json")
+    assert {k: v for k, v in distributed.items() if k != "features"} == {k: v for k, v in local.items() if k != "features"}
+    for name, f in local["features"].items():
+        got = distributed["features"][name]
+        assert (got["method"], got["drifted"]) == (f["method"], f["drifted"])
+        assert got["score"] == pytest.approx(f["score"], abs=2e-6) and got["p_value"] == pytest.approx(f["p_value"], abs=2e-6)
+    assert np.isclose(distributed["drift_score"], local["drift_score"])
