@@ -1,8 +1,9 @@
 """params.yaml, parsed and checked in one place so a typo fails before any work is done."""
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,6 +60,7 @@ class DriftAutoParams(_Section):
     numeric_large: DriftMethod
     categorical_small: DriftMethod
     categorical_large: DriftMethod
+    categorical_max_unique: int = Field(default=5, ge=0)
 
 
 class FeatureDriftParams(_Section):
@@ -67,6 +69,7 @@ class FeatureDriftParams(_Section):
 
 
 class DriftParams(_Section):
+    reference: Literal["latest", "training"]
     method: Literal["auto", "ks", "psi", "wasserstein", "chi2", "jensenshannon"]
     auto: DriftAutoParams
     thresholds: dict[DriftMethod, float]
@@ -135,14 +138,20 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     key = ".".join(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
-        parent = model
+        node: Any = model
         for part in loc[:-1]:
-            field = _field(parent, part)
-            parent = field if isinstance(field, type) and issubclass(field, BaseModel) else None
-            if parent is None:
+            if get_origin(node) is dict:  # a free-form key (e.g. a column in drift.per_feature)
+                node = get_args(node)[1]
+            elif isinstance(node, type) and issubclass(node, BaseModel):
+                node = _field(node, part)
+            else:
                 break
-        allowed = f" (allowed: {', '.join(_keys(parent))})" if parent else ""
-        return f"unknown key '{key}'{allowed}"
+        parent = node if isinstance(node, type) and issubclass(node, BaseModel) else None
+        if parent is None:
+            return f"unknown key '{key}'"
+        close = difflib.get_close_matches(loc[-1], _keys(parent), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown key '{key}' ({hint}allowed: {', '.join(_keys(parent))})"
     if kind == "missing":
         return f"missing key '{key}'"
     value = err.get("input")
@@ -167,7 +176,9 @@ def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise UserError(f"{source}: {_describe(exc.errors()[0], Params)}") from None
+        # A misspelled key is both unknown and leaves the real key missing: name the typo first.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise UserError(f"{source}: {_describe(errors[0], Params)}") from None
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

@@ -33,11 +33,16 @@ def load_source(source: str) -> pd.DataFrame:
     return read_table(source)
 
 
+def _is_text(values: pd.Series) -> bool:
+    """Strings as read from a file: object dtype, or pandas' `str` dtype (the pandas 3 default)."""
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
 def _as_bool(values: pd.Series) -> pd.Series | None:
     present = values.dropna()
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
-    if present.dtype != object or not len(present):
+    if not _is_text(present) or not len(present):
         return None
     words = present.astype(str).str.strip().str.lower()
     if words.isin(list(_BOOL_WORDS)).all():
@@ -48,8 +53,10 @@ def _as_bool(values: pd.Series) -> pd.Series | None:
 def _as_datetime(values: pd.Series, forced: bool) -> pd.Series | None:
     present = values.dropna()
     if pd.api.types.is_datetime64_any_dtype(values):
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.astype("datetime64[ns]")
-    if not forced and (present.dtype != object or not len(present) or not present.astype(str).str.match(r"^\d{4}-\d{2}-\d{2}").all()):
+    if not forced and (not _is_text(present) or not len(present) or not present.astype(str).str.match(r"^\d{4}-\d{2}-\d{2}").all()):
         return None
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
     if parsed.notna().sum() != len(present):

@@ -5,6 +5,7 @@ model or metrics file where the last good one was.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -20,6 +21,15 @@ from ctml.errors import UserError
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; it replaces `path` only if the block succeeds."""
@@ -29,6 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -75,18 +86,68 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: file is empty")
     try:
         if suffix == ".csv":
+            _check_utf16(path)
             frame = pd.read_csv(path, low_memory=False)
         else:
             frame = pd.read_parquet(path)
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise UserError(f"{path}: not UTF-8 text ({_decode_error(path, exc)}); save it as UTF-8") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise UserError(f"{path}: cannot be parsed: {str(exc).splitlines()[0]}") from None
     if frame.empty:
         raise UserError(f"{path}: has a header but no rows")
+    if suffix == ".csv":
+        _check_csv_shape(path, frame)
     return frame
+
+
+_DELIMITERS = (";", "\t", "|")
+
+
+def _check_utf16(path: Path) -> None:
+    """UTF-16 text parses as garbage or fails at an odd byte; name it by its byte-order mark."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        raise UserError(f"{path}: not UTF-8 text (UTF-16 byte-order mark at byte 0); save it as UTF-8")
+
+
+def _decode_error(path: Path, exc: UnicodeDecodeError) -> str:
+    """The reason and the file offset of the first bad byte (pandas reports one inside its buffer)."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as whole:
+        return f"{whole.reason} at byte {whole.start}"
+    return exc.reason
+
+
+def _check_csv_shape(path: Path, frame: pd.DataFrame) -> None:
+    """Catch what pandas parses without complaint: another delimiter, and a file cut mid-row.
+
+    A `;`-separated file reads as one column named `a;b;c`; a last line cut short reads as a row
+    whose trailing fields are missing, so the field count of the last line is compared with the
+    header (and with the NaNs pandas filled in, so a quoted multi-line field is not mistaken for it).
+    """
+    columns = [str(c) for c in frame.columns]
+    if len(columns) == 1:
+        found = [d for d in _DELIMITERS if d in columns[0]]
+        if found:
+            shown = "tab" if found[0] == "\t" else f"'{found[0]}'"
+            raise UserError(f"{path}: one column named {columns[0][:60]!r}: the file looks {shown}-delimited "
+                            "(expected comma-separated)")
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - (1 << 16)))
+        tail = handle.read()
+    lines = [line for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return
+    fields = next(csv.reader([lines[-1].decode("utf-8", errors="replace")]), [])
+    if len(fields) < len(columns) and frame.iloc[-1, len(fields):].isna().all():
+        raise UserError(f"{path}: truncated: the last row has {len(fields)} of {len(columns)} fields "
+                        "(file cut mid-row?)")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -62,7 +62,8 @@ def _check_numeric(name: str, col: pd.Series, spec: dict[str, Any], vp: Validate
     if infinite.any():
         return f"column '{name}': non-finite value {values[infinite][0]} (rule: values must be finite)"
     if "min" in spec:
-        width = max(spec["max"] - spec["min"], abs(spec["max"]), abs(spec["min"]), 1e-12)
+        span = spec["max"] - spec["min"]
+        width = span if span > 0 else max(abs(spec["max"]), 1.0)  # a constant column: its own magnitude
         lo, hi = spec["min"] - vp.range_tolerance * width, spec["max"] + vp.range_tolerance * width
         outside = (values < lo) | (values > hi)
         if outside.any():
@@ -140,4 +141,5 @@ def check_training_labels(labels: pd.Series, target: str) -> None:
     classes = labels.dropna().unique()
     if len(classes) < 2:
         shown = f" ({_plain(classes[0])!r})" if len(classes) else ""
-        raise UserError(f"label column '{target}': has {len(classes)} class{shown}, need at least two")
+        noun = "class" if len(classes) == 1 else "classes"
+        raise UserError(f"label column '{target}': has {len(classes)} {noun}{shown}, need at least two")

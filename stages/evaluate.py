@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--plots", required=True, help="output directory: plot data (CSV) and PNG images")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("evaluate", params, section="evaluate") as run:
+        run.data_input("test_split", args.test)
         model, _ = load_verified(args.model, args.meta)
         x, y = split_xy(pd.read_parquet(args.test), params.data.target)
         classes = model.classes_

@@ -26,7 +26,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         batches = [pd.read_parquet(path) for path in batch_files(args.batches)]
         frame = assemble_training_data(source, batches, ct.policy, ct.window_rows)
         write_parquet(args.out, frame)
-        run.data_input("train", args.out)
+        run.data_input("batches", args.batches)
+        if Path(data.source).is_file():
+            run.data_input("source", data.source)
+        run.data_input("raw", args.out)
         run.metrics("ingest", {"rows": len(frame), "columns": frame.shape[1], "batches": len(batches)})
         print(f"ingest: {len(frame)} rows x {frame.shape[1]} columns ({len(batches)} CT batches) -> {args.out}")
 

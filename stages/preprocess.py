@@ -1,6 +1,7 @@
 """Stage preprocess: deterministic train/test split and a preprocessor fitted on the train part only."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +13,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from ctml import stage, tracking  # noqa: E402
 from ctml.data import feature_kinds  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
+from ctml.errors import UserError, run_main  # noqa: E402
 from ctml.features import build_preprocessor, split_xy  # noqa: E402
 from ctml.io import write_parquet  # noqa: E402
 from ctml.model import save_model  # noqa: E402
@@ -21,8 +22,13 @@ from ctml.model import save_model  # noqa: E402
 def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified when every class can be split, so small classes reach both parts."""
     counts = frame[target].value_counts()
-    stratify = frame[target] if counts.min() >= 2 else None
-    train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
+    n_test = math.ceil(test_size * len(frame))  # how scikit-learn sizes the parts
+    fits = counts.min() >= 2 and min(n_test, len(frame) - n_test) >= len(counts)
+    try:
+        train, test = train_test_split(frame, test_size=test_size, random_state=seed,
+                                       stratify=frame[target] if fits else None)
+    except ValueError as exc:
+        raise UserError(f"preprocess.test_size {test_size}: cannot split {len(frame)} rows ({exc})") from None
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
@@ -35,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, params = stage.parse(p, argv)
     target = params.data.target
     with tracking.stage_run("preprocess", params, section="preprocess") as run:
+        run.data_input("raw", args.data)
         frame = pd.read_parquet(args.data)
         train, test = split(frame, target, params.preprocess.test_size, params.seed)
         x_train, _ = split_xy(train, target)

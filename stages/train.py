@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--meta", required=True, help="output: model metadata (JSON)")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("train", params, section="train") as run:
+        run.data_input("train_split", args.train)
         x, y = split_xy(pd.read_parquet(args.train), params.data.target)
         preprocessor = joblib.load(args.preprocessor)
         estimator = build_estimator(params.train, params.seed).fit(preprocessor.transform(x), y)

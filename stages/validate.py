@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, params = stage.parse(p, argv)
     data, vp = params.data, params.validate_
     with tracking.stage_run("validate", params, section="validate") as run:
+        run.data_input("raw", args.data)
         frame = pd.read_parquet(args.data)
         check_training_labels(frame[data.target], data.target)
         schema_path = Path(args.schema)
@@ -31,11 +32,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if recorded:
             schema = infer_schema(frame, data.source, data.target)
         problems = check_frame(frame, schema, vp)
-        report = {"rows": len(frame), "columns": len(schema["columns"]), "schema_recorded": recorded,
+        # Only facts about the data: whether the schema was recorded now depends on history, and
+        # a report that changed with it would re-run every downstream stage for nothing.
+        report = {"rows": len(frame), "columns": len(schema["columns"]),
                   "violations": len(problems), "passed": not problems}
-        run.metrics("validation", report)
+        run.metrics("validation", {**report, "schema_recorded": recorded})
         if problems:
-            raise UserError(f"{args.data}: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            hint = "" if recorded else f"; if the change is intended, delete {schema_path} to record the data anew"
+            raise UserError(f"{args.data}: {problems[0]}{more}{hint}")
         if recorded:
             write_json(schema_path, schema)
         write_json(args.out, report)

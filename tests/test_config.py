@@ -1,0 +1,106 @@
+"""params.yaml parsing: the shipped file is valid, and every mistake is one line naming the key."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ctml.config import Params, load_params, parse_params
+from ctml.errors import UserError
+from tests.helpers import ROOT
+
+
+def shipped() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def error_of(edit: Callable[[dict[str, Any]], None]) -> str:
+    raw = shipped()
+    edit(raw)
+    with pytest.raises(UserError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_shipped_params_parse_with_documented_defaults() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert isinstance(params, Params)
+    assert params.data.source == "sklearn:breast_cancer"
+    assert params.data.target == "target"
+    assert (params.train.model, params.train.n_estimators, params.train.max_depth) == ("random_forest", 120, 5)
+    assert params.preprocess.test_size == pytest.approx(0.25)
+    assert params.validate_.max_missing_share == pytest.approx(0.5)
+
+
+def test_as_dict_uses_the_users_key_names() -> None:
+    out = load_params(ROOT / "params.yaml").as_dict()
+    assert "validate" in out and "validate_" not in out
+    assert out["train"]["n_estimators"] == 120
+
+
+def test_misspelled_key_is_named_with_a_suggestion() -> None:
+    message = error_of(lambda raw: raw["train"].update(n_estimatorz=raw["train"].pop("n_estimators")))
+    assert message.startswith("params.yaml: unknown key 'train.n_estimatorz'")
+    assert "did you mean 'n_estimators'?" in message
+
+
+def test_unknown_top_level_key_lists_allowed_sections() -> None:
+    message = error_of(lambda raw: raw.update(sed=raw.pop("seed")))
+    assert "unknown key 'sed'" in message and "did you mean 'seed'?" in message
+    assert "allowed: seed, data, validate, preprocess, train" in message
+
+
+def test_unknown_key_under_a_free_form_mapping() -> None:
+    message = error_of(lambda raw: raw["drift"].update(per_feature={"age": {"methd": "ks"}}))
+    assert "unknown key 'drift.per_feature.age.methd' (did you mean 'method'?" in message
+
+
+def test_missing_key_is_named() -> None:
+    assert error_of(lambda raw: raw["train"].pop("max_depth")) == "params.yaml: missing key 'train.max_depth'"
+
+
+@pytest.mark.parametrize("value", [1, 1.5, 0])
+def test_test_size_outside_0_1_is_rejected(value: float) -> None:
+    message = error_of(lambda raw: raw["preprocess"].update(test_size=value))
+    assert message.startswith(f"params.yaml: key 'preprocess.test_size' = {value!r}:")
+
+
+def test_unknown_model_type_lists_the_choices() -> None:
+    message = error_of(lambda raw: raw["train"].update(model="xgboost"))
+    assert "key 'train.model' = 'xgboost'" in message
+    assert "random_forest" in message and "gradient_boosting" in message
+
+
+def test_wrong_type_is_named() -> None:
+    assert "key 'train.n_estimators' = 'many'" in error_of(lambda raw: raw["train"].update(n_estimators="many"))
+
+
+def test_top_level_not_a_mapping() -> None:
+    with pytest.raises(UserError, match=r"^params.yaml: expected a mapping of sections, got list$"):
+        parse_params([1, 2])
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 42\ndata: [unclosed\n")
+    with pytest.raises(UserError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: malformed YAML at line 3")
+    assert "\n" not in str(info.value)
+
+
+def test_empty_params_file(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("")
+    with pytest.raises(UserError, match="expected a mapping of sections, got NoneType"):
+        load_params(path)
+
+
+def test_missing_params_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"params.yaml: file not found$"):
+        load_params(tmp_path / "params.yaml")

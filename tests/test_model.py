@@ -1,0 +1,100 @@
+"""Estimator choice, byte-stable saving, and loading only a model whose hash matches its metadata."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ctml.config import TrainParams
+from ctml.errors import UserError
+from ctml.io import sha256_file, write_json
+from ctml.model import (
+    build_estimator,
+    git_commit,
+    library_versions,
+    load_verified,
+    save_model,
+)
+
+
+def train_params(model: str) -> TrainParams:
+    return TrainParams(model=model, n_estimators=7, max_depth=3, learning_rate=0.3, C=0.5, max_iter=50)
+
+
+def tiny_xy() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    return x, (x[:, 0] + 0.1 * rng.normal(size=40) > 0).astype(int)
+
+
+@pytest.mark.parametrize(
+    "model, kind, expected",
+    [
+        ("random_forest", "RandomForestClassifier", {"n_estimators": 7, "max_depth": 3, "random_state": 11, "n_jobs": 1}),
+        ("gradient_boosting", "GradientBoostingClassifier",
+         {"n_estimators": 7, "max_depth": 3, "learning_rate": 0.3, "random_state": 11}),
+        ("logistic_regression", "LogisticRegression", {"C": 0.5, "max_iter": 50, "random_state": 11}),
+    ],
+)
+def test_build_estimator_applies_only_its_hyperparameters(model: str, kind: str, expected: dict) -> None:
+    est = build_estimator(train_params(model), seed=11)
+    assert type(est).__name__ == kind
+    assert {k: est.get_params()[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "logistic_regression"])
+def test_same_seed_same_model_bytes(tmp_path: Path, model: str) -> None:
+    x, y = tiny_xy()
+    first = save_model(build_estimator(train_params(model), 3).fit(x, y), tmp_path / "a.joblib")
+    second = save_model(build_estimator(train_params(model), 3).fit(x, y), tmp_path / "b.joblib")
+    assert first == second == sha256_file(tmp_path / "a.joblib")
+    assert build_estimator(train_params(model), 3).fit(x, y).score(x, y) >= 0.9
+
+
+def saved(tmp_path: Path) -> tuple[Path, Path]:
+    x, y = tiny_xy()
+    model_path, meta_path = tmp_path / "model.joblib", tmp_path / "model.json"
+    sha = save_model(build_estimator(train_params("logistic_regression"), 0).fit(x, y), model_path)
+    write_json(meta_path, {"model_sha256": sha})
+    return model_path, meta_path
+
+
+def test_load_verified_returns_the_model_and_metadata(tmp_path: Path) -> None:
+    model_path, meta_path = saved(tmp_path)
+    model, meta = load_verified(model_path, meta_path)
+    assert meta == {"model_sha256": sha256_file(model_path)}
+    assert model.predict(tiny_xy()[0]).shape == (40,)
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    model_path, meta_path = saved(tmp_path)
+    model_path.write_bytes(model_path.read_bytes() + b"\0")
+    with pytest.raises(UserError, match=r"model.joblib: sha256 .* does not match .*model.json .*refusing to load$"):
+        load_verified(model_path, meta_path)
+
+
+def test_missing_model_or_metadata(tmp_path: Path) -> None:
+    model_path, meta_path = saved(tmp_path)
+    with pytest.raises(UserError, match="nope.json: file not found"):
+        load_verified(model_path, tmp_path / "nope.json")
+    model_path.unlink()
+    with pytest.raises(UserError, match="model.joblib: model file not found"):
+        load_verified(model_path, meta_path)
+
+
+def test_library_versions_name_the_stack() -> None:
+    versions = library_versions()
+    assert {"python", "scikit-learn", "pandas", "numpy", "dvc"} <= set(versions)
+    assert re.fullmatch(r"\d+\.\d+.*", versions["scikit-learn"])
+
+
+def test_git_commit_inside_and_outside_a_repo(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == ""
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    run("init", "-q")
+    run("-c", "user.name=T", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "x")
+    head = run("rev-parse", "HEAD").stdout.decode().strip()
+    assert git_commit(tmp_path) == head and len(head) == 40
