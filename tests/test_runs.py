@@ -1,0 +1,122 @@
+"""ctml.runs: offline runs written by real (offline) Neptune runs, read back and listed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctml import tracking
+from ctml.config import load_params
+from ctml.runs import HEADERS, offline_runs, print_runs, read_run, run_ids, runs_table
+from tests.helpers import ROOT
+
+TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",
+                "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in TRACKING_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params(ROOT / "params.yaml")
+
+
+def make_pipeline(params, pipeline: str, version: str = "", accuracy: float = 0.9) -> None:
+    """Three runs as a pipeline would leave them; the train step fails when accuracy is negative."""
+    with tracking.stage_run("validate", params, section="validate", pipeline=pipeline, model_version=version) as run:
+        run.metrics("validation", {"rows": 569, "passed": True})
+    with tracking.stage_run("evaluate", params, section="evaluate", pipeline=pipeline, model_version=version) as run:
+        run.metrics("metrics", {"accuracy": accuracy, "f1": 0.95})
+    with tracking.stage_run("ct", params, section="ct", pipeline=pipeline, model_version=version) as run:
+        run.series("ct/drift_score", [0.1, 0.42], steps=[1, 2])
+
+
+def test_offline_runs_newest_first_with_filters(workdir: Path, params) -> None:
+    make_pipeline(params, "p1", "v1.0.0")
+    make_pipeline(params, "p2", "v1.1.0", accuracy=0.8)
+    runs = offline_runs(workdir)
+    assert [(r.stage, r.pipeline) for r in runs] == [("ct", "p2"), ("evaluate", "p2"), ("validate", "p2"),
+                                                   ("ct", "p1"), ("evaluate", "p1"), ("validate", "p1")]
+    assert [r.pipeline for r in offline_runs(workdir, 2)] == ["p2", "p2"]
+    evaluate = offline_runs(workdir, stage="evaluate", model_version="v1.0.0")
+    assert len(evaluate) == 1 and evaluate[0].metrics == {"metrics/accuracy": 0.9, "metrics/f1": 0.95}
+    assert [r.stage for r in offline_runs(workdir, pipeline="p1")] == ["ct", "evaluate", "validate"]
+    assert offline_runs(workdir, stage="train") == []
+
+
+def test_read_run_fields_tags_series(workdir: Path, params) -> None:
+    make_pipeline(params, "p1", "v1.0.0")
+    ct = offline_runs(workdir, 1)[0]
+    assert (ct.stage, ct.pipeline, ct.model_version, ct.status) == ("ct", "p1", "v1.0.0", "ok")
+    assert ct.tags == {"ct", "pipeline:p1", "model:v1.0.0"}
+    assert ct.series == {"ct/drift_score": [(1.0, 0.1), (2.0, 0.42)]}
+    assert ct.metrics == {}
+    assert ct.run_id == json.loads((ct.directory / "metadata.json").read_text())["containerId"]
+
+
+def test_read_run_skips_a_truncated_last_line(workdir: Path, params) -> None:
+    """A stage killed mid-write leaves half a line; the rest of the run still reads."""
+    make_pipeline(params, "p1")
+    run = offline_runs(workdir, stage="evaluate")[0]
+    with open(run.directory / "data-1.log", "a") as log:
+        log.write('{"obj": {"type": "AssignFloat", "path": ["metrics", "acc')
+    again = read_run(run.directory)
+    assert again.metrics == run.metrics and again.status == "ok"
+
+
+def test_run_without_end_is_running(workdir: Path, params) -> None:
+    make_pipeline(params, "p1")
+    run = offline_runs(workdir, stage="validate")[0]
+    log = run.directory / "data-1.log"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if '"status"' not in line))
+    assert read_run(run.directory).status == "running"
+
+
+def test_run_ids_of_a_model_version(workdir: Path, params) -> None:
+    make_pipeline(params, "p1", "v1.0.0")
+    make_pipeline(params, "p2", "v1.1.0")
+    ids = run_ids(workdir, model_version="v1.0.0")
+    runs = offline_runs(workdir, model_version="v1.0.0")
+    assert ids == [f"{r.stage}:{r.run_id[:8]}" for r in reversed(runs)]
+    assert [i.split(":")[0] for i in ids] == ["validate", "evaluate", "ct"]
+    assert run_ids(workdir, model_version="v9.9.9") == []
+
+
+def test_runs_table_oldest_first_with_key_metrics(workdir: Path, params) -> None:
+    make_pipeline(params, "p1", "v1.0.0")
+    rows = runs_table(workdir, limit=3)
+    assert [r[1:5] for r in rows] == [["validate", "ok", "v1.0.0", "p1"], ["evaluate", "ok", "v1.0.0", "p1"],
+                                      ["ct", "ok", "v1.0.0", "p1"]]
+    assert [r[6] for r in rows] == ["rows=569 passed=True", "accuracy=0.9 f1=0.95", "drift_score=0.42"]
+    assert all(len(r) == len(HEADERS) for r in rows)
+    assert [r[1] for r in runs_table(workdir, limit=10, stage="evaluate")] == ["evaluate"]
+
+
+def test_print_runs_aligned_table(workdir: Path, params, capsys: pytest.CaptureFixture) -> None:
+    make_pipeline(params, "p1", "v1.0.0")
+    print_runs(workdir, 2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["time", "(UTC)", *HEADERS[1:]]
+    assert [line.split()[2] for line in lines[1:3]] == ["evaluate", "ct"]
+    assert lines[1].index("accuracy=0.9") == lines[0].index("metrics")
+    assert "2 newest runs in" in lines[4] and "neptune sync" in lines[4]
+
+
+def test_print_runs_without_runs(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    print_runs(workdir, 20)
+    assert capsys.readouterr().out.startswith(f"no offline runs in {workdir / '.neptune' / 'offline'}")
+
+
+def test_neptune_data_directory_is_honoured(workdir: Path, params, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEPTUNE_DATA_DIRECTORY", "tracking-data")
+    make_pipeline(params, "p1")
+    assert not (workdir / ".neptune").exists()
+    assert len(offline_runs(workdir)) == 3
+    assert all(r.directory.parent == workdir / "tracking-data" / "offline" for r in offline_runs(workdir))
