@@ -9,7 +9,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ctml import stage, tracking  # noqa: E402
-from ctml.drift import dask_engine, detect  # noqa: E402
+from ctml.drift import detect  # noqa: E402
 from ctml.drift.plots import write_plots  # noqa: E402
 from ctml.data import batch_files  # noqa: E402
 from ctml.errors import run_main  # noqa: E402
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         model, _ = load_verified(*production_or(args.production, args.model, args.meta))
         ref_acc = reference_accuracy(args.production, args.metrics)
         if params.compute.engine == "dask":
+            from ctml.drift import dask_engine  # dask and distributed cost ~0.4 s to import; only this engine needs them
+
             with dask_engine.client_for(params.compute.scheduler) as client:
                 result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
                                                         partition_rows=params.compute.partition_rows,

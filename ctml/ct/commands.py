@@ -14,7 +14,7 @@ import pandas as pd
 from ctml import tracking
 from ctml.config import load_params
 from ctml.ct import history, lock, registry, scenarios
-from ctml.ct.loop import HISTORY, TIMELINE, Context, ensure_baseline, prepare_batch, read_incoming, record, recover, run_step
+from ctml.ct.loop import HISTORY, RECORDS, TIMELINE, Context, ensure_baseline, prepare_batch, read_incoming, record, recover, run_step
 from ctml.ct.repo import commit_state, dvc, git, project_root, restore_state, unrelated_changes
 from ctml.ct.report import Printer, table
 from ctml.errors import UserError
@@ -203,10 +203,7 @@ def rollback(args: argparse.Namespace) -> int:
             target = earlier[-1]
         if target == current:
             raise UserError(f"{target} is already in production")
-        kept = {p: ctx.path(p).read_bytes() for p in (HISTORY, TIMELINE) if ctx.path(p).exists()}
-        restore_state(ctx.root, registry.tag_of(target))
-        for rel, content in kept.items():
-            ctx.path(rel).write_bytes(content)
+        restore_state(ctx.root, registry.tag_of(target), keep=RECORDS)
         commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
         tag = registry.assign_prod(ctx.root, target, f"rollback from {current}")
         ctx.say(f"production: {current} -> {target} ({tag}); model, preprocessing and metrics restored")

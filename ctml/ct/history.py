@@ -43,6 +43,7 @@ def draw_timeline(history: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
     if len(history):
@@ -54,8 +55,9 @@ def draw_timeline(history: pd.DataFrame, path: Path) -> None:
         if history["batch_accuracy"].notna().any():
             acc = ax.twinx()
             acc.plot(history["step"], history["batch_accuracy"], color="grey", alpha=0.6, label="batch accuracy")
-            acc.set_ylabel("batch accuracy")
+            acc.set_ylabel("batch accuracy (grey)")
             acc.set_ylim(0, 1.05)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("CT step")
     ax.set_ylabel("drift score")
     ax.set_ylim(0, 1.05)

@@ -19,7 +19,7 @@ from ctml.ct import history, lock, registry
 from ctml.ct.repo import commit_state, dvc, git, restore_state
 from ctml.data import normalize
 from ctml.errors import UserError
-from ctml.io import read_json, read_table, write_json, write_parquet
+from ctml.io import read_json, read_table, sha256_file, write_json, write_parquet
 from ctml.schema import check_frame
 
 INCOMING = Path("data/incoming")
@@ -28,6 +28,11 @@ QUARANTINE = Path("data/quarantine")
 PRODUCTION = Path("models/production")
 HISTORY = Path("metrics/ct_history.csv")
 TIMELINE = Path("metrics/ct_timeline.png")
+RECORDS = (HISTORY, TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
+OUTPUT_DIRS = ("data", "models", "metrics", ".ct")  # where stages and CT write files atomically
+# What a release needs (model, metrics, gates). Not drift: it reads data/incoming, which may hold a
+# user's batch that has not been checked yet (`ct.py check` validates it after the baseline).
+RELEASE_TARGETS = ("evaluate", "gates")
 PRODUCTION_FILES = {"model.joblib": "models/model.joblib", "model.json": "models/model.json", "metrics.json": "metrics/metrics.json"}
 
 
@@ -105,6 +110,7 @@ def quarantine(ctx: Context, step: int, problems: list[str], source: Path | None
     folder = ctx.path(QUARANTINE)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"step-{step:04d}"
+    (folder / f"{stem}.reason.txt").write_text("\n".join(problems) + "\n")  # first: a moved batch always has its reason
     if source is not None and source.exists():
         dest = folder / f"{stem}{source.suffix}"
         shutil.move(str(source), dest)
@@ -112,7 +118,6 @@ def quarantine(ctx: Context, step: int, problems: list[str], source: Path | None
         dest = folder / f"{stem}.parquet"
         if frame is not None:
             write_parquet(dest, frame)
-    (folder / f"{stem}.reason.txt").write_text("\n".join(problems) + "\n")
     return dest
 
 
@@ -163,20 +168,28 @@ def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int |
     if not ctx.commit:
         ctx.created.append(version + " (uncommitted)")
         return version
-    lock.mark_inflight(ctx.root, {"phase": "release", "version": version, "head": git(ctx.root, "rev-parse", "HEAD")})
     message = _tag_message(version, reason, metrics, drift)
+    lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
+                                  "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)
     finish_release(ctx, version, message)
     return version
 
 
 def finish_release(ctx: Context, version: str, message: str) -> None:
-    """Tags and push for a release commit at HEAD; also how recovery completes a cut-short release."""
-    registry.register(ctx.root, version, message)
-    registry.assign_prod(ctx.root, version, f"promote {version}")
-    lock.clear_inflight(ctx.root)
-    ctx.created.append(version)
+    """Tags and push for a release commit at HEAD; also how recovery completes a cut-short release.
+
+    Idempotent: each part is done only if missing, so a release killed between any two of them
+    (version tag, prod tag, push) is completed by running it again. The in-flight marker goes last.
+    """
+    if version not in registry.versions(ctx.root):
+        registry.register(ctx.root, version, message)
+    if registry.production_version(ctx.root) != version:
+        registry.assign_prod(ctx.root, version, f"promote {version}")
+    if version not in ctx.created:
+        ctx.created.append(version)
     dvc(ctx.root, "push", "--quiet")
+    lock.clear_inflight(ctx.root)
 
 
 def production_sha(ctx: Context) -> str | None:
@@ -188,10 +201,24 @@ def gates_result(ctx: Context) -> dict[str, Any]:
     return read_json(ctx.path("metrics/gates.json"))
 
 
+def verify_production(ctx: Context) -> None:
+    """Refuse to run on a production model that is not the recorded one, before any `dvc repro`:
+    DVC re-hashes a changed `dvc add`-ed file ("Verifying data sources") and would record it."""
+    model, meta = ctx.path(PRODUCTION / "model.joblib"), ctx.path(PRODUCTION / "model.json")
+    if not (model.exists() and meta.exists()):
+        return
+    expected, actual = str(read_json(meta).get("model_sha256")), sha256_file(model)
+    if actual != expected:
+        raise UserError(f"{PRODUCTION / 'model.joblib'}: sha256 {actual[:12]}… does not match {PRODUCTION / 'model.json'} "
+                        f"({expected[:12]}…): changed outside ct.py; restore the recorded model with `git checkout HEAD -- "
+                        f"{PRODUCTION} && dvc checkout --force {PRODUCTION / 'model.joblib.dvc'}`")
+
+
 def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | None:
     """Run the pipeline; release its model if nothing is in production or the model changed."""
+    verify_production(ctx)
     ctx.say("baseline: dvc repro")
-    dvc(ctx.root, "repro", **_env(ctx, "baseline", registry.next_version(ctx.root)))
+    dvc(ctx.root, "repro", *RELEASE_TARGETS, **_env(ctx, "baseline", registry.next_version(ctx.root)))
     current = read_json(ctx.path("models/model.json"))["model_sha256"]
     prod_version = registry.production_version(ctx.root)
     if prod_version and current == production_sha(ctx):
@@ -230,7 +257,7 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
 def _discard(ctx: Context) -> None:
     """Throw the candidate away: back to HEAD, or (with --no-commit) re-run without the new batch."""
     if ctx.commit:
-        restore_state(ctx.root)
+        restore_state(ctx.root, keep=RECORDS)
     else:
         for path in ctx.path(BATCHES).glob("batch-*"):
             if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):
@@ -248,15 +275,37 @@ def recover(ctx: Context) -> str | None:
     version = marker.get("version")
     body = git(ctx.root, "log", "-1", "--format=%B")
     if version and head != marker.get("head") and f"Model-Version: {version}" in body:
-        if version not in registry.versions(ctx.root):
-            metrics = read_json(ctx.path("metrics/metrics.json"))
-            finish_release(ctx, version, _tag_message(version, "release completed after interruption", metrics, None))
-            return f"completed the interrupted release of {version}"
-        lock.clear_inflight(ctx.root)
-        return None
-    restore_state(ctx.root)
+        # The release commit is in: the candidate passed its gates. Finish tags and push.
+        message = marker.get("message") or _tag_message(
+            version, "release completed after interruption", read_json(ctx.path("metrics/metrics.json")), None)
+        note = f"completed the interrupted release of {version}"
+        _record_interrupted(ctx, marker, status="retrained", note=note, version=version)
+        finish_release(ctx, version, message)
+        return note
+    restore_state(ctx.root, keep=RECORDS)
+    _remove_partial_writes(ctx)
+    note = f"discarded an interrupted step (state restored to {head[:8]})"
+    _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
+                        version=registry.production_version(ctx.root) or "")
     lock.clear_inflight(ctx.root)
-    return f"discarded an interrupted step (state restored to {head[:8]})"
+    return note
+
+
+def _remove_partial_writes(ctx: Context) -> None:
+    """Temp files of atomic writes a kill cut short (`.<name>.<random>.tmp`, e.g. a half-written model)."""
+    for folder in OUTPUT_DIRS:
+        for tmp in ctx.path(folder).rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _record_interrupted(ctx: Context, marker: dict[str, Any], status: str, note: str, version: str) -> None:
+    """The history row the killed step never wrote, so every step number (and release) has one."""
+    step = marker.get("step")
+    if not isinstance(step, int) or step in set(history.read(ctx.path(HISTORY))["step"].tolist()):
+        return
+    record(ctx, {"step": step, "time": _now(), "scenario": marker.get("scenario", ""), "status": status,
+                 "threshold": ctx.params.ct.threshold, "retrained": status == "retrained",
+                 "gates": "passed" if status == "retrained" else "", "model_version": version, "note": note})
 
 
 # --- one step -------------------------------------------------------------------------------------
@@ -272,7 +321,8 @@ def run_step(ctx: Context, step: int, scenario: str, frame: pd.DataFrame | None,
         row.update(status="quarantined", note=f"{problems[0]} -> {where.relative_to(ctx.root)}")
         return row
     if ctx.commit:
-        lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "head": git(ctx.root, "rev-parse", "HEAD")})
+        lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": scenario,
+                                      "head": git(ctx.root, "rev-parse", "HEAD")})
     batch = ctx.path(INCOMING / "batch.parquet")
     for other in ctx.path(INCOMING).glob("batch.*"):
         if other != batch:

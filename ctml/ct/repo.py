@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ctml.errors import UserError
+from ctml.io import atomic_path
 
 # Files CT owns and commits: the pipeline state. Anything else modified is a user's change.
 STATE_PATHS = (
@@ -36,10 +37,21 @@ def run(cmd: Sequence[str], root: Path, *, check: bool = True, stream: bool = Fa
     proc = subprocess.run(list(cmd), cwd=root, env=tool_env(**extra_env), text=True,
                           stdout=None if stream else subprocess.PIPE, stderr=None if stream else subprocess.PIPE)
     if check and proc.returncode != 0:
-        lines = [ln for ln in ((proc.stderr or "") + (proc.stdout or "")).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines or ["(no output)"]
-        raise UserError(f"`{' '.join(cmd[:3])}` failed (exit {proc.returncode}): {errors[-1].strip()}")
+        raise UserError(f"`{' '.join([Path(cmd[0]).name, *cmd[1:3]])}` failed (exit {proc.returncode}): "
+                        f"{_failure(proc.stdout or '', proc.stderr or '')}")
     return proc
+
+
+def _failure(stdout: str, stderr: str) -> str:
+    """The line that says what went wrong: a stage's own `error: ...` line (it names the file, key or
+    column) with the stage DVC was running, else the tool's last error line."""
+    lines = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
+    stage = next((ln.split("'")[1] for ln in lines if "failed to reproduce '" in ln), None)
+    ours = [ln.removeprefix("error: ") for ln in lines if ln.startswith("error: ")]
+    if ours:
+        return f"stage '{stage}': {ours[-1]}" if stage else ours[-1]
+    errors = [ln for ln in lines if "error" in ln.lower()] or lines or ["(no output)"]
+    return errors[-1]
 
 
 def dvc(root: Path, *args: str, stream: bool = False, **extra_env: str) -> subprocess.CompletedProcess:
@@ -73,8 +85,14 @@ def _is_state(path: str) -> bool:
 
 def unrelated_changes(root: Path) -> list[str]:
     """Tracked files with uncommitted changes that are not CT's pipeline state."""
-    out = git(root, "status", "--porcelain", "--untracked-files=no")
-    paths = [line[3:].split(" -> ")[-1].strip('"') for line in out.splitlines() if line.strip()]
+    # Raw -z output: `git()` strips, which would eat the leading space of the first " M path" line.
+    entries = iter(run(["git", "status", "--porcelain", "-z", "--untracked-files=no"], root).stdout.split("\0"))
+    paths = []
+    for entry in entries:
+        if entry:
+            paths.append(entry[3:])
+            if entry[0] in "RC":  # a rename or copy: its source path is the next entry
+                next(entries, None)
     return [p for p in paths if not _is_state(p)]
 
 
@@ -87,12 +105,14 @@ def commit_state(root: Path, message: str, extra_paths: Sequence[str] = ()) -> s
     return git(root, "rev-parse", "HEAD")
 
 
-def restore_state(root: Path, rev: str = "HEAD") -> None:
+def restore_state(root: Path, rev: str = "HEAD", keep: Sequence[str | Path] = ()) -> None:
     """Put pipeline state (files and DVC outputs) back to `rev`, dropping uncommitted CT work.
 
     Untracked batch and production files are removed too (DVC restores the ones `rev` tracks), so
-    a half-folded batch can never leak into the next training run.
+    a half-folded batch can never leak into the next training run. Files in `keep` (CT's own
+    append-only records, e.g. the history of steps not committed yet) keep their current content.
     """
+    kept = {rel: (root / rel).read_bytes() for rel in keep if (root / rel).is_file()}
     git(root, "reset", "-q", rev, "--", *STATE_PATHS)
     at_rev = [p for p in STATE_PATHS if git(root, "ls-tree", "--name-only", rev, "--", p)]
     if at_rev:
@@ -100,3 +120,6 @@ def restore_state(root: Path, rev: str = "HEAD") -> None:
     git(root, "clean", "-fdq", "--", *STATE_PATHS)
     git(root, "clean", "-fdxq", "--", "data/batches", "models/production")
     dvc(root, "checkout", "--force", "--quiet")
+    for rel, content in kept.items():
+        with atomic_path(root / rel) as tmp:
+            tmp.write_bytes(content)

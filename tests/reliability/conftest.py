@@ -1,0 +1,32 @@
+"""One released baseline for every reliability test: copied, never modified."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.support import ct
+
+
+@pytest.fixture(scope="session")
+def released(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline project after two CT runs of one step: model@v1.0.0 in production, history rows
+    1-2 committed, `dvc status` clean (the second run re-runs the gates stage, stale once the
+    release changed models/production, so tests do not pay for it on every copy).
+
+    Releasing costs a `dvc repro`; copying the result is cheap, so tests take `released_repo`.
+    """
+    repo = tmp_path_factory.mktemp("released") / "project"
+    shutil.copytree(baseline_repo, repo, symlinks=True)
+    ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50")
+    ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50", "--seed", "1")
+    return repo
+
+
+@pytest.fixture
+def released_repo(released: Path, tmp_path: Path) -> Path:
+    """A private copy of the released baseline."""
+    dest = tmp_path / "project"
+    shutil.copytree(released, dest, symlinks=True)
+    return dest

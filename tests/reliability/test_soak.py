@@ -1,0 +1,71 @@
+"""Soak: 100 CT steps on small batches in one ct.py process; no growth in time per step or memory,
+and history and tags consistent at the end. Skip locally with `-m "not soak"`."""
+from __future__ import annotations
+
+import re
+import resource
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import env, git
+from tests.reliability.support import check_history, check_releases, history, tracked_changes
+
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
+
+STEPS = 100
+WINDOW = 20
+STEP_LINE = re.compile(r"^step (\d+)/(\d+) \(#(\d+)\): .*  (ok|RETRAINED -> \S+|BLOCKED|FAILED|QUARANTINED)  .*\[([\d.]+)s\]$")
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """VmRSS / VmHWM of a live process, in kB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+def test_100_steps_without_growth(released_repo: Path) -> None:
+    repo = released_repo
+    rows = len(history(repo))
+    proc = subprocess.Popen([sys.executable, str(repo / "ct.py"), "simulate", "--scenario", "none", "--steps", str(STEPS),
+                             "--batch-size", "50"], cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    steps, rss_kb, lines, peak_kb = [], [], [], 0
+    for line in proc.stdout:  # one progress line per step, read as it is printed
+        lines.append(line)
+        if match := STEP_LINE.match(line.rstrip("\n")):
+            steps.append((int(match[1]), match[4], float(match[5])))
+            rss_kb.append(_status_kb(proc.pid, "VmRSS"))
+            if len(steps) == STEPS:
+                peak_kb = _status_kb(proc.pid, "VmHWM")
+    assert proc.wait(timeout=600) == 0, "".join(lines[-20:])
+    assert [s[0] for s in steps] == list(range(1, STEPS + 1))
+
+    # Time per step: steps that only measured drift (a retrain is a different workload).
+    plain = [(i, seconds) for i, outcome, seconds in steps if outcome == "ok"]
+    first = [s for i, s in plain if i <= WINDOW]
+    last = [s for i, s in plain if i > STEPS - WINDOW]
+    ratio = statistics.mean(last) / statistics.mean(first)
+    children_peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report = (f"{STEPS} steps: mean {statistics.mean(first):.2f}s (steps 1-{WINDOW}) vs {statistics.mean(last):.2f}s "
+              f"(steps {STEPS - WINDOW + 1}-{STEPS}), ratio {ratio:.2f}; ct.py RSS {rss_kb[WINDOW - 1] / 1024:.0f} MB at "
+              f"step {WINDOW}, {rss_kb[-1] / 1024:.0f} MB at step {STEPS}, peak {peak_kb / 1024:.0f} MB; largest child "
+              f"peak {children_peak_kb / 1024:.0f} MB; retrains {sum(o != 'ok' for _, o, _ in steps)}")
+    print(report)
+    assert len(first) >= WINDOW // 2 and len(last) >= WINDOW // 2, report
+    assert ratio < 1.5, report
+
+    # Memory of the long-lived ct.py process: flat after warm-up (imports, first plots).
+    assert rss_kb[-1] - rss_kb[WINDOW - 1] < 48 * 1024, report
+    assert max(rss_kb[WINDOW - 1:]) < 1.25 * rss_kb[WINDOW - 1] + 16 * 1024, report
+
+    past = check_history(repo, check_releases(repo))
+    assert len(past) == rows + STEPS
+    assert set(past["status"].iloc[rows:]) <= {"ok", "retrained", "blocked"}
+    assert tracked_changes(repo) == ""
+    assert git("log", "-1", "--format=%s", cwd=repo).stdout.strip() == f"ct: record steps {rows + 1}-{rows + STEPS} (none)"
