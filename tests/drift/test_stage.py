@@ -25,7 +25,7 @@ def stage_module():
 
 def argv(repo: Path) -> list[str]:
     return ["--params", str(repo / "params.yaml"), "--reference", str(repo / "data/raw/train.parquet"),
-            "--incoming", str(repo / "data/incoming"), "--model", str(repo / "models/model.joblib"),
+            "--batches", str(repo / "data/batches"), "--incoming", str(repo / "data/incoming"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
             "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
             "--plots", str(repo / "metrics/drift_plots")]
@@ -111,3 +111,15 @@ def test_dask_engine_gives_the_local_report(repo: Path):
         assert (got["method"], got["drifted"]) == (f["method"], f["drifted"])
         assert got["score"] == pytest.approx(f["score"], abs=2e-6) and got["p_value"] == pytest.approx(f["p_value"], abs=2e-6)
     assert np.isclose(distributed["drift_score"], local["drift_score"])
+
+
+def test_reference_is_the_newest_retrained_batch_when_latest(tmp_path):
+    drift_stage = stage_module()
+    batches = tmp_path / "batches"
+    batches.mkdir()
+    training = tmp_path / "train.parquet"
+    assert drift_stage.reference_for(training, batches, "latest") == training
+    for name in ("batch-0002.parquet", "batch-0010.parquet"):
+        (batches / name).write_bytes(b"x")
+    assert drift_stage.reference_for(training, batches, "latest") == batches / "batch-0010.parquet"
+    assert drift_stage.reference_for(training, batches, "training") == training
