@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import dvc, git, make_project
+from ctml.config import Params, load_params
+from tests.helpers import ROOT, dvc, git, make_project
+
+# Variables that steer tracking; tests that read back tracking start from none of them.
+TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",
+                "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +36,18 @@ def repo(baseline_repo: Path, tmp_path: Path) -> Path:
 def fresh_repo(tmp_path: Path) -> Path:
     """The project as a fresh clone has it: nothing run yet."""
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory and an environment without tracking variables."""
+    for name in TRACKING_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    """The project's own params.yaml, parsed."""
+    return load_params(ROOT / "params.yaml")

@@ -7,25 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.config import load_params
 from ctml.runs import HEADERS, offline_runs, print_runs, read_run, run_ids, runs_table
-from tests.helpers import ROOT
 
-TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",
-                "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in TRACKING_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def params():
-    return load_params(ROOT / "params.yaml")
 
 
 def make_pipeline(params, pipeline: str, version: str = "", accuracy: float = 0.9) -> None:

@@ -23,28 +23,12 @@ from tests.helpers import ROOT, VENV_BIN, dvc, env, git, make_project, read_json
 
 CORE_STAGES = ("ingest", "validate", "preprocess", "train", "evaluate")
 ON = {"CT_TRACKING": "on"}  # subprocesses track even if the caller's environment has CT_TRACKING=off
-TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",
-                "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
 API_KEY = "0f3c1d2e-7a6b-4c5d-9e8f-123456789abc"
 
 
 def bogus_token(address: str = "https://neptune.bogus-host.invalid") -> str:
     """A token that decodes like a real one (base64 JSON with api_address) but reaches nothing."""
     return base64.b64encode(json.dumps({"api_address": address, "api_url": address, "api_key": API_KEY}).encode()).decode()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working directory and an environment without tracking variables."""
-    for name in TRACKING_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def params():
-    return load_params(ROOT / "params.yaml")
 
 
 def only_run(root: Path) -> OfflineRun:
