@@ -1,13 +1,12 @@
 """Fixtures: a baseline project built once per session, copied for each test that changes it."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ctml.config import Params, load_params
-from tests.helpers import ROOT, dvc, git, make_project
+from tests.helpers import ROOT, copy_project, dvc, git, make_project
 
 # Variables that steer tracking; tests that read back tracking start from none of them.
 TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",
@@ -27,9 +26,7 @@ def baseline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def repo(baseline_repo: Path, tmp_path: Path) -> Path:
     """A private copy of the baseline project (git history and DVC cache included)."""
-    dest = tmp_path / "project"
-    shutil.copytree(baseline_repo, dest, symlinks=True)
-    return dest
+    return copy_project(baseline_repo, tmp_path)
 
 
 @pytest.fixture

@@ -67,6 +67,13 @@ def make_project(dest: Path) -> Path:
     return dest
 
 
+def copy_project(src: Path, parent: Path) -> Path:
+    """A private copy of a built project (git history and DVC cache included) at `parent/project`."""
+    dest = parent / "project"
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 

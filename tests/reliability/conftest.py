@@ -1,11 +1,11 @@
 """One released baseline for every reliability test: copied, never modified."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import copy_project
 from tests.reliability.support import ct
 
 
@@ -17,8 +17,7 @@ def released(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     Releasing costs a `dvc repro`; copying the result is cheap, so tests take `released_repo`.
     """
-    repo = tmp_path_factory.mktemp("released") / "project"
-    shutil.copytree(baseline_repo, repo, symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("released"))
     ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50")
     ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50", "--seed", "1")
     return repo
@@ -27,6 +26,4 @@ def released(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 @pytest.fixture
 def released_repo(released: Path, tmp_path: Path) -> Path:
     """A private copy of the released baseline."""
-    dest = tmp_path / "project"
-    shutil.copytree(released, dest, symlinks=True)
-    return dest
+    return copy_project(released, tmp_path)
