@@ -76,6 +76,7 @@ class DriftParams(_Section):
     psi_bins: int = Field(ge=2)
     per_feature: dict[str, FeatureDriftParams] = {}
     top_plots: int = Field(ge=0)
+    images: Literal["drifted", "always", "never"] = "drifted"
 
 
 class ComputeParams(_Section):

@@ -82,16 +82,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         model, _ = load_verified(*production_or(args.production, args.model, args.meta))
         ref_acc = reference_accuracy(args.production, args.metrics)
         if params.compute.engine == "dask":
-            from ctml.drift import dask_engine  # dask and distributed cost ~0.4 s to import; only this engine needs them
+            from ctml import dask_io  # dask and distributed cost ~0.4 s to import; only this engine needs them
+            from ctml.drift import dask_engine
 
-            with dask_engine.client_for(params.compute.scheduler) as client:
+            with dask_io.client_for(params.compute.scheduler) as client:
                 result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
                                                         partition_rows=params.compute.partition_rows,
                                                         reference_accuracy=ref_acc)
         else:
             result = detect.detect(read_table(reference), read_table(batch), target, dp, model=model,
                                    reference_accuracy=ref_acc, batch_path=batch)
-        pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots)
+        pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
+                           images=detect.wants_images(result.report, dp.images))
         write_json(args.out, result.report)
         report = result.report
         run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows")})

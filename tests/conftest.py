@@ -48,3 +48,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def params() -> Params:
     """The project's own params.yaml, parsed."""
     return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real distributed.LocalCluster (threads, so the workers see this process's imports)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client

@@ -14,7 +14,8 @@ import pandas as pd
 from ctml import tracking
 from ctml.config import load_params
 from ctml.ct import history, lock, registry, scenarios
-from ctml.ct.loop import HISTORY, RECORDS, TIMELINE, Context, ensure_baseline, prepare_batch, read_incoming, record, recover, run_step
+from ctml.ct.loop import (HISTORY, RECORDS, TIMELINE, Context, ensure_baseline, prepare_batch, read_incoming, record, recover,
+                          redraw_timeline, run_step)
 from ctml.ct.repo import commit_state, dvc, git, project_root, restore_state, unrelated_changes
 from ctml.ct.report import Printer, table
 from ctml.errors import UserError
@@ -101,6 +102,8 @@ def simulate(args: argparse.Namespace) -> int:
             record(ctx, row)
             rows.append(row)
             ctx.say(_progress(i, args.steps, row, time.perf_counter() - tick))
+        if rows:
+            redraw_timeline(ctx)
         if ctx.commit and rows:
             commit_state(ctx.root, f"ct: record steps {rows[0]['step']}-{rows[-1]['step']} ({args.scenario})")
         run.log("ct/summary", {"steps": len(rows), "retrains": sum(bool(r.get("retrained")) for r in rows),
@@ -145,6 +148,7 @@ def check(args: argparse.Namespace) -> int:
         source, typed, problems = read_incoming(ctx)
         row = run_step(ctx, step, "check", typed, problems, source=source)
         record(ctx, row)
+        redraw_timeline(ctx)
         if ctx.commit:
             commit_state(ctx.root, f"ct: record step {step} (check)")
         ctx.say(_progress(1, 1, row, 0.0))

@@ -230,3 +230,10 @@ def most_drifted(features: dict[str, FeatureResult], top: int) -> list[str]:
     """The `top` features furthest past their thresholds (drifted first), ties by name."""
     ranked = sorted(features, key=lambda n: (-features[n].severity, n))
     return ranked[:top]
+
+
+def wants_images(report: dict[str, Any], policy: str) -> bool:
+    """`drift.images`: always, never, or only when a feature or the model's predictions drifted."""
+    if policy != "drifted":
+        return policy == "always"
+    return report.get("n_drifted", 0) > 0 or bool((report.get("prediction") or {}).get("drifted"))

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from ctml.config import load_params
+from ctml import dask_io
 from ctml.drift import dask_engine, detect
 from ctml.errors import UserError
 from tests.drift.frames import mixed
@@ -23,15 +24,6 @@ class Sign:
         return (frame["x"].to_numpy() > 0.5).astype("int64")
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as c:
-        yield c
-
-
 def assert_same(local: dict, distributed: dict) -> None:
     assert {k: v for k, v in local.items() if k != "features"} == {k: v for k, v in distributed.items() if k != "features"}
     assert local["features"].keys() == distributed["features"].keys()
@@ -45,24 +37,24 @@ def assert_same(local: dict, distributed: dict) -> None:
 
 
 @pytest.mark.parametrize("shift, ref_rows, batch_rows", [(1.0, 5000, 3500), (0.0, 800, 600)])
-def test_dask_engine_equals_local_engine(client, tmp_path: Path, shift: float, ref_rows: int, batch_rows: int):
+def test_dask_engine_equals_local_engine(dask_client, tmp_path: Path, shift: float, ref_rows: int, batch_rows: int):
     ref, batch = mixed(ref_rows, 0), mixed(batch_rows, 1, shift=shift)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_parquet(tmp_path / "batch.parquet", index=False)
     local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.8).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
-                                                 client, partition_rows=700, model=Sign(), reference_accuracy=0.8).report
+                                                 dask_client, partition_rows=700, model=Sign(), reference_accuracy=0.8).report
     assert local["n_drifted"] == (4 if shift else 0)
     assert_same(local, distributed)
 
 
-def test_dask_engine_reads_a_csv_batch_in_chunks(client, tmp_path: Path):
+def test_dask_engine_reads_a_csv_batch_in_chunks(dask_client, tmp_path: Path):
     ref, batch = mixed(3000, 0), mixed(2500, 1, shift=0.5)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_csv(tmp_path / "batch.csv", index=False)
     local = detect.detect(ref, pd.read_csv(tmp_path / "batch.csv"), "target", PARAMS, model=Sign()).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.csv", "target", PARAMS,
-                                                 client, partition_rows=1000, model=Sign()).report
+                                                 dask_client, partition_rows=1000, model=Sign()).report
     assert_same(local, distributed)
 
 
@@ -70,11 +62,11 @@ def test_partitioning_streams_into_parts_of_at_most_the_given_rows(tmp_path: Pat
     import pyarrow.parquet as pq
 
     mixed(2500, 0).to_parquet(tmp_path / "train.parquet", index=False, row_group_size=2500)
-    parts = sorted(dask_engine.partition(tmp_path / "train.parquet", tmp_path / "parts", 1000).glob("*.parquet"))
+    parts = sorted(dask_io.partition(tmp_path / "train.parquet", tmp_path / "parts", 1000).glob("*.parquet"))
     assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [1000, 1000, 500]
 
 
 def test_unreadable_batch_is_a_user_error(tmp_path: Path):
     (tmp_path / "batch.parquet").write_bytes(b"PAR1 not really parquet")
     with pytest.raises(UserError, match=r"batch.parquet: cannot be parsed"):
-        dask_engine.partition(tmp_path / "batch.parquet", tmp_path / "parts", 1000)
+        dask_io.partition(tmp_path / "batch.parquet", tmp_path / "parts", 1000)

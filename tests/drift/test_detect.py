@@ -107,3 +107,15 @@ def test_most_drifted_ranks_by_distance_past_threshold():
 def test_no_batch_report_has_zero_drift():
     report = detect.no_batch_report(569)
     assert (report["has_batch"], report["drift_score"], report["reference_rows"], report["features"]) == (False, 0.0, 569, {})
+
+
+@pytest.mark.parametrize("policy, n_drifted, prediction, drawn", [
+    ("drifted", 0, {"drifted": False}, False),
+    ("drifted", 2, {"drifted": False}, True),
+    ("drifted", 0, {"drifted": True}, True),
+    ("drifted", 0, None, False),
+    ("always", 0, None, True),
+    ("never", 5, {"drifted": True}, False),
+])
+def test_images_are_drawn_by_the_drift_images_policy(policy, n_drifted, prediction, drawn):
+    assert detect.wants_images({"n_drifted": n_drifted, "prediction": prediction}, policy) is drawn

@@ -62,7 +62,7 @@ def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     assert len(scores) == 30 and set(scores["feature"][:3]) <= set(report["features"]) and scores["drifted"][:3].all()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
     assert '"drift_score"' in shown
-    assert "metrics/drift_plots/scores.png" in dvc("plots", "show", "--json", cwd=repo).stdout
+    assert "metrics/drift_plots/scores.csv" in dvc("plots", "show", "--json", cwd=repo).stdout
 
 
 def test_csv_batch_without_labels_and_the_production_model(repo: Path):

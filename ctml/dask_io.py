@@ -1,0 +1,58 @@
+"""Dask plumbing shared by the ingest and drift engines: a client, and files as Parquet parts.
+
+Paths handed to the cluster must be readable by its workers: with a LocalCluster they are; with a
+remote cluster the project directory (and the system temp directory) must be on a shared filesystem.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from ctml.errors import UserError
+
+
+@contextmanager
+def client_for(scheduler: str) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a LocalCluster started (and stopped) here."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"params.yaml: compute.scheduler '{scheduler}': cannot connect ({exc})") from None
+        with client:
+            yield client
+        return
+    workers = max(1, os.cpu_count() or 1)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
+    """Stream `src` (Parquet or CSV) into `dest/part-NNNNN.parquet` files of at most `rows` rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        if src.suffix.lower() == ".csv":
+            chunks = (pa.Table.from_pandas(chunk, preserve_index=False)
+                      for chunk in pd.read_csv(src, chunksize=rows, dtype=str))
+        else:
+            chunks = (pa.Table.from_batches([b]) for b in pq.ParquetFile(src).iter_batches(batch_size=rows))
+        for table in chunks:
+            pq.write_table(table, dest / f"part-{written:05d}.parquet")
+            written += 1
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"{src}: cannot be parsed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if written == 0:
+        raise UserError(f"{src}: has no rows")
+    return dest
