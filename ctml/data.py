@@ -5,7 +5,9 @@ the preprocessing and the drift tests all agree on what a column is.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -38,33 +40,104 @@ def _is_text(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
 
 
-def _as_bool(values: pd.Series) -> pd.Series | None:
-    present = values.dropna()
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype("boolean")
-    if not _is_text(present) or not len(present):
-        return None
-    words = present.astype(str).str.strip().str.lower()
-    if words.isin(list(_BOOL_WORDS)).all():
-        return values.map(lambda v: pd.NA if pd.isna(v) else _BOOL_WORDS[str(v).strip().lower()]).astype("boolean")
-    return None
+@dataclass(frozen=True)
+class Evidence:
+    """What one chunk of a column says about its kind.
+
+    Why not decide per chunk: a kind must hold for the whole column, and one chunk may be all
+    missing or look numeric by chance. The local engine decides from one chunk (the whole column),
+    the Dask engine from one per partition, with the same `decide_kind`, so both type alike.
+    """
+
+    present: int  # non-missing values
+    native: str  # dtype family: datetime | boolean | numeric | text | raw (CSV text not yet inferred) | other
+    dates: bool = False  # every present value is ISO-date text that parses (for forced columns: parses)
+    bools: bool = False  # every present value is a true/false/yes/no word
+    numbers: bool = False  # every present value parses as a number
+    bad_date: Any = None  # first present value that is not a date (the error of a forced column)
 
 
-def _as_datetime(values: pd.Series, forced: bool) -> pd.Series | None:
-    present = values.dropna()
+def _native(values: pd.Series, raw: bool) -> str:
+    if raw:
+        return "raw"
     if pd.api.types.is_datetime64_any_dtype(values):
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        return values.astype("datetime64[ns]")
-    if not forced and (not _is_text(present) or not len(present) or not present.astype(str).str.match(r"^\d{4}-\d{2}-\d{2}").all()):
-        return None
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
-    if parsed.notna().sum() != len(present):
-        if forced:
-            bad = present[parsed[present.index].isna()].iloc[0]
-            raise UserError(f"column '{values.name}': listed in data.date_columns but {bad!r} is not a date")
-        return None
-    return parsed.astype("datetime64[ns]")
+        return "datetime"
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    return "text" if _is_text(values) else "other"
+
+
+def evidence(values: pd.Series, forced: bool = False, raw: bool = False) -> Evidence:
+    """The Evidence of one chunk; `raw` marks CSV text read without pandas' type inference."""
+    present = values.dropna()
+    native = _native(values, raw)
+    if native == "datetime" or not len(present) or (native in ("boolean", "numeric") and not forced):
+        return Evidence(len(present), native)
+    words, text = present.astype(str), native in ("text", "raw")
+    dates, bad = False, None
+    if forced or (text and words.str.match(r"^\d{4}-\d{2}-\d{2}").all()):
+        parsed = pd.to_datetime(present, errors="coerce", format="ISO8601", utc=True)
+        dates = bool(parsed.notna().all())
+        bad = None if dates or not forced else present[parsed.isna()].iloc[0]
+    bools = text and bool(words.str.strip().str.lower().isin(list(_BOOL_WORDS)).all())
+    numbers = bool(pd.to_numeric(present, errors="coerce").notna().all())
+    return Evidence(len(present), native, dates, bools, numbers, bad)
+
+
+def decide_kind(name: str, chunks: list[Evidence], forced: bool = False) -> str:
+    """The kind of a column from the evidence of all its chunks (the rules: see `normalize`)."""
+    if forced:
+        bad = next((e.bad_date for e in chunks if e.bad_date is not None), None)
+        if bad is not None:
+            raise UserError(f"column '{name}': listed in data.date_columns but {bad!r} is not a date")
+        return "datetime"
+    seen = [e for e in chunks if e.present]
+    if not seen:  # no values at all: what the dtype says; CSV text of nothing reads as float NaN
+        natives = {e.native for e in chunks}
+        only = natives.pop() if len(natives) == 1 else "other"
+        return {"datetime": "datetime", "boolean": "boolean", "numeric": "numeric", "raw": "numeric"}.get(only, "categorical")
+    if all(e.native == "datetime" or e.dates for e in seen):
+        return "datetime"
+    if all(e.native == "boolean" or e.bools for e in seen):
+        return "boolean"
+    if all(e.native == "numeric" or e.numbers for e in seen):
+        return "numeric"
+    return "categorical"
+
+
+def cast_column(values: pd.Series, kind: str) -> pd.Series:
+    """One chunk of a column in the canonical dtype of its kind."""
+    if kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            if getattr(values.dt, "tz", None) is not None:
+                values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+            return values.astype("datetime64[ns]")
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]")
+    if kind == "boolean":
+        if pd.api.types.is_bool_dtype(values.dtype):
+            return values.astype("boolean")
+        return values.map(lambda v: pd.NA if pd.isna(v) else _BOOL_WORDS[str(v).strip().lower()]).astype("boolean")
+    if kind == "numeric":
+        if pd.api.types.is_numeric_dtype(values):
+            return values.astype("float64")
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    return as_text(values)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """str values (object dtype), missing values kept missing."""
+    return values.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+
+
+def check_columns(columns: list[str], target: str, date_columns: list[str] | tuple[str, ...]) -> None:
+    if target not in columns:
+        raise UserError(f"data.target '{target}' is not a column (columns: {', '.join(columns[:20])})")
+    for name in date_columns:
+        if name not in columns:
+            raise UserError(f"data.date_columns: '{name}' is not a column")
 
 
 def kind_of(values: pd.Series) -> str:
@@ -88,33 +161,19 @@ def normalize(frame: pd.DataFrame, target: str, date_columns: list[str] | tuple[
     numeric -> float64, boolean -> pandas boolean, datetime -> datetime64[ns],
     categorical -> str values (object). Labels keep their values; text labels become str.
     The dtypes survive a Parquet round trip, so later stages need no side file.
+    A feature is a date when its dtype is, when `data.date_columns` lists it, or when all its
+    values are ISO-date text; boolean when all are true/false/yes/no words; numeric when all
+    parse as numbers; else categorical.
     """
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
-    if target not in frame.columns:
-        raise UserError(f"data.target '{target}' is not a column (columns: {', '.join(frame.columns[:20])})")
-    for name in date_columns:
-        if name not in frame.columns:
-            raise UserError(f"data.date_columns: '{name}' is not a column")
+    check_columns(list(frame.columns), target, date_columns)
     for name in frame.columns:
-        if name == target:
-            continue
-        col = frame[name]
-        if (as_date := _as_datetime(col, name in date_columns)) is not None:
-            frame[name] = as_date
-        elif (as_bool := _as_bool(col)) is not None:
-            frame[name] = as_bool
-        elif pd.api.types.is_numeric_dtype(col):
-            frame[name] = col.astype("float64")
-        else:
-            numbers = pd.to_numeric(col, errors="coerce")
-            if col.notna().any() and numbers.notna().sum() == col.notna().sum():
-                frame[name] = numbers.astype("float64")
-            else:
-                frame[name] = col.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
-    labels = frame[target]
-    if not pd.api.types.is_numeric_dtype(labels):
-        frame[target] = labels.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+        if name != target:
+            forced = name in date_columns
+            frame[name] = cast_column(frame[name], decide_kind(name, [evidence(frame[name], forced)], forced))
+    if not pd.api.types.is_numeric_dtype(frame[target]):
+        frame[target] = as_text(frame[target])
     return frame
 
 

@@ -133,6 +133,16 @@ def test_param_change_reruns_only_the_model_and_below(repo: Path) -> None:
     assert ran_stages(noop) == [] and "Data and pipelines are up to date." in noop
 
 
+def test_dask_engine_ingests_the_same_bytes_so_nothing_downstream_reruns(repo: Path) -> None:
+    lock = (repo / "dvc.lock").read_text()
+    set_params(repo, compute__engine="dask", compute__partition_rows=1000)
+    out = dvc("repro", cwd=repo).stdout
+    assert ran_stages(out) == ["ingest", "drift"]  # the two stages that read `compute`
+    assert "569 rows x 31 columns (0 CT batches, dask engine)" in out
+    raw_md5 = [line for line in lock.splitlines() if "md5" in line]
+    assert set(raw_md5) <= set((repo / "dvc.lock").read_text().splitlines())  # every data hash as before
+
+
 def test_repro_force_repeats_every_byte(repo: Path) -> None:
     outputs = [rel for rel in LAST_GOOD if rel != "models/model.json"]  # it records HEAD, which moved
     first, meta = hashes(repo, outputs), read_json(repo / "models" / "model.json")  # the fresh run's
