@@ -17,6 +17,7 @@ from the `dvc repro` process that started the stage, so all stages of one `dvc r
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -244,18 +245,11 @@ class Run:
         self._handle = handle
         self.mode = mode  # offline | async | sync | debug | disabled
         self._metric_keys: list[str] = []
+        self.directory = _directory(handle)  # the run's local folder (offline and async modes), or None
 
     @property
     def enabled(self) -> bool:
         return self._handle is not None
-
-    @property
-    def directory(self) -> Path | None:
-        """The run's local folder (offline and async modes), or None."""
-        try:
-            return Path(self._handle._op_processor.data_path).resolve() if self._handle is not None else None
-        except Exception:  # noqa: BLE001 - a convenience; Neptune internals may change
-            return None
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -344,6 +338,25 @@ class Run:
             # Offline: a local flush. Online: wait for the upload at most timeout_s; what is left stays
             # queued under .neptune/async for `neptune sync`.
             self._handle.stop(seconds=None if self.mode in ("offline", "debug") else timeout_s)
+        self._release()
+
+    def _release(self) -> None:
+        """Let a stopped run's memory go: Neptune keeps every run reachable for the life of the process
+        (an atexit hook it never removes, and `os.register_at_fork` hooks, which cannot be removed),
+        so ct.py, which runs the drift stage in its own process every step, would grow by each run's
+        field tree (~0.1 MB). Stopped, the run's fork hooks only read its state flags."""
+        handle, self._handle = self._handle, None
+        with suppress(Exception):
+            atexit.unregister(handle._shutdown_hook)
+            handle._structure.clear()
+            handle._op_processor = handle._bg_job = handle._backend = None
+
+
+def _directory(handle: Any) -> Path | None:
+    try:
+        return Path(handle._op_processor.data_path).resolve() if handle is not None else None
+    except Exception:  # noqa: BLE001 - a convenience; Neptune internals may change
+        return None
 
 
 # --- creating runs -----------------------------------------------------------------------------

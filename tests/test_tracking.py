@@ -434,3 +434,26 @@ def test_pipeline_disabled_writes_nothing_and_outputs_unchanged(tmp_path: Path, 
     assert pipeline_outputs(repo) == pipeline_outputs(base)  # data, splits, model, metrics and plots byte for byte
     for rel in ("metrics/metrics.json", "metrics/validation.json"):
         assert read_json(repo / rel) == read_json(base / rel)
+
+
+def test_stopped_runs_do_not_pile_up_in_a_long_lived_process(workdir: Path, params) -> None:
+    """ct.py runs the drift stage in its own process every step; Neptune keeps each run reachable
+    (fork hooks that cannot be removed), so a stopped run must let go of its field tree."""
+    import tracemalloc
+
+    def one(i: int) -> None:
+        with tracking.stage_run("drift", params, section="drift", pipeline=f"p-{i}") as run:
+            run.metrics("drift", {f"feature_{k}": k / 7 for k in range(30)})
+
+    for i in range(5):  # warm-up: first-use caches
+        one(i)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20):
+            one(100 + i)
+        per_run_kb = (tracemalloc.get_traced_memory()[0] - before) / 20 / 1024
+    finally:
+        tracemalloc.stop()
+    assert per_run_kb < 20, f"{per_run_kb:.1f} KB kept per stopped run"
+    assert len(offline_runs(workdir, stage="drift")) == 25
