@@ -40,6 +40,8 @@ def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
     import pyarrow.parquet as pq
 
     src, dest = Path(src), Path(dest)
+    if src.is_file() and src.stat().st_size == 0:
+        raise UserError(f"{src}: file is empty")
     dest.mkdir(parents=True, exist_ok=True)
     written = 0
     try:

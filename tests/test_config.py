@@ -104,3 +104,9 @@ def test_empty_params_file(tmp_path: Path) -> None:
 def test_missing_params_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"params.yaml: file not found$"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_unknown_drift_images_policy_lists_the_choices() -> None:
+    message = error_of(lambda raw: raw["drift"].update(images="sometimes"))
+    assert "key 'drift.images' = 'sometimes'" in message
+    assert all(choice in message for choice in ("drifted", "always", "never")) and "\n" not in message

@@ -133,6 +133,19 @@ def test_unknown_columns_are_named(dask_client, tmp_path: Path, target: str, dat
                            dask_client, partition_rows=PART)
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "source.csv: file is empty"),
+    (b"a;b;label\n1;2;0\n", "data.target 'label' is not a column (columns: a;b;label)"),
+], ids=["empty", "semicolons"])
+def test_a_bad_source_csv_is_one_line_and_writes_nothing(dask_client, tmp_path: Path, content: bytes, message: str):
+    (tmp_path / "source.csv").write_bytes(content)
+    with pytest.raises(UserError) as info:
+        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", [], "append", 10, tmp_path / "out.parquet",
+                           dask_client, partition_rows=PART)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_a_missing_source_file_is_named(dask_client, tmp_path: Path):
     with pytest.raises(UserError, match="nowhere.csv: file not found"):
         ingest_partitioned(str(tmp_path / "nowhere.csv"), [], "label", [], "append", 10, tmp_path / "out.parquet",
