@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from ctml.dask_io import partition
-from ctml.data import BUILTIN_PREFIX, as_text, cast_column, check_columns, decide_kind, evidence, load_source
+from ctml.data import BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -56,7 +56,7 @@ def _type_part(path: str, dest: str, kinds: dict[str, str], target: str, label: 
 
 def _cast_label(values: pd.Series, label: str | None) -> pd.Series:
     if label is None:  # typed source (Parquet, a bundled dataset): numeric and bool labels keep their dtype
-        return values if pd.api.types.is_numeric_dtype(values) else as_text(values)
+        return cast_label(values)
     if label in ("int64", "float64"):
         return pd.to_numeric(values).astype(label)
     if label == "bool":

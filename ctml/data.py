@@ -132,6 +132,11 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
 
 
+def cast_label(values: pd.Series) -> pd.Series:
+    """Labels keep their values: numeric (and bool) dtypes as they are, anything else as str."""
+    return values if pd.api.types.is_numeric_dtype(values) else as_text(values)
+
+
 def check_columns(columns: list[str], target: str, date_columns: list[str] | tuple[str, ...]) -> None:
     if target not in columns:
         raise UserError(f"data.target '{target}' is not a column (columns: {', '.join(columns[:20])})")
@@ -172,8 +177,7 @@ def normalize(frame: pd.DataFrame, target: str, date_columns: list[str] | tuple[
         if name != target:
             forced = name in date_columns
             frame[name] = cast_column(frame[name], decide_kind(name, [evidence(frame[name], forced)], forced))
-    if not pd.api.types.is_numeric_dtype(frame[target]):
-        frame[target] = as_text(frame[target])
+    frame[target] = cast_label(frame[target])
     return frame
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ctml.config import Params, ValidateParams
-from ctml.data import kind_of, normalize
+from ctml.data import as_text, kind_of, normalize
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_csv, write_parquet
 from ctml.model import load_verified
@@ -31,10 +31,6 @@ def request_rules(vp: ValidateParams) -> ValidateParams:
     return vp.model_copy(update={"max_missing_share": 1.0, "missing_tolerance": 1.0, "max_unknown_category_share": 1.0})
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
-
-
 def prepare_input(raw: pd.DataFrame, schema: dict[str, Any], params: Params, source: str = "input") -> pd.DataFrame:
     """Canonical dtypes, then the schema check; returns the feature columns in schema order.
 
@@ -50,7 +46,7 @@ def prepare_input(raw: pd.DataFrame, schema: dict[str, Any], params: Params, sou
         raise UserError(f"{source}: {exc}") from None
     for name, spec in columns.items():
         if spec["kind"] == "categorical" and name in frame.columns and kind_of(frame[name]) != "categorical":
-            frame[name] = _as_text(raw[name])
+            frame[name] = as_text(raw[name])
     problems = check_frame(frame, schema, request_rules(params.validate_), require_target=False)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
