@@ -3,7 +3,7 @@
 Builds a project in a temporary directory, releases the baseline, then times
   (a) `dvc repro drift` with nothing to do (the floor any DVC-driven step pays),
   (b) `dvc repro drift` on a new batch from the command line (what the step did before ctml.ct.warm),
-  (c) `ctml.ct.loop.run_step` + `record` on a `none` batch, in-process as ct.py runs it
+  (c) `ctml.ct.step.run_step` + `record_step` on a `none` batch, in-process as ct.py runs it
       (the timeline PNG is drawn once per command, not per step, and is not in this figure),
 and writes the medians to benchmarks/results.md ("## CT step").
 
@@ -35,7 +35,11 @@ def main() -> None:
     import pandas as pd
 
     from ctml.config import load_params
-    from ctml.ct import loop, scenarios
+    from ctml import layout
+    from ctml.ct import scenarios
+    from ctml.ct.batches import prepare_batch
+    from ctml.ct.context import Context
+    from ctml.ct.step import record_step, run_step
     from ctml.ct.repo import tool_env
     from ctml.io import write_parquet
     from tests.helpers import make_project
@@ -55,7 +59,7 @@ def main() -> None:
         os.chdir(repo)
         os.environ.update(env)
         params = load_params(repo / "params.yaml")
-        ctx = loop.Context(root=repo, params=params, say=lambda _m: None)
+        ctx = Context(root=repo, params=params)
         reference = pd.read_parquet(repo / "data/raw/train.parquet")
 
         def batch(i: int) -> pd.DataFrame:
@@ -63,7 +67,7 @@ def main() -> None:
 
         cli = []
         for i in range(1, 6):
-            write_parquet(repo / loop.INCOMING / "batch.parquet", batch(100 + i))
+            write_parquet(repo / layout.INCOMING / "batch.parquet", batch(100 + i))
             start = time.perf_counter()
             subprocess.run([dvc, "repro", "drift"], cwd=repo, env=env, check=True, capture_output=True)
             cli.append(time.perf_counter() - start)
@@ -71,11 +75,10 @@ def main() -> None:
         for i in range(1, args.steps + 1):
             frame = batch(i)
             start = time.perf_counter()
-            typed, problems = loop.prepare_batch(frame, ctx)
-            row = loop.run_step(ctx, 100 + i, "none", typed, problems)
-            loop.record(ctx, row)
+            record = run_step(ctx, 100 + i, "none", prepare_batch(frame, ctx))
+            record_step(ctx, record)
             steps.append(time.perf_counter() - start)
-            assert not row["retrained"], row
+            assert not record.retrained, record
 
     floor, step, before = statistics.median(noop), statistics.median(steps), statistics.median(cli)
     body = "\n".join([

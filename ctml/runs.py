@@ -130,6 +130,13 @@ def run_ids(root: str | Path, model_version: str | None = None, pipeline: str | 
     return [f"{r.stage or '?'}:{r.run_id[:8]}" for r in reversed(runs)]
 
 
+def summary(run: OfflineRun) -> dict[str, Any]:
+    """One run as plain data (what `ct.py runs --json` prints)."""
+    return {"run_id": run.run_id, "created_at": run.created_at.isoformat(), "stage": run.stage, "status": run.status,
+            "model_version": run.model_version, "pipeline": run.pipeline, "duration_s": run.fields.get("run/duration_s"),
+            "metrics": run.metrics, "tags": sorted(run.tags), "directory": str(run.directory)}
+
+
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

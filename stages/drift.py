@@ -6,30 +6,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ctml import stage, tracking  # noqa: E402
-from ctml.drift import detect  # noqa: E402
-from ctml.drift.plots import write_plots  # noqa: E402
-from ctml.data import batch_files  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
-from ctml.io import read_json, read_table, write_json  # noqa: E402
-from ctml.model import load_verified  # noqa: E402
-
-BATCH_NAMES = ("batch.parquet", "batch.csv")
-
-
-def find_batch(incoming: str | Path) -> Path | None:
-    """`<incoming>/batch.parquet` or `batch.csv`, whichever exists (Parquet first); None when neither."""
-    return next((Path(incoming) / n for n in BATCH_NAMES if (Path(incoming) / n).exists()), None)
-
-
-def production_or(production: str | Path, model: str, meta: str) -> tuple[Path, Path]:
-    """The production model when one is deployed, else the pipeline's current model."""
-    prod = Path(production)
-    if (prod / "model.joblib").exists() and (prod / "model.json").exists():
-        return prod / "model.joblib", prod / "model.json"
-    return Path(model), Path(meta)
+from ctml import layout, stage, tracking
+from ctml.data import batch_files
+from ctml.drift import detect
+from ctml.drift.plots import write_plots
+from ctml.errors import run_main
+from ctml.io import read_json, read_table, write_json
+from ctml.model import load_verified
 
 
 def reference_accuracy(production: str | Path, metrics: str | Path) -> float | None:
@@ -71,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, params = stage.parse(p, argv)
     dp, target = params.drift, params.data.target
     with tracking.stage_run("drift", params, section="drift") as run:
-        batch = find_batch(args.incoming)
+        batch = layout.find_batch(args.incoming)
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
             write_plots({}, [], args.plots)
@@ -79,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             run.metrics("drift", {"drift_score": 0.0})
             print(f"drift: no batch in {args.incoming}; nothing to compare")
             return
-        model, _ = load_verified(*production_or(args.production, args.model, args.meta))
+        model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
         ref_acc = reference_accuracy(args.production, args.metrics)
         if params.compute.engine == "dask":
             from ctml import dask_io  # dask and distributed cost ~0.4 s to import; only this engine needs them

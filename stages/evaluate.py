@@ -5,16 +5,14 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from ctml import plots, stage, tracking  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
-from ctml.evaluate import classification_metrics, confusion_rows, feature_importance, roc_points  # noqa: E402
-from ctml.features import feature_names, split_xy  # noqa: E402
-from ctml.io import write_csv, write_json  # noqa: E402
-from ctml.model import load_verified  # noqa: E402
+from ctml import plots, stage, tracking
+from ctml.errors import run_main
+from ctml.evaluate import classification_metrics, confusion_rows, feature_importance, roc_points
+from ctml.features import feature_names, split_xy
+from ctml.io import write_csv, write_json
+from ctml.model import load_verified
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -10,16 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from ctml import gates, stage, tracking  # noqa: E402
-from ctml.data import BUILTIN_PREFIX  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
-from ctml.features import split_xy  # noqa: E402
-from ctml.io import read_json, write_json  # noqa: E402
-from ctml.model import load_verified  # noqa: E402
+from ctml import gates, stage, tracking
+from ctml.data import BUILTIN_PREFIX
+from ctml.errors import run_main
+from ctml.features import split_xy
+from ctml.io import read_json, write_json
+from ctml.model import load_verified
 
 
 def data_files(batches: str, source: str) -> list[Path]:

@@ -5,14 +5,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from ctml import stage, tracking  # noqa: E402
-from ctml.data import assemble_training_data, batch_files, load_source, normalize  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
-from ctml.io import write_parquet  # noqa: E402
+from ctml import stage, tracking
+from ctml.data import assemble_training_data, batch_files, load_source, normalize
+from ctml.errors import run_main
+from ctml.io import write_parquet
 
 
 def main(argv: Sequence[str] | None = None) -> None:

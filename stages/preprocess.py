@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
+from sklearn.model_selection import train_test_split
 
-import pandas as pd  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from ctml import stage, tracking  # noqa: E402
-from ctml.data import feature_kinds  # noqa: E402
-from ctml.errors import UserError, run_main  # noqa: E402
-from ctml.features import build_preprocessor, split_xy  # noqa: E402
-from ctml.io import write_parquet  # noqa: E402
-from ctml.model import save_model  # noqa: E402
+from ctml import stage, tracking
+from ctml.data import feature_kinds
+from ctml.errors import UserError, run_main
+from ctml.features import build_preprocessor, split_xy
+from ctml.io import write_parquet
+from ctml.model import save_model
 
 
 def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

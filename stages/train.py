@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import joblib
+import pandas as pd
 
-import joblib  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ctml import stage, tracking  # noqa: E402
-from ctml.errors import run_main  # noqa: E402
-from ctml.features import full_pipeline, split_xy  # noqa: E402
-from ctml.io import sha256_file, write_json  # noqa: E402
-from ctml.model import build_estimator, git_commit, library_versions, save_model  # noqa: E402
+from ctml import stage, tracking
+from ctml.errors import run_main
+from ctml.features import full_pipeline, split_xy
+from ctml.io import sha256_file, write_json
+from ctml.model import build_estimator, git_commit, library_versions, save_model
 
 
 def main(argv: Sequence[str] | None = None) -> None:

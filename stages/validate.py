@@ -5,14 +5,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from ctml import stage, tracking  # noqa: E402
-from ctml.errors import UserError, run_main  # noqa: E402
-from ctml.io import read_json, write_json  # noqa: E402
-from ctml.schema import check_frame, check_training_labels, infer_schema  # noqa: E402
+from ctml import stage, tracking
+from ctml.errors import UserError, run_main
+from ctml.io import read_json, write_json
+from ctml.schema import check_frame, check_training_labels, infer_schema
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,43 +1,66 @@
-"""The CT history: one CSV row per step (a DVC plot source) and a timeline PNG redrawn each step."""
+"""The CT history: metrics/ct_history.csv, one row per step (a DVC plot source), and its timeline PNG.
+
+Rows are `StepRecord`s. The columns are the record's fields; a file written by an older version
+with other columns is migrated on the next append (rewritten under today's header, each value
+kept under its own column name), so a new column never misaligns old rows.
+"""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from ctml.ct.records import COLUMNS, StepRecord
 from ctml.io import atomic_path
 
-COLUMNS = ("step", "time", "scenario", "status", "drift_score", "threshold", "drifted_share",
-           "batch_rows", "batch_accuracy", "accuracy_drop", "retrained", "gates", "model_version", "note")
 
-
-def read(path: Path) -> pd.DataFrame:
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows as column -> text) of the file as it is on disk; ([], []) when absent or empty."""
     if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(path, dtype={"model_version": str, "gates": str, "note": str, "status": str})
+        return [], []
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def read(path: Path) -> list[StepRecord]:
+    """Every step recorded, oldest first, typed."""
+    return [StepRecord.from_row(row) for row in _rows(path)[1]]
+
+
+def frame(records: list[StepRecord]) -> pd.DataFrame:
+    """The records as a table with the history's columns (typed; None as missing)."""
+    return pd.DataFrame([r.as_json() for r in records], columns=list(COLUMNS))
 
 
 def next_step(path: Path) -> int:
-    frame = read(path)
-    return int(frame["step"].max()) + 1 if len(frame) else 1
+    records = read(path)
+    return max(r.step for r in records) + 1 if records else 1
 
 
-def append(path: Path, row: dict[str, Any]) -> None:
-    """Append one row, rewriting the file atomically so a crash never leaves half a line."""
+def append(path: Path, record: StepRecord) -> None:
+    """Append one row, rewriting the file atomically so a crash never leaves half a line.
+
+    A header that is not today's (a file from an older version) is migrated in the same write.
+    """
+    header, rows = _rows(path)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if header == list(COLUMNS):
+        existing = path.read_text()
+        out.write(existing if existing.endswith("\n") else existing + "\n")
+    else:
+        writer.writeheader()
+        writer.writerows(rows)  # by column name: columns the old file lacks stay empty
+    writer.writerow(record.as_row())
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing = path.read_text() if path.exists() else ""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        if existing:
-            handle.write(existing if existing.endswith("\n") else existing + "\n")
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        if not existing:
-            writer.writeheader()
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+    with atomic_path(path) as tmp:
+        tmp.write_text(out.getvalue())
 
 
-def draw_timeline(history: pd.DataFrame, path: Path) -> None:
+def draw_timeline(records: list[StepRecord], path: Path) -> None:
     """Drift score per step against the threshold, retrains marked, batch accuracy on a second axis."""
     import matplotlib
 
@@ -45,11 +68,12 @@ def draw_timeline(history: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    history = frame(records)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     if len(history):
         ax.plot(history["step"], history["drift_score"], marker="o", label="drift score")
         ax.step(history["step"], history["threshold"], where="mid", linestyle="--", color="red", label="threshold")
-        retrained = history[history["retrained"].astype(str).str.lower() == "true"]
+        retrained = history[history["retrained"]]
         ax.scatter(retrained["step"], retrained["drift_score"], s=120, facecolors="none", edgecolors="green",
                    linewidths=2, label="retrained", zorder=3)
         if history["batch_accuracy"].notna().any():

@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from ctml import layout
 from ctml.errors import UserError
 from ctml.io import write_json
 
-LOCK_FILE = ".ct.lock"
-INFLIGHT_FILE = ".ct/inflight.json"
 EXIT_BUSY = 75  # EX_TEMPFAIL: another ct.py holds the lock; try again later
 
 
@@ -25,7 +24,7 @@ class Busy(UserError):
 @contextmanager
 def exclusive(root: Path) -> Iterator[None]:
     """An flock held for the whole command; the kernel drops it if the process dies, even by SIGKILL."""
-    path = root / LOCK_FILE
+    path = root / layout.LOCK
     handle = open(path, "a+")
     try:
         try:
@@ -44,13 +43,13 @@ def exclusive(root: Path) -> Iterator[None]:
 
 
 def mark_inflight(root: Path, info: dict[str, Any]) -> None:
-    write_json(root / INFLIGHT_FILE, info)
+    write_json(root / layout.INFLIGHT, info)
 
 
 def clear_inflight(root: Path) -> None:
-    (root / INFLIGHT_FILE).unlink(missing_ok=True)
+    (root / layout.INFLIGHT).unlink(missing_ok=True)
 
 
 def inflight(root: Path) -> dict[str, Any] | None:
-    path = root / INFLIGHT_FILE
+    path = root / layout.INFLIGHT
     return json.loads(path.read_text()) if path.exists() else None

@@ -89,3 +89,12 @@ def resolve(root: Path, version: str) -> str:
     if version not in known:
         raise UserError(f"unknown model version '{version}' (known: {', '.join(known) or 'none yet'})")
     return version
+
+
+def previous_production(root: Path) -> str:
+    """The version in production before the current one (what a plain `ct.py rollback` restores)."""
+    current = production_version(root)
+    earlier = [v for v in production_history(root)[:-1] if v != current]
+    if not earlier:
+        raise UserError(f"{current} is the only version ever in production; name a version to roll back to")
+    return earlier[-1]

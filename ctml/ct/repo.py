@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ctml import layout
 from ctml.errors import UserError
 from ctml.io import atomic_path
 
 # Files CT owns and commits: the pipeline state. Anything else modified is a user's change.
-STATE_PATHS = (
-    "dvc.lock", "data/schema.json", "data/batches", "data/raw/.gitignore", "data/prepared/.gitignore",
-    "models/.gitignore", "models/model.json", "models/production", "metrics",
-)
+STATE_PATHS = tuple(p.as_posix() for p in (
+    layout.DVC_LOCK, layout.SCHEMA, layout.BATCHES, layout.RAW.parent / ".gitignore", layout.TRAIN_SPLIT.parent / ".gitignore",
+    layout.MODEL.parent / ".gitignore", layout.MODEL_META, layout.PRODUCTION, layout.METRICS_DIR,
+))
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "ct.py", "GIT_AUTHOR_EMAIL": "ct@localhost",
                      "GIT_COMMITTER_NAME": "ct.py", "GIT_COMMITTER_EMAIL": "ct@localhost"}
 
@@ -72,7 +73,7 @@ def _identity(root: Path) -> dict[str, str]:
 def project_root(start: Path | None = None) -> Path:
     root = Path(start or Path.cwd()).resolve()
     for candidate in (root, *root.parents):
-        if (candidate / "dvc.yaml").exists() and (candidate / "params.yaml").exists():
+        if (candidate / layout.DVC_YAML).exists() and (candidate / layout.PARAMS).exists():
             if not (candidate / ".git").exists():
                 raise UserError(f"{candidate}: not a git repository; run `git init` first (CT commits and tags models)")
             return candidate
@@ -118,7 +119,7 @@ def restore_state(root: Path, rev: str = "HEAD", keep: Sequence[str | Path] = ()
     if at_rev:
         git(root, "checkout", rev, "--", *at_rev)
     git(root, "clean", "-fdq", "--", *STATE_PATHS)
-    git(root, "clean", "-fdxq", "--", "data/batches", "models/production")
+    git(root, "clean", "-fdxq", "--", layout.BATCHES.as_posix(), layout.PRODUCTION.as_posix())
     dvc(root, "checkout", "--force", "--quiet")
     for rel, content in kept.items():
         with atomic_path(root / rel) as tmp:

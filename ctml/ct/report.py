@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from ctml.ct.records import StepRecord
 
 
 @dataclass
@@ -33,3 +36,21 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for row in rows:
         grid.add_row(*("" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row))
     console.print(grid)
+
+
+def print_json(data: Any) -> None:
+    """`--json` output: only JSON on stdout, so cron jobs and scripts can parse it."""
+    import json
+
+    print(json.dumps(data, indent=2, default=str))
+
+
+_OUTCOMES = {"retrained": "RETRAINED -> {version}", "blocked": "BLOCKED", "failed": "FAILED", "quarantined": "QUARANTINED"}
+
+
+def progress_line(i: int, steps: int, record: StepRecord, seconds: float) -> str:
+    """`step i/N (#step): drift .. acc ..  OUTCOME  note  [s]` for one finished step."""
+    shown = "drift -" if record.drift_score is None else f"drift {record.drift_score:.3f}"
+    acc = "" if record.batch_accuracy is None else f"  acc {record.batch_accuracy:.3f}"
+    outcome = _OUTCOMES.get(record.status, "ok").format(version=record.model_version)
+    return f"step {i}/{steps} (#{record.step}): {shown}{acc}  {outcome}  {record.note}  [{seconds:.1f}s]"

@@ -7,9 +7,9 @@ does what `dvc repro <stage>` does itself: ask DVC what changed, run the stage's
 the argv of its `dvc.yaml` command, then `dvc commit` the stage so dvc.lock records the run exactly
 as `dvc repro` would have (`dvc status` is clean afterwards).
 
-It only does so in the one case where that is equivalent: the stage's command is a Python script,
-nothing upstream is stale, and no code dependency changed (this process could be running older code
-than the files on disk). Anything else returns False and the caller runs the real `dvc repro`.
+It only does so in the one case where that is equivalent: the stage's command runs a module of this
+project (`python -m stages.<name> ...`), nothing upstream is stale, and no code dependency changed
+(this process could be running older code than the files on disk). Anything else returns an Outcome saying why not, and the caller runs the real `dvc repro`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
@@ -29,8 +30,19 @@ PYTHONS = ("python", "python3")
 _modules: dict[tuple[str, int, int], ModuleType] = {}
 
 
-def repro(root: Path, stage: str, env: dict[str, str]) -> bool:
-    """Bring `stage` up to date in this process; False when only `dvc repro` can do it equivalently.
+@dataclass(frozen=True)
+class Outcome:
+    """Whether the stage was brought up to date here; if not, why only `dvc repro` can do it (for -v)."""
+
+    done: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+def repro(root: Path, stage: str, env: dict[str, str]) -> Outcome:
+    """Bring `stage` up to date in this process, or say why only `dvc repro` can do it equivalently.
 
     A failure of the stage itself raises UserError in the form the CLI path gives
     ("`dvc repro <stage>` failed (exit 1): stage '<stage>': <its error line>").
@@ -41,38 +53,47 @@ def repro(root: Path, stage: str, env: dict[str, str]) -> bool:
         with contextlib.chdir(root), _quiet_dvc(), Repo(str(root)) as repo:  # DVC resolves targets from the cwd
             definition = repo.stage.collect(stage)[0]
             argv = _python_argv(root, definition.cmd)
+            if argv is None:
+                return Outcome(False, f"its command is not `python -m <project module> ...`: {definition.cmd}")
             status = repo.status(targets=[stage], with_deps=True)
-            if argv is None or not _only_data_changed(root, stage, status):
-                return False
+            if why := _why_not_warm(root, stage, status):
+                return Outcome(False, why)
             if status:
                 _run_main(root, argv, stage, env)
                 repo.commit(stage, force=True)
     except UserError:
         raise
-    except Exception:  # noqa: BLE001 - anything DVC-side: the real CLI gives the user its own message
-        return False
-    return True
+    except Exception as exc:  # noqa: BLE001 - anything DVC-side: the real CLI gives the user its own message
+        return Outcome(False, f"DVC's API raised {type(exc).__name__}")
+    return Outcome(True)
 
 
 def _python_argv(root: Path, cmd: Any) -> list[str] | None:
-    """`python stages/x.py --flag ...` -> its argv; None for any other kind of command."""
+    """`python -m stages.x --flag ...` -> [script path, --flag, ...]; None for any other kind of command.
+
+    Only a module of this project qualifies: its file is what gets loaded and run here.
+    """
     if not isinstance(cmd, str):
         return None
     argv = shlex.split(cmd)
-    if len(argv) < 2 or argv[0] not in PYTHONS or not argv[1].endswith(".py") or not (root / argv[1]).is_file():
+    if len(argv) < 3 or argv[0] not in PYTHONS or argv[1] != "-m":
         return None
-    return argv[1:]
+    script = Path(*argv[2].split(".")).with_suffix(".py")
+    if not (root / script).is_file():
+        return None
+    return [str(script), *argv[3:]]
 
 
-def _only_data_changed(root: Path, stage: str, status: dict[str, Any]) -> bool:
-    """True when `stage` alone is stale (or nothing is) and none of its changed deps is code."""
-    if set(status) - {stage}:
-        return False
+def _why_not_warm(root: Path, stage: str, status: dict[str, Any]) -> str:
+    """Why running `stage` here could differ from `dvc repro` ("" when it cannot): another stage is
+    stale, or one of its changed deps is code (this process may hold the older version)."""
+    if others := sorted(set(status) - {stage}):
+        return f"upstream stage(s) stale: {', '.join(others)}"
     for entry in status.get(stage, []):
         changed = entry.get("changed deps", {}) if isinstance(entry, dict) else {}
-        if any(_is_code(root / path) for path in changed):
-            return False
-    return True
+        if code := [path for path in changed if _is_code(root / path)]:
+            return f"code changed: {', '.join(code)}"
+    return ""
 
 
 def _is_code(path: Path) -> bool:

@@ -38,7 +38,7 @@ def dvc_status(repo: Path) -> dict:
 @pytest.mark.parametrize("shift", [0.0, 3.0], ids=["no-drift", "drift"])
 def test_warm_repro_writes_what_dvc_repro_writes_and_leaves_dvc_clean(repo: Path, shift: float):
     write_batch(repo, shift)
-    assert warm.repro(repo, "drift", ENV) is True
+    assert warm.repro(repo, "drift", ENV).done is True
     warm_out = outputs(repo)
     assert dvc_status(repo) == {}
     report = json.loads(warm_out["metrics/drift.json"])
@@ -56,7 +56,7 @@ def test_warm_repro_writes_what_dvc_repro_writes_and_leaves_dvc_clean(repo: Path
 def test_nothing_stale_is_a_no_op(repo: Path):
     lock = (repo / "dvc.lock").read_bytes()
     before = outputs(repo)
-    assert warm.repro(repo, "drift", ENV) is True
+    assert warm.repro(repo, "drift", ENV).done is True
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
@@ -71,16 +71,19 @@ def _stale_upstream(repo: Path) -> None:
 
 def _shell_command(repo: Path) -> None:
     path = repo / "dvc.yaml"
-    path.write_text(path.read_text().replace("python stages/drift.py", "python -u stages/drift.py"))
+    path.write_text(path.read_text().replace("python -m stages.drift", "python -u -m stages.drift"))
 
 
-@pytest.mark.parametrize("change", [_edit_code, _stale_upstream, _shell_command],
+@pytest.mark.parametrize(("change", "why"), [(_edit_code, "code changed: stages/drift.py"),
+                                           (_stale_upstream, "upstream stage(s) stale: train"),
+                                           (_shell_command, "its command is not `python -m <project module> ...`")],
                          ids=["code-dep-changed", "upstream-stale", "not-a-python-script"])
-def test_steps_aside_when_it_could_differ_from_dvc_repro(repo: Path, change):
+def test_steps_aside_when_it_could_differ_from_dvc_repro(repo: Path, change, why):
     write_batch(repo, 3.0)
     change(repo)
     lock, before = (repo / "dvc.lock").read_bytes(), outputs(repo)
-    assert warm.repro(repo, "drift", ENV) is False
+    outcome = warm.repro(repo, "drift", ENV)
+    assert outcome.done is False and why in outcome.reason
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
@@ -100,7 +103,7 @@ def test_the_in_process_stage_run_is_tracked_with_the_step_pipeline_id(repo: Pat
                  "NEPTUNE_DATA_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     write_batch(repo, 3.0)
-    assert warm.repro(repo, "drift", ENV) is True
+    assert warm.repro(repo, "drift", ENV).done is True
     runs = offline_runs(repo, stage="drift", pipeline="warm-test-1")
     assert len(runs) == 1 and runs[0].status == "ok"
     report = read_json(repo / "metrics/drift.json")

@@ -1,0 +1,9 @@
+"""ct.py's commands, one module each with its `add_parser` and `run` side by side (as dvc/commands/ does).
+
+Each `run(args) -> int` is thin: it parses nothing itself and calls the ctml.ct modules that do the work.
+"""
+from __future__ import annotations
+
+from ctml.ct.commands import check, compare, history, lineage, predict, rollback, runs, simulate, status
+
+COMMANDS = (simulate, check, status, history, runs, rollback, lineage, compare, predict)

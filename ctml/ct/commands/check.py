@@ -1,0 +1,37 @@
+"""`ct.py check`: one CT step on the batch in data/incoming (for cron)."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ctml import layout, tracking
+from ctml.ct import history, lock
+from ctml.ct.batches import read_incoming
+from ctml.ct.release import ensure_baseline
+from ctml.ct.report import progress_line
+from ctml.ct.repo import commit_state
+from ctml.ct.session import open_context, start
+from ctml.ct.step import record_step, redraw_timeline, run_step
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("check", parents=[common], help=f"one CT step on {layout.INCOMING}/batch.{{parquet,csv}}")
+    p.add_argument("--no-commit", action="store_true", help="no commit, tag or push")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ctx = open_context(args, commit=not args.no_commit)
+    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+        ctx.log = run_log
+        start(ctx)
+        ensure_baseline(ctx)
+        step = history.next_step(ctx.path(layout.HISTORY))
+        tick = time.perf_counter()
+        record = run_step(ctx, step, "check", read_incoming(ctx))
+        record_step(ctx, record)
+        redraw_timeline(ctx)
+        if ctx.commit:
+            commit_state(ctx.root, f"ct: record step {step} (check)")
+        ctx.say(progress_line(1, 1, record, time.perf_counter() - tick))
+    return 0

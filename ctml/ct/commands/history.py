@@ -1,0 +1,34 @@
+"""`ct.py history`: the CT history, one row per step."""
+from __future__ import annotations
+
+import argparse
+
+from ctml import layout
+from ctml.ct import history
+from ctml.ct.commands._args import non_negative
+from ctml.ct.records import COLUMNS
+from ctml.ct.report import print_json, table
+from ctml.ct.repo import project_root
+
+SHOWN = ("step", "time", "scenario", "status", "drift_score", "threshold", "batch_accuracy", "retrained", "model_version", "note")
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("history", parents=[common], help="the CT history, one row per step")
+    p.add_argument("--limit", type=non_negative, default=20, help="newest steps shown (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help=f"a JSON list of step records ({', '.join(COLUMNS)})")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    past = history.read(project_root() / layout.HISTORY)
+    shown = past[len(past) - args.limit:] if args.limit else []
+    if args.json:
+        print_json([r.as_json() for r in shown])
+        return 0
+    if not past:
+        print("no CT steps recorded yet; run `python ct.py simulate`")
+        return 0
+    table(f"CT history ({len(shown)} of {len(past)} steps)", list(SHOWN),
+          [[getattr(r, name) for name in SHOWN] for r in shown])
+    return 0

@@ -1,0 +1,40 @@
+"""`ct.py lineage VERSION`: which data, params and code made a model version."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ctml.ct import registry
+from ctml.ct.lineage import lineage_of
+from ctml.ct.report import print_json, table
+from ctml.ct.repo import project_root
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("lineage", parents=[common], help="which data, params and code made a model version")
+    p.add_argument("version")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = project_root()
+    info = lineage_of(root, registry.resolve(root, args.version))
+    if args.json:
+        print_json(info)
+        return 0
+    data = info["data"]
+    table(f"Lineage of model {info['version']}", ["item", "value"], [
+        ["tag / commit", f"{info['tag']} / {info['commit'][:12]}"],
+        ["model sha256", info["model"]["sha256"]],
+        ["model type", info["model"]["type"]],
+        ["data source", data["source"]],
+        ["training data md5 (dvc.lock)", data["training_data_md5"]],
+        ["train rows", data["train_rows"]],
+        ["CT batches folded in", ", ".join(Path(b["file"]).name for b in data["batches"]) or "none"],
+        *[[f"metric {k}", v] for k, v in info["metrics"].items()],
+        ["gates", "passed" if info["gates"].get("passed") else f"blocked by {info['gates'].get('blocked_by')}"],
+        ["neptune runs", ", ".join(info["neptune_runs"]) or "none recorded offline here"],
+        ["tag message", info["message"].splitlines()[0] if info["message"] else ""],
+    ])
+    return 0

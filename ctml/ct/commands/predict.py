@@ -1,0 +1,31 @@
+"""`ct.py predict`: predictions with probabilities from the production (or a named) model version."""
+from __future__ import annotations
+
+import argparse
+
+from ctml import layout
+from ctml.config import load_params
+from ctml.ct import registry, versions
+from ctml.ct.repo import project_root
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("predict", parents=[common], help="predictions with probabilities from a model version")
+    p.add_argument("--input", required=True, help="CSV or Parquet rows to score")
+    p.add_argument("--version", help="model version (default: the one in production)")
+    p.add_argument("--output", help="CSV or Parquet file (default: CSV on stdout)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ctml.predict import predict_file
+
+    root = project_root()
+    params = load_params(root / layout.PARAMS)
+    if args.version is None:
+        files = versions.current(root)
+        predict_file(args.input, files.model, files.meta, files.schema, args.output, params)
+        return 0
+    with versions.checkout(root, registry.resolve(root, args.version)) as files:
+        predict_file(args.input, files.model, files.meta, files.schema, args.output, params)
+    return 0

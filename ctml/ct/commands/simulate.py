@@ -1,0 +1,95 @@
+"""`ct.py simulate`: feed simulated or replayed batches through CT."""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Iterator
+
+import pandas as pd
+
+from ctml import layout, tracking
+from ctml.ct import history, lock, scenarios
+from ctml.ct.batches import prepare_batch
+from ctml.ct.context import Context
+from ctml.ct.records import StepRecord
+from ctml.ct.release import ensure_baseline
+from ctml.ct import registry
+from ctml.ct.report import progress_line, table
+from ctml.ct.repo import commit_state
+from ctml.ct.session import open_context, start
+from ctml.ct.source import use_replay_source
+from ctml.ct.step import record_step, redraw_timeline, run_step
+from ctml.errors import UserError
+from ctml.io import read_json, read_table
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("simulate", parents=[common], help="feed simulated or replayed batches through CT")
+    p.add_argument("--scenario", choices=scenarios.SCENARIOS, default="none")
+    p.add_argument("--steps", type=int, default=5, help="batches to feed (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=200, help="rows per batch (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed (default: params.yaml seed)")
+    p.add_argument("--data", help="replay: CSV or Parquet file streamed in row order")
+    p.add_argument("--target", help="replay: label column of --data")
+    p.add_argument("--no-commit", action="store_true", help="retrain in the working tree only: no commit, tag or push")
+    p.set_defaults(run=run)
+
+
+def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.DataFrame]:
+    """One frame per step: simulated from the training data, or the replayed file's rows."""
+    if args.scenario == "replay":
+        yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
+        return
+    reference = pd.read_parquet(ctx.path(layout.RAW))
+    for i in range(1, args.steps + 1):
+        yield scenarios.make_batch(reference, ctx.params.data.target, args.scenario, i, args.steps,
+                                   args.batch_size, seed, ctx.params.ct)
+
+
+def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:
+    """The table at the end: steps and their outcomes, versions made, production, metrics, where to look."""
+    count = {s: sum(r.status == s for r in records) for s in ("retrained", "blocked", "failed", "quarantined")}
+    table("CT summary", ["item", "value"], [
+        ["steps", len(records)],
+        ["retrains", count["retrained"]],
+        ["blocked / failed / quarantined", f"{count['blocked']} / {count['failed']} / {count['quarantined']}"],
+        ["versions created", ", ".join(ctx.created) or "none"],
+        ["production", registry.production_version(ctx.root) or "none"],
+        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items()],
+        ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
+        ["history", str(layout.HISTORY)],
+        ["time", f"{seconds:.1f}s"],
+    ])
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps < 1 or args.batch_size < 1:
+        raise UserError("--steps and --batch-size must be at least 1")
+    if args.scenario == "replay" and not (args.data and args.target):
+        raise UserError("--scenario replay needs --data FILE and --target COLUMN")
+    ctx = open_context(args, commit=not args.no_commit)
+    seed = ctx.params.seed if args.seed is None else args.seed
+    started = time.perf_counter()
+    records: list[StepRecord] = []
+    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+        ctx.log = run_log
+        start(ctx)
+        extra = use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
+        ensure_baseline(ctx, extra)
+        first = history.next_step(ctx.path(layout.HISTORY))
+        for i, frame in enumerate(_frames(args, ctx, seed), start=1):
+            if i > args.steps:
+                break
+            tick = time.perf_counter()
+            record = run_step(ctx, first + i - 1, args.scenario, prepare_batch(frame, ctx))
+            record_step(ctx, record)
+            records.append(record)
+            ctx.say(progress_line(i, args.steps, record, time.perf_counter() - tick))
+        if records:
+            redraw_timeline(ctx)
+        if ctx.commit and records:
+            commit_state(ctx.root, f"ct: record steps {records[0].step}-{records[-1].step} ({args.scenario})")
+        run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
+                                   "versions": ",".join(ctx.created), "scenario": args.scenario})
+    summary(ctx, records, time.perf_counter() - started)
+    return 0

@@ -1,0 +1,42 @@
+"""What every CT step needs, as plain data so tests can build one directly."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctml.config import Params
+from ctml.ct.report import Printer
+
+
+@dataclass
+class Context:
+    root: Path
+    params: Params
+    commit: bool = True  # False: work in the working tree only (no commit, tag or push)
+    out: Printer = field(default_factory=lambda: Printer(0))  # progress (-q hides it) and detail (-v shows it)
+    pipeline_id: str = "ct"  # groups the command's tracked runs (Neptune tags)
+    log: Any = None  # tracking.Run of the CT command
+    created: list[str] = field(default_factory=list)  # versions released by this command
+
+    def path(self, rel: Path | str) -> Path:
+        return self.root / rel
+
+    def say(self, message: str) -> None:
+        self.out.progress(message)
+
+    def detail(self, message: str) -> None:
+        self.out.detail(message)
+
+    def env(self, step: int | str, version: str = "") -> dict[str, str]:
+        """Group the stage runs of one step in tracking: a shared pipeline id and the candidate version."""
+        env = {"CT_PIPELINE_ID": f"{self.pipeline_id}-{step}"}
+        if version:
+            env["CT_MODEL_VERSION"] = version
+        return env
+
+
+def now() -> str:
+    """UTC time of a step as recorded in the history."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

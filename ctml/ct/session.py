@@ -1,0 +1,30 @@
+"""How a ct.py command that changes the project begins: its context, the lock, a clean tree, recovery."""
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+
+from ctml import layout
+from ctml.config import load_params
+from ctml.ct.context import Context
+from ctml.ct.recovery import recover
+from ctml.ct.report import Printer
+from ctml.ct.repo import project_root, unrelated_changes
+from ctml.errors import UserError
+
+
+def open_context(args: argparse.Namespace, commit: bool) -> Context:
+    """The project around the working directory, its checked params, and a pipeline id for this command."""
+    root = project_root()
+    return Context(root=root, params=load_params(root / layout.PARAMS), commit=commit, out=Printer(args.verbosity),
+                   pipeline_id=f"ct-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+
+
+def start(ctx: Context) -> None:
+    """Refuse to commit over a user's unrelated change, then finish or undo what a killed run left."""
+    if ctx.commit and (changed := unrelated_changes(ctx.root)):
+        raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
+                        "commit or stash it, or pass --no-commit")
+    if note := recover(ctx):
+        ctx.say(f"recovery: {note}")

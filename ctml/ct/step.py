@@ -1,0 +1,140 @@
+"""One CT step: a checked batch in, drift measured, the decision, and a retrain + release when it matters."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ctml import layout
+from ctml.config import Params
+from ctml.ct import history, lock, registry, warm
+from ctml.ct.batches import quarantine
+from ctml.ct.context import Context, now
+from ctml.ct.records import Batch, StepRecord
+from ctml.ct.release import gates_result, release
+from ctml.ct.repo import dvc, git, restore_state
+from ctml.errors import UserError
+from ctml.io import read_json, write_json, write_parquet
+
+RECORDS = (layout.HISTORY, layout.TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
+
+
+@dataclass(frozen=True)
+class Decision:
+    retrain: bool
+    reason: str
+
+
+def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
+    """`dvc repro drift` on the incoming batch, in this warm process when that is equivalent
+    (see ctml.ct.warm); returns metrics/drift.json."""
+    done = warm.repro(ctx.root, "drift", ctx.env(step))
+    if not done:
+        ctx.detail(f"drift: `dvc repro drift` in a new process ({done.reason})")
+        dvc(ctx.root, "repro", "drift", **ctx.env(step))
+    return read_json(ctx.path(layout.DRIFT))
+
+
+def decide(drift: dict[str, Any], params: Params) -> Decision:
+    """Retrain on data drift above ct.threshold, or on an accuracy drop on a labelled batch."""
+    ct = params.ct
+    score = float(drift.get("drift_score") or 0.0)
+    if score > ct.threshold:
+        return Decision(True, f"drift {score:.3f} > {ct.threshold}")
+    drop = (drift.get("performance") or {}).get("accuracy_drop")
+    if drop is not None and drop > ct.max_accuracy_drop:
+        return Decision(True, f"accuracy drop {drop:.3f} > {ct.max_accuracy_drop}")
+    return Decision(False, f"drift {score:.3f} <= {ct.threshold}")
+
+
+def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason: str, record: StepRecord) -> None:
+    """Fold the batch into training, reproduce, and release only if every blocking gate passes."""
+    folded = ctx.path(layout.BATCHES / f"batch-{step:04d}.parquet")
+    shutil.copy2(batch, folded)
+    version = registry.next_version(ctx.root)
+    try:
+        dvc(ctx.root, "add", "--quiet", str(folded.relative_to(ctx.root)))
+        dvc(ctx.root, "repro", **ctx.env(step, version))
+        gates = gates_result(ctx)
+    except UserError as exc:
+        _discard(ctx)
+        record.status, record.note = "failed", str(exc)
+        return
+    if not gates.get("passed", False):
+        blocked = ",".join(gates.get("blocked_by", []))
+        _discard(ctx)
+        write_json(ctx.path(layout.GATES), gates)  # the record of why; production is untouched
+        record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"candidate blocked by {blocked}"
+        return
+    released = release(ctx, reason, drift, step)
+    record.status, record.retrained, record.gates = "retrained", True, "passed"
+    record.model_version = registry.production_version(ctx.root) or released
+
+
+def _discard(ctx: Context) -> None:
+    """Throw the candidate away: back to HEAD, or (with --no-commit) re-run without the new batch."""
+    if ctx.commit:
+        restore_state(ctx.root, keep=RECORDS)
+    else:
+        for path in ctx.path(layout.BATCHES).glob("batch-*"):
+            if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):
+                path.unlink()
+        dvc(ctx.root, "repro")
+    lock.clear_inflight(ctx.root)
+
+
+def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord:
+    """Check a batch, measure drift, retrain if needed; returns the history record."""
+    record = StepRecord(step=step, time=now(), scenario=scenario, status="ok", threshold=ctx.params.ct.threshold,
+                        model_version=registry.production_version(ctx.root) or "")
+    if not batch.ok:
+        where = quarantine(ctx, step, batch)
+        record.status, record.note = "quarantined", f"{batch.problems[0]} -> {where.relative_to(ctx.root)}"
+        return record
+    if ctx.commit:
+        lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": scenario,
+                                      "head": git(ctx.root, "rev-parse", "HEAD")})
+    incoming = ctx.path(layout.INCOMING / layout.BATCH_NAMES[0])
+    for other in ctx.path(layout.INCOMING).glob("batch.*"):
+        if other != incoming:
+            other.unlink()
+    write_parquet(incoming, batch.typed)
+    tick = time.perf_counter()
+    drift = measure_drift(ctx, step)
+    ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
+    drifted = [name for name, f in (drift.get("features") or {}).items() if f.get("drifted")]
+    if drifted:
+        ctx.detail(f"drifted features ({len(drifted)}): {', '.join(drifted[:10])}{' ...' if len(drifted) > 10 else ''}")
+    performance = drift.get("performance") or {}
+    record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
+    record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")
+    record.accuracy_drop = performance.get("accuracy_drop")
+    decision = decide(drift, ctx.params)
+    record.note = decision.reason
+    if decision.retrain:
+        tick = time.perf_counter()
+        retrain(ctx, step, incoming, drift, decision.reason, record)
+        ctx.detail(f"retrain ({record.status}) in {time.perf_counter() - tick:.2f}s")
+    lock.clear_inflight(ctx.root)
+    return record
+
+
+def record_step(ctx: Context, record: StepRecord) -> None:
+    """Append the step to the history and log it to tracking (the timeline is redrawn per command:
+    drawing it costs ~0.2 s, a third of a CT step)."""
+    history.append(ctx.path(layout.HISTORY), record)
+    if ctx.log is not None:
+        step = float(record.step)
+        for key in ("drift_score", "batch_accuracy", "accuracy_drop"):
+            value = getattr(record, key)
+            if value is not None:
+                ctx.log.series(f"ct/{key}", [float(value)], steps=[step])
+        ctx.log.series("ct/retrained", [1.0 if record.retrained else 0.0], steps=[step])
+        ctx.log.log(f"ct/steps/{record.step}", {k: v for k, v in record.as_row().items() if v != ""})
+
+
+def redraw_timeline(ctx: Context) -> None:
+    """metrics/ct_timeline.png from the whole history (`dvc plots show` renders the CSV itself)."""
+    history.draw_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))

@@ -1,0 +1,42 @@
+"""A released version's files, fetched from git and the DVC cache (or remote) without touching the workspace."""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ctml import layout
+from ctml.ct import registry
+from ctml.ct.lineage import show
+
+
+@dataclass(frozen=True)
+class ServedFiles:
+    """What scoring needs: the model, its metadata (sha256, features) and the schema it was trained under."""
+
+    model: Path
+    meta: Path
+    schema: Path
+
+
+def current(root: Path) -> ServedFiles:
+    """The production model when one is deployed, else the pipeline's model, with today's schema."""
+    model, meta = layout.serving_model(root / layout.PRODUCTION, root / layout.MODEL, root / layout.MODEL_META)
+    return ServedFiles(model, meta, root / layout.SCHEMA)
+
+
+@contextlib.contextmanager
+def checkout(root: Path, version: str) -> Iterator[ServedFiles]:
+    """The files of `version` in a temporary folder, removed on exit."""
+    import dvc.api
+
+    tag = registry.tag_of(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = ServedFiles(Path(tmp) / "model.joblib", Path(tmp) / "model.json", Path(tmp) / "schema.json")
+        with dvc.api.open(layout.MODEL.as_posix(), repo=str(root), rev=tag, mode="rb") as src:
+            files.model.write_bytes(src.read())
+        files.meta.write_text(show(root, tag, layout.MODEL_META) or "")
+        files.schema.write_text(show(root, tag, layout.SCHEMA) or "")
+        yield files

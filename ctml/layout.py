@@ -1,0 +1,65 @@
+"""Where everything lives in the project, defined once, relative to the project root.
+
+Stages take their paths from their `dvc.yaml` command lines; ct.py and the commands ask this
+module. A test holds the two together (tests/test_layout.py), so moving a file means editing
+`dvc.yaml` and this module only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+DVC_YAML = Path("dvc.yaml")
+DVC_LOCK = Path("dvc.lock")
+
+# data
+SOURCE_DIR = Path("data/source")  # a user's own source files (dvc add-ed)
+REPLAY_SOURCE = SOURCE_DIR / "replay.parquet"  # `simulate --scenario replay`: the leading rows of --data
+BATCHES = Path("data/batches")  # CT batches folded into training, one per retrain (DVC-tracked)
+INCOMING = Path("data/incoming")  # the batch under check
+QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each
+RAW = Path("data/raw/train.parquet")  # typed training data (ingest)
+SCHEMA = Path("data/schema.json")  # the data contract (validate)
+TRAIN_SPLIT = Path("data/prepared/train.parquet")
+TEST_SPLIT = Path("data/prepared/test.parquet")
+
+# models
+PREPROCESSOR = Path("models/preprocessor.joblib")
+MODEL = Path("models/model.joblib")  # the pipeline's model: the candidate until it is released
+MODEL_META = Path("models/model.json")
+PRODUCTION = Path("models/production")  # the released model in production (model.joblib + .json + metrics)
+
+# metrics
+METRICS_DIR = Path("metrics")
+VALIDATION = METRICS_DIR / "validation.json"
+METRICS = METRICS_DIR / "metrics.json"
+PLOTS = METRICS_DIR / "plots"
+DRIFT = METRICS_DIR / "drift.json"
+DRIFT_PLOTS = METRICS_DIR / "drift_plots"
+GATES = METRICS_DIR / "gates.json"
+HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
+TIMELINE = METRICS_DIR / "ct_timeline.png"
+
+# CT's own state
+LOCK = Path(".ct.lock")  # flock: one ct.py at a time
+CT_STATE = Path(".ct")
+INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
+
+BATCH_NAMES = ("batch.parquet", "batch.csv")  # what a feed may drop in INCOMING, Parquet first
+# What a release copies into PRODUCTION: file name there -> where the pipeline wrote it.
+PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS}
+# Directories where stages and CT write files atomically (a kill can leave `.<name>.*.tmp` there).
+OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
+
+
+def find_batch(incoming: str | Path) -> Path | None:
+    """The batch in an incoming folder (`batch.parquet`, else `batch.csv`); None when there is none."""
+    return next((Path(incoming) / n for n in BATCH_NAMES if (Path(incoming) / n).exists()), None)
+
+
+def serving_model(production: str | Path, model: str | Path, meta: str | Path) -> tuple[Path, Path]:
+    """(model, metadata) of the production model when one is deployed, else of the pipeline's model."""
+    prod = Path(production)
+    if (prod / "model.joblib").exists() and (prod / "model.json").exists():
+        return prod / "model.joblib", prod / "model.json"
+    return Path(model), Path(meta)

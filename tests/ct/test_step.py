@@ -1,0 +1,43 @@
+"""The CT decision and the batch rules, on hand-built inputs (no subprocess)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ctml.ct.batches import duplicate_problem
+from ctml.ct.release import tag_message
+from ctml.ct.step import decide
+
+
+def drift(score: float | None, drop: float | None = None) -> dict:
+    return {"drift_score": score, "performance": {"accuracy_drop": drop}}
+
+
+@pytest.mark.parametrize(("report", "retrain", "reason"), [
+    (drift(0.31), True, "drift 0.310 > 0.3"),
+    (drift(0.3), False, "drift 0.300 <= 0.3"),  # the threshold itself does not retrain
+    (drift(0.0, drop=0.11), True, "accuracy drop 0.110 > 0.1"),
+    (drift(0.0, drop=0.1), False, "drift 0.000 <= 0.3"),
+    (drift(None), False, "drift 0.000 <= 0.3"),  # no batch: nothing to compare
+    ({"drift_score": 0.5, "performance": None}, True, "drift 0.500 > 0.3"),
+])
+def test_decide_retrains_above_the_threshold_or_on_an_accuracy_drop(params, report, retrain, reason):
+    decision = decide(report, params)
+    assert (decision.retrain, decision.reason) == (retrain, reason)
+
+
+def test_drift_is_checked_before_the_accuracy_drop(params):
+    assert decide(drift(0.9, drop=0.5), params).reason == "drift 0.900 > 0.3"
+
+
+def test_duplicate_rows_rule_allows_up_to_half():
+    half = pd.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", "z"]})  # 1 of 4 rows repeats an earlier one
+    assert duplicate_problem(half) == []
+    mostly = pd.DataFrame({"a": [1, 1, 1, 1, 2]})
+    assert duplicate_problem(mostly) == ["60% of rows are duplicates (rule: at most half)"]
+
+
+def test_tag_message_says_why_then_drift_then_sorted_metrics():
+    message = tag_message("v1.2.0", "drift 0.400 > 0.3", {"roc_auc": 0.99, "accuracy": 0.95}, {"drift_score": 0.4})
+    assert message.splitlines() == ["model v1.2.0: drift 0.400 > 0.3", "drift_score: 0.4", "accuracy: 0.95", "roc_auc: 0.99"]
+    assert tag_message("v1.0.0", "baseline", {"accuracy": 0.9}, None).splitlines() == ["model v1.0.0: baseline", "accuracy: 0.9"]

@@ -1,0 +1,131 @@
+"""dvc.yaml tells the truth: every module a stage imports is one of its deps, so editing any of
+them makes `dvc status` (and ct.py's warm path) see the stage as changed."""
+from __future__ import annotations
+
+import ast
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+PACKAGE = "ctml"
+
+
+def _is_docstring_only(path: Path) -> bool:
+    """A package `__init__.py` with nothing but a docstring cannot change what a stage does."""
+    body = ast.parse(path.read_text()).body
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
+
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    base = root.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(root: Path, path: Path) -> set[Path]:
+    """Project modules `path` imports anywhere (lazy imports in functions included), with the
+    packages Python runs on the way (`ctml.drift.detect` runs `ctml/drift/__init__.py`)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from ctml import io`
+    found: set[Path] = set()
+    for name in names:
+        if name.split(".")[0] != PACKAGE:
+            continue
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            file = _module_file(root, ".".join(parts[:depth]))
+            if file is not None:
+                found.add(file)
+    return found
+
+
+def import_closure(root: Path, script: Path) -> set[str]:
+    """Every project module `script` can run, as paths relative to `root` (docstring-only packages left out)."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        for module in _imported(root, path):
+            if module not in seen:
+                seen.add(module)
+                todo.append(module)
+    return {p.relative_to(root).as_posix() for p in seen if not (p.name == "__init__.py" and _is_docstring_only(p))}
+
+
+def stage_script(root: Path, cmd: str) -> Path:
+    """The file a `python -m stages.<name> ...` command runs."""
+    argv = shlex.split(cmd)
+    assert argv[:2] == ["python", "-m"], f"stage command is not `python -m <module>`: {cmd}"
+    return _module_file(root, argv[2])
+
+
+def missing_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
+    """(stage, module) pairs where the stage imports the module but dvc.yaml lists neither it nor a folder holding it."""
+    missing = []
+    for name, stage in stages.items():
+        deps = [str(d).rstrip("/") for d in stage.get("deps", [])]
+        script = stage_script(root, stage["cmd"])
+        needed = import_closure(root, script) | {script.relative_to(root).as_posix()}
+        for module in sorted(needed):
+            if not any(module == d or module.startswith(d + "/") for d in deps):
+                missing.append((name, module))
+    return missing
+
+
+def unused_code_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
+    """(stage, dep) pairs where a listed code dep holds nothing the stage imports: it re-runs the stage for nothing."""
+    unused = []
+    for name, stage in stages.items():
+        script = stage_script(root, stage["cmd"])
+        needed = import_closure(root, script) | {script.relative_to(root).as_posix()}
+        for dep in (str(d).rstrip("/") for d in stage.get("deps", [])):
+            if dep.split("/")[0] not in (PACKAGE, "stages"):
+                continue
+            if not any(module == dep or module.startswith(dep + "/") for module in needed):
+                unused.append((name, dep))
+    return unused
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def test_every_imported_module_is_a_dep(stages):
+    assert missing_deps(ROOT, stages) == []
+
+
+def test_no_code_dep_is_listed_for_nothing(stages):
+    assert unused_code_deps(ROOT, stages) == []
+
+
+def test_the_check_fails_when_one_dep_is_removed(stages):
+    for name, stage in stages.items():
+        deps = [d for d in stage["deps"] if str(d).startswith(PACKAGE)]
+        for dep in deps:
+            trimmed = {**stages, name: {**stage, "deps": [d for d in stage["deps"] if d != dep]}}
+            assert any(s == name for s, _ in missing_deps(ROOT, trimmed)), f"{name}: removing {dep} went unnoticed"
+
+
+def test_closure_follows_lazy_and_from_imports(tmp_path: Path):
+    pkg = tmp_path / PACKAGE
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""docs only"""\n')
+    (pkg / "sub" / "__init__.py").write_text("X = 1\n")
+    (pkg / "a.py").write_text("def f():\n    from ctml.sub import b\n")
+    (pkg / "sub" / "b.py").write_text("import ctml.c\n")
+    (pkg / "c.py").write_text("import os\n")
+    script = tmp_path / "s.py"
+    script.write_text("from ctml import a\n")
+    assert import_closure(tmp_path, script) == {"ctml/a.py", "ctml/sub/__init__.py", "ctml/sub/b.py", "ctml/c.py"}
