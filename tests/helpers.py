@@ -1,6 +1,7 @@
 """Shared test plumbing: a real project copy in a temporary git repo, and real CLI calls into it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -72,6 +73,28 @@ def copy_project(src: Path, parent: Path) -> Path:
     dest = parent / "project"
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def ct(repo: Path, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """`python ct.py ARGS` in the project, as a user runs it."""
+    return python(str(repo / "ct.py"), *args, cwd=repo, check=check, **extra_env)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tags(repo: Path) -> dict[str, str]:
+    """Every tag and the object it names (an annotated tag object, so a re-created tag shows)."""
+    out = git("for-each-ref", "refs/tags", "--format=%(refname:short) %(objectname)", cwd=repo).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
+
+
+def history(repo: Path):
+    """metrics/ct_history.csv as a user reads it with pandas."""
+    import pandas as pd
+
+    return pd.read_csv(repo / "metrics/ct_history.csv", dtype={"model_version": str, "note": str, "gates": str})
 
 
 def read_json(path: Path) -> Any:

@@ -11,23 +11,21 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from ctml import gates
-from ctml.config import load_params
+from ctml.config import Params
 from ctml.data import feature_kinds, normalize
 from ctml.errors import UserError
 from ctml.features import build_preprocessor, full_pipeline, split_xy
 from ctml.io import write_json
 from ctml.model import build_estimator, save_model
-from tests.helpers import ROOT
 
-PARAMS = load_params(ROOT / "params.yaml")
 NOW = datetime(2024, 1, 3, 0, 0, 0)
 
 
-def fit(frame: pd.DataFrame, model: str = "logistic_regression", **train: float):
+def fit(params: Params, frame: pd.DataFrame, model: str = "logistic_regression", **train: float):
     """The project's preprocessing + estimator pipeline, fitted on `frame` (label column 'target')."""
     x, y = split_xy(frame, "target")
-    pre = build_preprocessor(feature_kinds(frame, "target"), PARAMS.preprocess).fit(x)
-    est = build_estimator(PARAMS.train.model_copy(update={"model": model, **train}), seed=0).fit(pre.transform(x), y)
+    pre = build_preprocessor(feature_kinds(frame, "target"), params.preprocess).fit(x)
+    est = build_estimator(params.train.model_copy(update={"model": model, **train}), seed=0).fit(pre.transform(x), y)
     return full_pipeline(pre, est)
 
 
@@ -120,11 +118,11 @@ def test_read_datetime_columns_reads_only_dates(tmp_path: Path):
 
 # --- accuracy -------------------------------------------------------------------------------------
 
-def test_accuracy_blocks_a_candidate_worse_than_production():
+def test_accuracy_blocks_a_candidate_worse_than_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")
-    good = fit(train)
-    bad = fit(train, model="logistic_regression", C=1e-6)  # shrunk to one class
+    good = fit(params, train)
+    bad = fit(params, train, model="logistic_regression", C=1e-6)  # shrunk to one class
     gate = gates.accuracy_gate(bad, (good, {"model_sha256": "f" * 64, "features": ["x1", "x2"]}), x, y, "accuracy", 0.02)
     bad_acc, good_acc = accuracy_score(y, bad.predict(x)), accuracy_score(y, good.predict(x))
     assert good_acc > 0.95 and bad_acc < 0.6
@@ -133,33 +131,33 @@ def test_accuracy_blocks_a_candidate_worse_than_production():
     assert gate.limit == pytest.approx(good_acc - 0.02, abs=1e-6)
 
 
-def test_accuracy_passes_within_tolerance_and_without_production():
+def test_accuracy_passes_within_tolerance_and_without_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")
-    model = fit(train)
+    model = fit(params, train)
     same = gates.accuracy_gate(model, (model, {"features": ["x1", "x2"]}), x, y, "accuracy", 0.0)
     assert same.passed and same.limit == pytest.approx(same.value)
     alone = gates.accuracy_gate(model, None, x, y, "f1", 0.02)
     assert alone.passed and alone.limit is None and alone.detail.endswith("no production model")
 
 
-def test_accuracy_passes_when_production_needs_other_columns():
+def test_accuracy_passes_when_production_needs_other_columns(params):
     x, y = split_xy(numeric_frame(seed=1), "target")
-    gate = gates.accuracy_gate(fit(numeric_frame()), (None, {"features": ["x1", "other"]}), x, y, "accuracy", 0.02)
+    gate = gates.accuracy_gate(fit(params, numeric_frame()), (None, {"features": ["x1", "other"]}), x, y, "accuracy", 0.02)
     assert gate.passed and "not comparable" in gate.detail and "other" in gate.detail
 
 
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
-def test_score_names_a_metric_that_cannot_be_computed():
+def test_score_names_a_metric_that_cannot_be_computed(params):
     x, y = split_xy(numeric_frame(seed=1), "target")
     only_ones = y == 1
     with pytest.raises(UserError, match="gates.metric 'roc_auc'"):
-        gates.score(fit(numeric_frame()), x[only_ones], y[only_ones], "roc_auc")
+        gates.score(fit(params, numeric_frame()), x[only_ones], y[only_ones], "roc_auc")
 
 
-def test_load_production_none_when_empty_and_verified_when_present(tmp_path: Path):
+def test_load_production_none_when_empty_and_verified_when_present(tmp_path: Path, params):
     assert gates.load_production(tmp_path) is None
-    save_pair(fit(numeric_frame()), tmp_path, ["x1", "x2"])
+    save_pair(fit(params, numeric_frame()), tmp_path, ["x1", "x2"])
     model, meta = gates.load_production(tmp_path)
     assert list(model.classes_) == [0, 1] and meta["features"] == ["x1", "x2"]
     data = bytearray((tmp_path / "model.joblib").read_bytes())
@@ -171,8 +169,8 @@ def test_load_production_none_when_empty_and_verified_when_present(tmp_path: Pat
 
 # --- latency --------------------------------------------------------------------------------------
 
-def test_latency_times_single_rows_and_blocks_above_the_limit():
-    model = fit(numeric_frame())
+def test_latency_times_single_rows_and_blocks_above_the_limit(params):
+    model = fit(params, numeric_frame())
     x, _ = split_xy(numeric_frame(seed=1), "target")
     timings = gates.single_row_latencies_ms(model, x, samples=25)
     assert timings.shape == (25,) and (timings > 0).all()
@@ -198,9 +196,9 @@ def test_positive_rates_and_parity_difference_by_hand():
     assert gates.demographic_parity_difference({}) == 0.0
 
 
-def test_fairness_blocks_predictions_that_follow_the_group():
+def test_fairness_blocks_predictions_that_follow_the_group(params):
     frame = grouped_frame(label_follows_group=True)
-    model = fit(frame)
+    model = fit(params, frame)
     x, _ = split_xy(frame, "target")
     gate = gates.fairness_gate(model, x, "group", max_dp_diff=0.1)
     assert gates.positive_rates(model.predict(x), x["group"], 1) == {"a": 1.0, "b": 0.0}
@@ -208,25 +206,25 @@ def test_fairness_blocks_predictions_that_follow_the_group():
     assert gate.detail == "rate of predicting 1 by 'group': a 1.000, b 0.000"
 
 
-def test_fairness_passes_when_the_group_carries_no_signal():
+def test_fairness_passes_when_the_group_carries_no_signal(params):
     frame = grouped_frame(label_follows_group=False)
     x, _ = split_xy(frame, "target")
-    gate = gates.fairness_gate(fit(frame), x, "group", max_dp_diff=0.1)
+    gate = gates.fairness_gate(fit(params, frame), x, "group", max_dp_diff=0.1)
     assert gate.passed and gate.value == pytest.approx(0.0)
 
 
-def test_fairness_multiclass_compares_the_rate_of_the_last_class():
+def test_fairness_multiclass_compares_the_rate_of_the_last_class(params):
     frame = normalize(pd.DataFrame({"x1": np.tile([0.0, 5.0, 10.0], 40), "group": np.repeat(["a", "b"], 60),
                                     "target": np.tile(["low", "mid", "top"], 40)}), "target")
     x, _ = split_xy(frame, "target")
-    gate = gates.fairness_gate(fit(frame), x, "group", max_dp_diff=0.1)
+    gate = gates.fairness_gate(fit(params, frame), x, "group", max_dp_diff=0.1)
     assert gate.passed and gate.value == 0.0 and "predicting 'top'" in gate.detail
 
 
-def test_fairness_disabled_and_unknown_column():
+def test_fairness_disabled_and_unknown_column(params):
     frame = grouped_frame(label_follows_group=True)
     x, _ = split_xy(frame, "target")
-    model = fit(frame)
+    model = fit(params, frame)
     off = gates.fairness_gate(model, x, "", max_dp_diff=0.1)
     assert (off.passed, off.value) == (True, None) and off.detail.startswith("disabled")
     with pytest.raises(UserError, match="gates.fairness.sensitive_column 'sex' is not a feature column"):

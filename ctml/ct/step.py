@@ -66,7 +66,7 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
         blocked = ",".join(gates.get("blocked_by", []))
         _discard(ctx)
         write_json(ctx.path(layout.GATES), gates)  # the record of why; production is untouched
-        record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"candidate blocked by {blocked}"
+        record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
         return
     released = release(ctx, reason, drift, step)
     record.status, record.retrained, record.gates = "retrained", True, "passed"

@@ -6,13 +6,9 @@ import json
 import pytest
 
 from ctml.ct.records import COLUMNS
-from tests.helpers import python, read_json
+from tests.helpers import ct, read_json
 
 pytestmark = pytest.mark.slow
-
-
-def ct(repo, *args: str, check: bool = True):
-    return python(str(repo / "ct.py"), *args, cwd=repo, check=check)
 
 
 def lines(text: str) -> int:

@@ -8,13 +8,9 @@ import joblib
 import pandas as pd
 import pytest
 
-from tests.helpers import git, python, read_json, set_params
+from tests.helpers import ct, git, read_json, set_params
 
 pytestmark = pytest.mark.slow
-
-
-def ct(repo: Path, *args: str, check: bool = True):
-    return python(str(repo / "ct.py"), *args, cwd=repo, check=check)
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from ctml.config import load_params
 from ctml.ct.scenarios import flip_labels, make_batch, replay_batches, shift_fraction, shifted_columns
-from tests.helpers import ROOT
 
-CT = load_params(ROOT / "params.yaml").ct
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +15,10 @@ def reference() -> pd.DataFrame:
     return load_breast_cancer(as_frame=True).frame.astype({"target": "int64"})
 
 
-def test_same_seed_same_batch_and_other_seed_differs(reference):
-    a = make_batch(reference, "target", "gradual", 2, 5, 50, 7, CT)
-    b = make_batch(reference, "target", "gradual", 2, 5, 50, 7, CT)
-    c = make_batch(reference, "target", "gradual", 2, 5, 50, 8, CT)
+def test_same_seed_same_batch_and_other_seed_differs(reference, params):
+    a = make_batch(reference, "target", "gradual", 2, 5, 50, 7, params.ct)
+    b = make_batch(reference, "target", "gradual", 2, 5, 50, 7, params.ct)
+    c = make_batch(reference, "target", "gradual", 2, 5, 50, 8, params.ct)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(c)
     assert list(a.columns) == list(reference.columns) and len(a) == 50
@@ -35,24 +32,24 @@ def test_shift_fraction_per_scenario():
     assert shift_fraction("concept", 5, 5, 3) == 0.0
 
 
-def test_sudden_shifts_only_the_chosen_columns_by_the_magnitude(reference):
-    chosen = shifted_columns(reference, "target", CT.shift_share, 7)
-    assert len(chosen) == round(CT.shift_share * 30)
-    before = make_batch(reference, "target", "sudden", CT.start_step - 1, 6, 400, 7, CT)
-    after = make_batch(reference, "target", "sudden", CT.start_step, 6, 400, 7, CT)
+def test_sudden_shifts_only_the_chosen_columns_by_the_magnitude(reference, params):
+    chosen = shifted_columns(reference, "target", params.ct.shift_share, 7)
+    assert len(chosen) == round(params.ct.shift_share * 30)
+    before = make_batch(reference, "target", "sudden", params.ct.start_step - 1, 6, 400, 7, params.ct)
+    after = make_batch(reference, "target", "sudden", params.ct.start_step, 6, 400, 7, params.ct)
     std = reference[chosen].std(ddof=0)
     moved = (after[chosen].mean() - reference[chosen].mean()) / std
-    assert moved.min() > CT.shift_magnitude - 0.3
+    assert moved.min() > params.ct.shift_magnitude - 0.3
     stable = [c for c in reference.columns if c not in chosen and c != "target"]
     assert ((before[stable].mean() - reference[stable].mean()).abs() / reference[stable].std(ddof=0)).max() < 0.3
 
 
-def test_concept_keeps_features_and_flips_labels_above_the_pivot(reference):
-    plain = make_batch(reference, "target", "none", CT.start_step, 6, 300, 7, CT)
-    concept = make_batch(reference, "target", "concept", CT.start_step, 6, 300, 7, CT)
+def test_concept_keeps_features_and_flips_labels_above_the_pivot(reference, params):
+    plain = make_batch(reference, "target", "none", params.ct.start_step, 6, 300, 7, params.ct)
+    concept = make_batch(reference, "target", "concept", params.ct.start_step, 6, 300, 7, params.ct)
     features = [c for c in reference.columns if c != "target"]
     pd.testing.assert_frame_equal(plain[features], concept[features])
-    pivot = shifted_columns(reference, "target", CT.shift_share, 7)[0]
+    pivot = shifted_columns(reference, "target", params.ct.shift_share, 7)[0]
     above = (plain[pivot] > reference[pivot].median()).to_numpy()
     assert (concept["target"][above] != plain["target"][above]).all()
     assert (concept["target"][~above] == plain["target"][~above]).all()

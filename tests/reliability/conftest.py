@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_project
-from tests.reliability.support import ct
+from tests.helpers import copy_project, ct
 
 
 @pytest.fixture(scope="session")

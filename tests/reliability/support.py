@@ -2,10 +2,8 @@
 and the release invariants (every tagged model is the one its metadata names, byte for byte)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,14 +14,11 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
-from tests.helpers import env, git, python
+from tests.helpers import ct, env, git, history, sha256
 
 CT_TIMEOUT_S = 600
 
 
-def ct(repo: Path, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
-    """`python ct.py ARGS` in the project, as a user runs it."""
-    return python(str(repo / "ct.py"), *args, cwd=repo, check=check, **extra_env)
 
 
 def start_ct(repo: Path, *args: str, **extra_env: str) -> subprocess.Popen:
@@ -57,23 +52,12 @@ def wait_for(condition: Callable[[], Any], proc: subprocess.Popen | None = None,
     raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
 
 
-def copy_repo(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, symlinks=True)
-    return dest
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def tags(repo: Path) -> dict[str, str]:
-    """Every tag and the object it names (an annotated tag object, so a re-created tag shows)."""
-    out = git("for-each-ref", "refs/tags", "--format=%(refname:short) %(objectname)", cwd=repo).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
 
 
-def history(repo: Path) -> pd.DataFrame:
-    return pd.read_csv(repo / "metrics/ct_history.csv", dtype={"model_version": str, "note": str, "gates": str})
 
 
 def snapshot(repo: Path) -> dict[str, Any]:

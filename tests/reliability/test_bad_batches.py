@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import git
-from tests.reliability.support import ct, history, snapshot, tracked_changes
+from tests.helpers import ct, git, history
+from tests.reliability.support import snapshot, tracked_changes
 
 pytestmark = pytest.mark.slow
 

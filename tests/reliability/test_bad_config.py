@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import git
-from tests.reliability.support import ct, snapshot
+from tests.helpers import ct, git
+from tests.reliability.support import snapshot
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import env, git
-from tests.reliability.support import check_history, check_releases, ct, history, start_ct, tags, tracked_changes, wait_for
+from tests.helpers import ct, env, git, history, tags
+from tests.reliability.support import check_history, check_releases, start_ct, tracked_changes, wait_for
 
 pytestmark = pytest.mark.slow
 

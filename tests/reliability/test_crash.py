@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import git, set_params
-from tests.reliability.support import (check_history, check_releases, ct, history, kill_group, snapshot,
+from tests.helpers import ct, git, history, set_params
+from tests.reliability.support import check_history, check_releases, kill_group, snapshot
                                        start_ct, tags, tracked_changes, wait_for)
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import dvc, git, sh
-from tests.reliability.support import ct, history, sha256
+from tests.helpers import ct, dvc, git, history, sh, sha256
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import git, set_params
-from tests.reliability.support import check_releases, ct
+from tests.helpers import ct, git, set_params
+from tests.reliability.support import check_releases
 
 pytestmark = pytest.mark.slow
 

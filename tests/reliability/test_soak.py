@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import env, git
-from tests.reliability.support import check_history, check_releases, history, tracked_changes
+from tests.helpers import env, git, history
+from tests.reliability.support import check_history, check_releases, tracked_changes
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 

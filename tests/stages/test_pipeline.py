@@ -5,7 +5,6 @@ works on a private copy (`repo`) so that only the stages a story needs are run a
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import dvc, git, ran_stages, read_json, set_params
+from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +26,8 @@ LAST_GOOD = ["models/model.joblib", "models/model.json", "models/preprocessor.jo
              "metrics/validation.json", "data/schema.json", "data/prepared/train.parquet", "data/prepared/test.parquet"]
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def hashes(repo: Path, paths: list[str] = LAST_GOOD) -> dict[str, str]:
     return {rel: sha256(repo / rel) for rel in paths}
-
-
-def copy_repo(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, symlinks=True)
-    return dest
 
 
 def commit_all(repo: Path, message: str) -> None:
@@ -86,7 +76,7 @@ def metrics_of(repo: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def csv_baseline(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The baseline project switched to a user's binary CSV, run and committed. Do not modify."""
-    repo = copy_repo(baseline_repo, tmp_path_factory.mktemp("csv") / "project")
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("csv"))
     use_source(repo, user_table(400, ["no", "yes"], seed=1), "customers.csv")
     out = dvc("repro", cwd=repo).stdout
     assert ran_stages(out) == ALL_STAGES
@@ -276,7 +266,7 @@ def test_bad_input_fails_in_one_line_and_keeps_the_last_good_outputs(
 ) -> None:
     edit, expected = BAD_INPUTS[case]
     base = request.getfixturevalue("csv_baseline") if edit is non_numeric else baseline_repo
-    repo = copy_repo(base, tmp_path / "project")
+    repo = copy_project(base, tmp_path)
     good = hashes(repo)
     edit(repo)
     proc = dvc("repro", cwd=repo, check=False)
