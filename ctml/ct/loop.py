@@ -17,10 +17,10 @@ import pandas as pd
 from ctml.config import Params
 from ctml.ct import history, lock, registry, warm
 from ctml.ct.repo import commit_state, dvc, git, restore_state
-from ctml.data import normalize
+from ctml.data import cast_to_kinds
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, sha256_file, write_json, write_parquet
-from ctml.schema import check_frame
+from ctml.schema import check_frame, recorded_kinds
 
 INCOMING = Path("data/incoming")
 BATCHES = Path("data/batches")
@@ -67,17 +67,11 @@ def _env(ctx: Context, step: int | str, version: str = "") -> dict[str, str]:
 # --- batches -----------------------------------------------------------------------------------
 
 def prepare_batch(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame | None, list[str]]:
-    """Type a batch like the training data and hold it to the schema; labels are optional."""
+    """Type a batch by the kinds the schema recorded, as the drift stage does, and hold it to the
+    schema; labels are optional. A value that does not parse as its column's kind leaves that
+    column as given, which the schema check reports with the value."""
     schema = read_json(ctx.path("data/schema.json"))
-    target = schema["target"]
-    labelled = target in frame.columns
-    probe = frame if labelled else frame.assign(**{target: 0})
-    try:
-        typed = normalize(probe, target, ctx.params.data.date_columns)
-    except UserError as exc:
-        return None, [str(exc)]
-    if not labelled:
-        typed = typed.drop(columns=[target])
+    typed, _ = cast_to_kinds(frame, recorded_kinds(schema), label=schema["target"])
     problems = check_frame(typed, schema, ctx.params.validate_, require_target=False)
     if not problems:
         problems = _duplicate_problem(typed)
