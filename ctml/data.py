@@ -1,14 +1,17 @@
 """Getting tabular data in: bundled scikit-learn datasets or a user's file, typed consistently.
 
 Column kinds (numeric, boolean, datetime, categorical) are decided here once, so the schema,
-the preprocessing and the drift tests all agree on what a column is.
+the preprocessing and the drift tests all agree on what a column is; and a batch is typed to the
+recorded kinds here (`cast_to_kinds`), so the drift stage, `ct.py check` and `ct.py predict` agree
+on what a batch is.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ctml.errors import UserError
@@ -16,6 +19,7 @@ from ctml.io import read_table
 
 BUILTIN_PREFIX = "sklearn:"
 BUILTIN_DATASETS = ("breast_cancer", "iris", "wine", "digits")
+# The one list of boolean words: what inference calls a boolean column, and what a boolean cast reads.
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False}
 
 
@@ -82,7 +86,7 @@ def evidence(values: pd.Series, forced: bool = False, raw: bool = False) -> Evid
         dates = bool(parsed.notna().all())
         bad = None if dates or not forced else present[parsed.isna()].iloc[0]
     bools = text and bool(words.str.strip().str.lower().isin(list(_BOOL_WORDS)).all())
-    numbers = bool(pd.to_numeric(present, errors="coerce").notna().all())
+    numbers = bool(_numbers(present).notna().all())
     return Evidence(len(present), native, dates, bools, numbers, bad)
 
 
@@ -108,7 +112,8 @@ def decide_kind(name: str, chunks: list[Evidence], forced: bool = False) -> str:
 
 
 def cast_column(values: pd.Series, kind: str) -> pd.Series:
-    """One chunk of a column in the canonical dtype of its kind."""
+    """One chunk of a column in the canonical dtype of its kind; a present value that does not
+    parse as the kind comes out missing (`cast_to_kinds` reports it)."""
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             if getattr(values.dt, "tz", None) is not None:
@@ -117,18 +122,98 @@ def cast_column(values: pd.Series, kind: str) -> pd.Series:
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
         return parsed.astype("datetime64[ns]")
     if kind == "boolean":
-        if pd.api.types.is_bool_dtype(values.dtype):
-            return values.astype("boolean")
-        return values.map(lambda v: pd.NA if pd.isna(v) else _BOOL_WORDS[str(v).strip().lower()]).astype("boolean")
+        return values.astype("boolean") if pd.api.types.is_bool_dtype(values.dtype) else _booleans(values)
     if kind == "numeric":
-        if pd.api.types.is_numeric_dtype(values):
-            return values.astype("float64")
-        return pd.to_numeric(values, errors="coerce").astype("float64")
+        return _numbers(values)
     return as_text(values)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Values as float64 numbers, missing where one is not a number or number text.
+
+    Booleans and dates are not numbers, though pandas would convert both (the schema check
+    agrees): true/false or a date in a numeric column is a feed fault, not 1/0 or nanoseconds.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return pd.Series(np.nan, index=values.index, name=values.name, dtype="float64")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    if values.dtype == object:  # how read_csv gives true/false with blanks
+        values = values.mask(values.map(lambda v: isinstance(v, (bool, np.bool_))))
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _booleans(values: pd.Series) -> pd.Series:
+    """Values cast to the boolean kind: a `_BOOL_WORDS` word, or a number equal to 1 or 0.
+
+    Why numbers count only here: inference must not call a 0/1 column boolean (pandas reads one
+    from a CSV as numbers, and the local and Dask ingest must type alike), but in a column already
+    decided boolean, 1/0 (as numbers or text: 1, "0", 1.0, "0.0") can only mean true and false,
+    and is how many exports write flags. Anything else, 2 or "maybe", comes out missing.
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _one_zero(values)
+    text = values.astype(str).str.strip().str.lower()
+    flags = text.map(_BOOL_WORDS).astype("boolean")
+    rest = flags.isna() & values.notna()
+    if rest.any():  # parsed as numbers only where needed: the words of an inferred column never are
+        flags[rest] = _one_zero(text[rest])
+    return flags
+
+
+def _one_zero(values: pd.Series) -> pd.Series:
+    """True for a number (or number text) equal to 1, False for 0, missing for anything else."""
+    numbers = _numbers(values)
+    return numbers.where(numbers.isin([0, 1])).astype("boolean")
+
+
+@dataclass(frozen=True)
+class Mistyped:
+    """The first present value of a column that does not parse as the kind recorded for it."""
+
+    column: str
+    kind: str
+    value: Any
+
+
+def plain(value: Any) -> Any:
+    """A Python scalar for a numpy or pandas one: JSON-friendly, and shown as `2`, not `np.int64(2)`."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def cast_to_kinds(frame: pd.DataFrame, kinds: Mapping[str, str],
+                  label: str | None = None) -> tuple[pd.DataFrame, list[Mistyped]]:
+    """A batch typed by the kinds recorded for its columns (the schema's, the drift reference's).
+
+    Why one function: the drift stage, `ct.py check`/`simulate` and `ct.py predict` must agree on
+    what a batch means, or a batch one of them accepts is refused by another. The kinds come from
+    the record, never from the batch, whose few rows prove nothing (a category "7" stays a category).
+    Each column of `kinds` that `frame` has is cast by `cast_column`; the `label` column, if given
+    and present, as training labels are; other columns are left as they are. A column with a value
+    that does not parse as its kind keeps its values as given and is listed with that value: the
+    drift stage raises on it, the schema check reports the column as not of its recorded kind.
+    """
+    frame = frame.rename(columns=str)
+    mistyped: list[Mistyped] = []
+    for name, kind in kinds.items():
+        if name not in frame.columns:
+            continue
+        values = frame[name]
+        cast = cast_column(values, kind)
+        wrong = values.notna() & cast.isna()
+        if wrong.any():
+            mistyped.append(Mistyped(name, kind, plain(values[wrong].iloc[0])))
+        else:
+            frame[name] = cast
+    if label is not None and label in frame.columns:
+        frame[label] = cast_label(frame[label])
+    return frame, mistyped
 
 
 def as_text(values: pd.Series) -> pd.Series:
     """str values (object dtype), missing values kept missing."""
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        return values.astype(object)  # already str: the same values, without a Python call for each
     return values.map(lambda v: v if pd.isna(v) else str(v)).astype(object)
 
 

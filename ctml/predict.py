@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 
 from ctml.config import Params, ValidateParams
-from ctml.data import as_text, kind_of, normalize
+from ctml.data import cast_to_kinds
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_csv, write_parquet
 from ctml.model import load_verified
-from ctml.schema import check_frame
+from ctml.schema import check_frame, recorded_kinds
 
 OUTPUT_SUFFIXES = {".csv": write_csv, ".parquet": write_parquet, ".pq": write_parquet}
 
@@ -34,19 +34,13 @@ def request_rules(vp: ValidateParams) -> ValidateParams:
 def prepare_input(raw: pd.DataFrame, schema: dict[str, Any], params: Params, source: str = "input") -> pd.DataFrame:
     """Canonical dtypes, then the schema check; returns the feature columns in schema order.
 
-    The label column is optional and ignored. Column kinds come from the schema, not from these
-    rows: a categorical column whose few values all look numeric stays categorical.
+    The label column is optional and ignored. Rows are typed as `ct.py check` and the drift stage
+    type batches (`cast_to_kinds`): kinds come from the schema, not from these rows, so a
+    categorical column whose few values all look numeric stays categorical.
     """
     target, columns = schema["target"], schema["columns"]
     raw = raw.rename(columns=str).drop(columns=[target], errors="ignore")
-    dates = [c for c in params.data.date_columns if c in raw.columns]
-    try:
-        frame = normalize(raw.assign(**{target: 0}), target, dates).drop(columns=[target])
-    except UserError as exc:
-        raise UserError(f"{source}: {exc}") from None
-    for name, spec in columns.items():
-        if spec["kind"] == "categorical" and name in frame.columns and kind_of(frame[name]) != "categorical":
-            frame[name] = as_text(raw[name])
+    frame, _ = cast_to_kinds(raw, recorded_kinds(schema))  # a value that does not parse: check_frame names it
     problems = check_frame(frame, schema, request_rules(params.validate_), require_target=False)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""

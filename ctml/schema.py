@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import ValidateParams
-from ctml.data import feature_kinds
+from ctml.data import cast_to_kinds, feature_kinds, plain
 from ctml.errors import UserError
 
 SCHEMA_VERSION = 1
 
 
-def _plain(value: Any) -> Any:
-    """JSON-friendly scalar (numpy and pandas scalars become Python ones)."""
-    return value.item() if hasattr(value, "item") else value
+def recorded_kinds(schema: dict[str, Any]) -> dict[str, str]:
+    """Feature column -> kind, as the schema recorded them (what a batch is typed to)."""
+    return {name: spec["kind"] for name, spec in schema["columns"].items()}
 
 
 def infer_schema(frame: pd.DataFrame, source: str, target: str) -> dict[str, Any]:
@@ -42,21 +42,25 @@ def infer_schema(frame: pd.DataFrame, source: str, target: str) -> dict[str, Any
         "source": source,
         "target": target,
         "label_kind": "numeric" if pd.api.types.is_numeric_dtype(labels) else "categorical",
-        "classes": sorted(_plain(v) for v in labels.unique()),
+        "classes": sorted(plain(v) for v in labels.unique()),
         "columns": columns,
     }
 
 
 def _first(values: pd.Series) -> Any:
-    return _plain(values.iloc[0])
+    return plain(values.iloc[0])
+
+
+def _example(name: str, col: pd.Series, kind: str) -> Any:
+    """What to show for a column not of its recorded kind: its first value that does not parse as
+    that kind (by the rule batches are typed with), else its first present value."""
+    _, mistyped = cast_to_kinds(col.to_frame(name), {name: kind})
+    return mistyped[0].value if mistyped else _first(col.dropna())
 
 
 def _check_numeric(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidateParams) -> str | None:
     if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col.dtype):
-        present = col.dropna()
-        bad = present[pd.to_numeric(present, errors="coerce").isna()]
-        shown = _first(bad) if len(bad) else _first(present)
-        return f"column '{name}': recorded numeric, found non-numeric value {shown!r}"
+        return f"column '{name}': recorded numeric, found non-numeric value {_example(name, col, 'numeric')!r}"
     values = col.to_numpy(dtype="float64", na_value=np.nan)
     infinite = np.isinf(values)
     if infinite.any():
@@ -78,8 +82,7 @@ def _check_kind(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidatePar
         return _check_numeric(name, col, spec, vp)
     found = feature_kinds(col.to_frame(), target="")[name]
     if found != kind:
-        example = col.dropna()
-        shown = f" (e.g. {_first(example)!r})" if len(example) else ""
+        shown = f" (e.g. {_example(name, col, kind)!r})" if col.notna().any() else ""
         return f"column '{name}': recorded {kind}, found {found}{shown}"
     if kind == "categorical":
         allowed = set(spec["categories"])
@@ -140,6 +143,6 @@ def check_training_labels(labels: pd.Series, target: str) -> None:
     """A classifier needs at least two classes; say so before any stage tries to fit one."""
     classes = labels.dropna().unique()
     if len(classes) < 2:
-        shown = f" ({_plain(classes[0])!r})" if len(classes) else ""
+        shown = f" ({plain(classes[0])!r})" if len(classes) else ""
         noun = "class" if len(classes) == 1 else "classes"
         raise UserError(f"label column '{target}': has {len(classes)} {noun}{shown}, need at least two")

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from ctml.data import (
+    Mistyped,
     assemble_training_data,
     batch_files,
+    cast_to_kinds,
     feature_kinds,
     kind_of,
     load_source,
@@ -115,6 +117,69 @@ def test_forced_date_column_in_another_format() -> None:
 def test_unknown_target_lists_columns() -> None:
     with pytest.raises(UserError, match=r"^data.target 'churned' is not a column \(columns: amount, color,"):
         normalize(user_frame(), "churned")
+
+
+def test_zero_one_columns_are_inferred_numeric_from_csv_and_from_text() -> None:
+    """Inference keeps pandas' reading of a 0/1 column (numbers), so both ingest engines agree."""
+    from_csv = normalize(pd.read_csv(io.StringIO("f,g,y\n1,1.0,0\n0,0.0,1\n1,,0\n")), "y")
+    from_text = normalize(pd.DataFrame({"f": ["1", "0", "1"], "g": ["1.0", "0.0", None], "y": [0, 1, 0]}), "y")
+    assert feature_kinds(from_csv, "y") == feature_kinds(from_text, "y") == {"f": "numeric", "g": "numeric"}
+
+
+FLAGS = [True, False, None, True]
+
+
+@pytest.mark.parametrize("spelling", [
+    pd.Series(FLAGS, dtype="boolean"),
+    pd.Series(["yes", " No", None, "TRUE"]),
+    pd.Series([1, 0, None, 1], dtype="Int64"),
+    pd.Series([1.0, 0.0, np.nan, 1.0]),
+    pd.Series(["1", "0", None, "1"]),
+    pd.Series(["1.0", "0.0", None, " 1 "]),
+    pd.Series([1, "0", None, True], dtype=object),
+], ids=["booleans", "words", "ints", "floats", "int text", "float text", "mixed"])
+def test_a_recorded_boolean_column_takes_words_and_one_zero(spelling: pd.Series) -> None:
+    typed, mistyped = cast_to_kinds(pd.DataFrame({"flag": spelling}), {"flag": "boolean"})
+    assert mistyped == []
+    pd.testing.assert_series_equal(typed["flag"], pd.Series(FLAGS, dtype="boolean", name="flag"))
+
+
+def test_a_csv_zero_one_column_casts_to_a_recorded_boolean() -> None:
+    frame = pd.read_csv(io.StringIO("flag,other\n1,a\n0,b\n,c\n"))
+    typed, mistyped = cast_to_kinds(frame, {"flag": "boolean"})
+    assert mistyped == [] and typed["flag"].tolist() == [True, False, pd.NA]
+    assert typed["other"].tolist() == ["a", "b", "c"]  # not in `kinds`: left as it is
+
+
+@pytest.mark.parametrize("values, bad", [
+    ([1, 0, 2], 2), ([1.0, 0.5, 0.0], 0.5), (["yes", "maybe", None], "maybe"), (["1", "-1"], "-1"),
+], ids=["2", "0.5", "maybe", "-1 text"])
+def test_a_value_that_is_not_boolean_is_listed_and_the_column_kept_as_given(values: list, bad) -> None:
+    frame = pd.DataFrame({"flag": values, "n": range(len(values))})
+    typed, mistyped = cast_to_kinds(frame, {"flag": "boolean", "n": "numeric"})
+    assert mistyped == [Mistyped("flag", "boolean", bad)] and repr(mistyped[0].value) == repr(bad)
+    pd.testing.assert_series_equal(typed["flag"], frame["flag"])
+    assert str(typed["n"].dtype) == "float64"
+
+
+def test_booleans_and_dates_are_not_numbers() -> None:
+    frame = pd.read_csv(io.StringIO("a,b,c\ntrue,true,2024-01-05\nfalse,,2024-01-06\n"), parse_dates=["c"])
+    assert [str(t) for t in frame.dtypes] == ["bool", "object", "datetime64[us]"]  # what a CSV gives
+    _, mistyped = cast_to_kinds(frame, {"a": "numeric", "b": "numeric", "c": "numeric"})
+    assert mistyped == [Mistyped("a", "numeric", True), Mistyped("b", "numeric", True),
+                        Mistyped("c", "numeric", pd.Timestamp("2024-01-05"))]
+
+
+def test_cast_to_kinds_types_every_kind_from_text_and_the_label() -> None:
+    text = pd.DataFrame({"n": ["1.5", None], "d": ["2024-01-05T10:00:00+01:00", None], "c": ["7", None],
+                         "y": pd.Series(["a", "b"], dtype="str")})
+    typed, mistyped = cast_to_kinds(text, {"n": "numeric", "d": "datetime", "c": "categorical"}, label="y")
+    assert mistyped == []
+    assert {n: kind_of(typed[n]) for n in "ndc"} == {"n": "numeric", "d": "datetime", "c": "categorical"}
+    assert typed["n"].iloc[0] == 1.5 and typed["d"].iloc[0] == pd.Timestamp("2024-01-05 09:00:00")
+    assert typed["c"].iloc[0] == "7" and typed["y"].dtype == object  # a category stays one; labels as in training
+    _, bad = cast_to_kinds(pd.DataFrame({"d": ["2024-01-05", "soon"]}), {"d": "datetime"})
+    assert bad == [Mistyped("d", "datetime", "soon")]
 
 
 def test_kind_of_reads_the_dtype() -> None:

@@ -12,13 +12,11 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from ctml.config import DriftParams
-from ctml.data import feature_kinds
+from ctml.data import cast_to_kinds, feature_kinds
 from ctml.drift import registry, summary
 from ctml.drift.plots import distribution
 from ctml.drift.summary import Counts, Ecdf, Summary
 from ctml.errors import UserError
-
-_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False, "1.0": True, "0.0": False}
 
 
 @dataclass
@@ -52,43 +50,20 @@ def rounded(value: float | None) -> float | None:
 
 # --- batch alignment ------------------------------------------------------------------------------
 
-def _bad(path: str | Path, name: str, kind: str, values: pd.Series, parsed: pd.Series) -> None:
-    wrong = values.notna() & parsed.isna()
-    if wrong.any():
-        raise UserError(f"{path}: column '{name}': value {values[wrong].iloc[0]!r} is not {kind} like the reference")
-
-
-def align_column(values: pd.Series, kind: str, path: str | Path) -> pd.Series:
-    """One batch column in the dtype of its reference kind; a value that does not parse is a UserError."""
-    name = str(values.name)
-    if kind == "numeric":
-        if pd.api.types.is_numeric_dtype(values.dtype):
-            return values.astype("float64")
-        parsed = pd.to_numeric(values, errors="coerce")
-        _bad(path, name, "numeric", values, parsed)
-        return parsed.astype("float64")
-    if kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(values.dtype):
-            parsed = values.dt.tz_convert(None) if getattr(values.dt, "tz", None) is not None else values
-            return parsed.astype("datetime64[ns]")
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
-        _bad(path, name, "a date", values, parsed)
-        return parsed.astype("datetime64[ns]")
-    if kind == "boolean":
-        if pd.api.types.is_bool_dtype(values.dtype):
-            return values.astype("boolean")
-        parsed = values.astype("str").str.strip().str.lower().map(_BOOL_WORDS)
-        _bad(path, name, "boolean", values, parsed)
-        return parsed.astype("boolean")
-    return values.astype("str")  # missing stays missing
+_NOT_A = {"numeric": "numeric", "datetime": "a date", "boolean": "boolean"}  # categorical: every value is one
 
 
 def align(batch: pd.DataFrame, kinds: dict[str, str], path: str | Path) -> pd.DataFrame:
-    """The batch's feature columns (and only those), typed like the reference's."""
+    """The batch's feature columns (and only those), typed like the reference's by `cast_to_kinds`,
+    the rule `ct.py check` types batches with; a value that does not parse is a UserError."""
     missing = [name for name in kinds if name not in batch.columns]
     if missing:
         raise UserError(f"{path}: missing feature column '{missing[0]}'" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""))
-    return pd.DataFrame({name: align_column(batch[name], kind, path) for name, kind in kinds.items()})
+    typed, mistyped = cast_to_kinds(batch[list(kinds)], kinds)
+    if mistyped:
+        bad = mistyped[0]
+        raise UserError(f"{path}: column '{bad.column}': value {bad.value!r} is not {_NOT_A[bad.kind]} like the reference")
+    return typed
 
 
 # --- per feature ----------------------------------------------------------------------------------

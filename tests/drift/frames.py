@@ -1,4 +1,4 @@
-"""Hand-built reference/batch frames with every column kind, shared by the drift tests."""
+"""Hand-built reference/batch frames with every column kind, shared by the drift and CT tests."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,3 +25,17 @@ def mixed(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     frame.loc[::17, "y"] = np.nan
     frame.loc[::23, "city"] = None
     return frame
+
+
+ONE_ZERO = ("ints", "int text", "floats", "float text")
+
+
+def spell_flag(frame: pd.DataFrame, spelling: str, bad: object = None) -> pd.DataFrame:
+    """`frame` with its boolean `flag` as 1/0, spelled as a feed may spell it (`ints` 1, `int text`
+    "1", `floats` 1.0, `float text` "1.0"); `bad`, when given, is row 5's value instead."""
+    ones = frame["flag"].astype("int64")
+    spelled = {"ints": ones, "int text": ones.astype(str), "floats": ones.astype("float64"),
+               "float text": ones.astype("float64").astype(str)}[spelling]
+    if bad is not None:
+        spelled = spelled.where(spelled.index != 5, bad)
+    return frame.assign(flag=spelled)

@@ -10,7 +10,7 @@ import pytest
 from ctml.config import FeatureDriftParams, load_params
 from ctml.drift import detect
 from ctml.errors import UserError
-from tests.drift.frames import mixed
+from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 from tests.helpers import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml").drift
@@ -73,6 +73,30 @@ def test_text_in_a_numeric_column_names_the_value():
     batch.loc[5, "x"] = "abc"
     with pytest.raises(UserError, match=r"batch.parquet: column 'x': value 'abc' is not numeric like the reference"):
         detect.detect(mixed(100, 0), batch, "target", PARAMS, batch_path="batch.parquet")
+
+
+@pytest.mark.parametrize("spelling", ONE_ZERO)
+def test_one_and_zero_in_a_boolean_column_are_true_and_false(spelling):
+    ref, batch = mixed(2000, 0), mixed(1500, 1, shift=1.0)
+    spelled = spell_flag(batch, spelling)
+    typed = detect.align(spelled, {"flag": "boolean"}, "batch.csv")
+    pd.testing.assert_series_equal(typed["flag"], batch["flag"])
+    assert detect.detect(ref, spelled, "target", PARAMS).report == detect.detect(ref, batch, "target", PARAMS).report
+
+
+@pytest.mark.parametrize("spelling, bad", [("ints", 2), ("int text", "2"), ("float text", "maybe")])
+def test_a_flag_other_than_one_or_zero_names_the_column_and_value(spelling, bad):
+    batch = spell_flag(mixed(100, 1), spelling, bad)
+    message = rf"^batch.csv: column 'flag': value {bad!r} is not boolean like the reference$"
+    with pytest.raises(UserError, match=message):
+        detect.detect(mixed(100, 0), batch, "target", PARAMS, batch_path="batch.csv")
+
+
+def test_booleans_in_a_numeric_column_are_refused():
+    batch = mixed(100, 1).assign(x=lambda f: f["x"] > 0)  # what a CSV of true/false gives: a bool column
+    first = bool(batch["x"].iloc[0])
+    with pytest.raises(UserError, match=rf"^b.csv: column 'x': value {first} is not numeric like the reference$"):
+        detect.detect(mixed(100, 0), batch, "target", PARAMS, batch_path="b.csv")
 
 
 def test_a_csv_batch_is_typed_like_the_reference():

@@ -1,6 +1,6 @@
 """Properties every drift statistic must have, checked with hypothesis on generated samples.
 
-- identical samples give no drift;
+- identical samples give no drift: score 0, and p-value 1 for a test (KS, chi-square);
 - scores do not depend on row order;
 - a larger shift never gives a smaller score (location shift for ks/wasserstein; for every method,
   mixing in a larger share of rows from another distribution at a fixed batch size, where
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from ctml.config import load_params
 from ctml.drift import detect, registry, summary
@@ -48,19 +49,33 @@ def feature(method: str, ref, cur, kind: str = "numeric") -> detect.FeatureResul
     return detect.test_feature("x", kind, detect.summarize(series(ref), kind), detect.summarize(series(cur), kind), params)
 
 
+def assert_identical(result: detect.FeatureResult, values: list) -> None:
+    """What a method must give two identical samples: no drift, score 0, and for a test p = 1
+    (KS: D = 0, scipy's own ks_2samp agrees; chi-square: observed = expected counts, statistic 0,
+    sf(0) = 1); a distance has no p-value."""
+    assert not result.drifted and result.score == 0.0
+    if registry.get(result.method).drift_when == "p_value_below":
+        assert result.p_value == 1.0
+        if result.method == "ks":
+            assert result.p_value == stats.ks_2samp(values, values).pvalue
+    else:
+        assert result.p_value is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(values=numbers, method=st.sampled_from(NUMERIC_METHODS))
 def test_identical_numeric_samples_do_not_drift(values, method):
     result = feature(method, values, list(values))
-    assert not result.drifted
-    assert result.score == 0.0 or (result.p_value == 1.0 and result.score == 0.0)
+    assert result.method == method
+    assert_identical(result, values)
 
 
 @settings(max_examples=60, deadline=None)
 @given(values=labels, method=st.sampled_from(CATEGORICAL_METHODS))
 def test_identical_categorical_samples_do_not_drift(values, method):
     result = feature(method, values, list(values), kind="categorical")
-    assert not result.drifted and result.score == 0.0
+    assert result.method == method
+    assert_identical(result, values)
 
 
 @settings(max_examples=60, deadline=None)
