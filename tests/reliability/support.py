@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
-from tests.helpers import ct, env, git, history, sha256
+from tests.helpers import env, git, history, sha256, tags
 
 CT_TIMEOUT_S = 600
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params
-from tests.reliability.support import check_history, check_releases, kill_group, snapshot
-                                       start_ct, tags, tracked_changes, wait_for)
+from tests.helpers import ct, git, history, set_params, tags
+from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes, wait_for
 
 pytestmark = pytest.mark.slow
 
