@@ -464,7 +464,7 @@ def _start(stage: str, params: Params | None, section: str | None, cfg: Settings
     run, facts = open_run(f"{stage} {pid}", tags, cfg)
     if not run.enabled:
         return run
-    from ctml.model import git_commit, library_versions
+    from ctml.provenance import git_commit, library_versions
 
     run.log("pipeline", {"stage": stage, "id": pid, **({"model_version": version} if version else {})})
     if params is not None:

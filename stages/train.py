@@ -14,7 +14,8 @@ from ctml import stage, tracking  # noqa: E402
 from ctml.errors import run_main  # noqa: E402
 from ctml.features import full_pipeline, split_xy  # noqa: E402
 from ctml.io import sha256_file, write_json  # noqa: E402
-from ctml.model import build_estimator, git_commit, library_versions, save_model  # noqa: E402
+from ctml.model import build_estimator, save_model  # noqa: E402
+from ctml.provenance import git_commit, library_versions  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:
