@@ -18,7 +18,6 @@ from the `dvc repro` process that started the stage, so all stages of one `dvc r
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from ctml.io import describe_data, file_digests
 
 if TYPE_CHECKING:
     from ctml.config import Params
@@ -91,56 +92,6 @@ def flatten(value: Any, prefix: str = "") -> dict[str, bool | int | float | str]
             out.update(flatten(item, f"{prefix}/{key}" if prefix else str(key)))
         return out
     return {prefix: _scalar(value)}
-
-
-def file_digests(path: str | Path, chunk: int = 1 << 20) -> tuple[str, str]:
-    """(sha256, md5) of a file in one read; the md5 is what dvc.lock records for a file."""
-    sha, md5 = hashlib.sha256(), hashlib.md5()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            sha.update(block)
-            md5.update(block)
-    return sha.hexdigest(), md5.hexdigest()
-
-
-def table_rows(path: Path) -> int | None:
-    """Rows of a Parquet file (from its footer) or CSV file (lines after the header); else None."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        return int(pq.read_metadata(path).num_rows)
-    if suffix == ".csv":
-        with open(path, "rb") as handle:
-            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
-            handle.seek(max(0, path.stat().st_size - 1))
-            unterminated = path.stat().st_size > 0 and handle.read(1) != b"\n"
-        return max(0, lines + unterminated - 1)
-    return None
-
-
-def describe_data(path: str | Path) -> dict[str, Any]:
-    """Hash, size and row count of a data file, or of every file in a directory."""
-    path = Path(path)
-    info: dict[str, Any] = {"path": str(path)}
-    if path.is_file():
-        sha, md5 = file_digests(path)
-        info.update(sha256=sha, md5=md5, bytes=path.stat().st_size)
-        rows = table_rows(path)
-    elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        manifest = hashlib.sha256()
-        rows = 0
-        for file in files:
-            manifest.update(f"{file.relative_to(path).as_posix()}\0{file_digests(file)[0]}\n".encode())
-            rows += table_rows(file) or 0
-        info.update(sha256=manifest.hexdigest(), files=len(files), bytes=sum(f.stat().st_size for f in files))
-    else:
-        info["exists"] = False
-        return info
-    if rows is not None:
-        info["rows"] = rows
-    return info
 
 
 # --- settings ----------------------------------------------------------------------------------

@@ -94,24 +94,6 @@ def test_flatten_nests_mappings_and_keeps_types() -> None:
     assert type(flat["cfg/i"]) is int and type(flat["cfg/a/d"]) is bool
 
 
-def test_describe_data_parquet_csv_and_directory(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"x": range(7), "y": list("abcdefg")})
-    frame.to_parquet(tmp_path / "t.parquet", index=False)
-    (tmp_path / "d").mkdir()
-    frame.to_csv(tmp_path / "d" / "a.csv", index=False)
-    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,4")  # no final newline
-    info = tracking.describe_data(tmp_path / "t.parquet")
-    assert info["rows"] == 7 and info["bytes"] == (tmp_path / "t.parquet").stat().st_size
-    assert info["sha256"] == sha256(tmp_path / "t.parquet")
-    assert info["md5"] == hashlib.md5((tmp_path / "t.parquet").read_bytes()).hexdigest()
-    assert tracking.describe_data(tmp_path / "d" / "a.csv")["rows"] == 7
-    folder = tracking.describe_data(tmp_path / "d")
-    assert (folder["files"], folder["rows"]) == (2, 9)
-    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,5")
-    assert tracking.describe_data(tmp_path / "d")["sha256"] != folder["sha256"]
-    assert tracking.describe_data(tmp_path / "missing.parquet") == {"path": str(tmp_path / "missing.parquet"), "exists": False}
-
-
 # --- pipeline id -------------------------------------------------------------------------------
 
 def test_pipeline_id_from_env() -> None:
