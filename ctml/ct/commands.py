@@ -185,7 +185,7 @@ def show_history(args: argparse.Namespace) -> int:
 
 
 def runs(args: argparse.Namespace) -> int:
-    from ctml import runs as tracked
+    from ctml.tracking import offline as tracked
 
     tracked.print_runs(project_root(), args.limit)
     return 0
@@ -254,7 +254,7 @@ def lineage_of(root: Path, version: str) -> dict[str, Any]:
 
 def _neptune_runs(root: Path, version: str) -> list[str]:
     try:
-        from ctml import runs as tracked
+        from ctml.tracking import offline as tracked
 
         return tracked.run_ids(root, model_version=version)
     except (ImportError, AttributeError):
