@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.results import machine_info, write_section  # noqa: E402
-from ctml.runs import offline_runs  # noqa: E402
+from ctml.tracking.offline import offline_runs  # noqa: E402
 from tests.helpers import dvc, env, make_project  # noqa: E402
 
 IMPORT_PROBE = """
@@ -36,8 +36,8 @@ sys.path.insert(0, {root!r})
 import pandas, sklearn.ensemble, pyarrow.parquet, matplotlib  # what the stages import anyway
 start = time.perf_counter()
 if "{mode}" == "fast":
-    from ctml.tracking import _import_neptune
-    _import_neptune()
+    from ctml.tracking.neptune_client import import_neptune
+    import_neptune()
 elif "{mode}" == "plain":
     import neptune
 elif "{mode}" == "run":
@@ -54,8 +54,9 @@ sys.path.insert(0, {root!r})
 import pandas, sklearn.ensemble, pyarrow.parquet, matplotlib
 from ctml import tracking
 from ctml.config import load_params
+from ctml.tracking.neptune_client import import_neptune
 params = load_params("params.yaml")
-tracking._import_neptune()
+import_neptune()
 t0 = time.perf_counter()
 with tracking.stage_run("probe", params, section="evaluate") as run:
     t1 = time.perf_counter()

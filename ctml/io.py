@@ -1,7 +1,8 @@
 """File I/O with two guarantees the pipeline relies on: readable errors and atomic writes.
 
 Atomic writes (temp file + rename) are why a failed or killed stage never leaves a half-written
-model or metrics file where the last good one was.
+model or metrics file where the last good one was. Hashes, sizes and row counts of data files
+(`describe_data`) are here too: the model metadata and tracked runs identify data by them.
 """
 from __future__ import annotations
 
@@ -150,9 +151,62 @@ def _check_csv_shape(path: Path, frame: pd.DataFrame) -> None:
                         "(file cut mid-row?)")
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def _hash_file(path: str | Path, algorithms: tuple[str, ...], chunk: int) -> list[str]:
+    """Hex digests of a file for each of `algorithms`, reading it once in `chunk`-byte blocks."""
+    digests = [hashlib.new(name) for name in algorithms]
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+            for digest in digests:
+                digest.update(block)
+    return [digest.hexdigest() for digest in digests]
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, read in blocks: models and data files need not fit in memory."""
+    return _hash_file(path, ("sha256",), chunk)[0]
+
+
+def file_digests(path: str | Path, chunk: int = 1 << 20) -> tuple[str, str]:
+    """(sha256, md5) of a file in one read; the md5 is what dvc.lock records for a file."""
+    sha, md5 = _hash_file(path, ("sha256", "md5"), chunk)
+    return sha, md5
+
+
+def table_rows(path: Path) -> int | None:
+    """Rows of a Parquet file (from its footer) or CSV file (lines after the header); else None."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
+    if suffix == ".csv":
+        with open(path, "rb") as handle:
+            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+            handle.seek(max(0, path.stat().st_size - 1))
+            unterminated = path.stat().st_size > 0 and handle.read(1) != b"\n"
+        return max(0, lines + unterminated - 1)
+    return None
+
+
+def describe_data(path: str | Path) -> dict[str, Any]:
+    """Hash, size and row count of a data file, or of every file in a directory."""
+    path = Path(path)
+    info: dict[str, Any] = {"path": str(path)}
+    if path.is_file():
+        sha, md5 = file_digests(path)
+        info.update(sha256=sha, md5=md5, bytes=path.stat().st_size)
+        rows = table_rows(path)
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        manifest = hashlib.sha256()
+        rows = 0
+        for file in files:
+            manifest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+            rows += table_rows(file) or 0
+        info.update(sha256=manifest.hexdigest(), files=len(files), bytes=sum(f.stat().st_size for f in files))
+    else:
+        info["exists"] = False
+        return info
+    if rows is not None:
+        info["rows"] = rows
+    return info

@@ -1,9 +1,6 @@
 """Model construction, fitting, saving with metadata, and integrity-checked loading."""
 from __future__ import annotations
 
-import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +9,6 @@ import joblib
 from ctml.config import TrainParams
 from ctml.errors import UserError
 from ctml.io import atomic_path, read_json, sha256_file
-
-LIBRARIES = ("scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "joblib", "dvc")
 
 
 def build_estimator(params: TrainParams, seed: int):
@@ -31,25 +26,6 @@ def build_estimator(params: TrainParams, seed: int):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def git_commit(cwd: str | Path = ".") -> str:
-    """HEAD of the project, or '' outside git; the commit the code of this run came from."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
 
 
 def save_model(model: Any, path: str | Path) -> str:

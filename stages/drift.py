@@ -11,7 +11,7 @@ from ctml.data import batch_files
 from ctml.drift import detect
 from ctml.drift.plots import write_plots
 from ctml.errors import run_main
-from ctml.io import read_json, read_table, write_json
+from ctml.io import read_json, read_table, table_rows, write_json
 from ctml.model import load_verified
 
 
@@ -33,13 +33,6 @@ def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
     return newest[0] if newest else Path(training)
 
 
-def parquet_rows(path: str | Path) -> int:
-    """Row count from the Parquet footer (0 when the file is absent): no data is read."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows if Path(path).exists() else 0
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
@@ -58,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
             write_plots({}, [], args.plots)
-            write_json(args.out, detect.no_batch_report(parquet_rows(reference)))
+            write_json(args.out, detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
             run.metrics("drift", {"drift_score": 0.0})
             print(f"drift: no batch in {args.incoming}; nothing to compare")
             return

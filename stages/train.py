@@ -11,7 +11,8 @@ from ctml import stage, tracking
 from ctml.errors import run_main
 from ctml.features import full_pipeline, split_xy
 from ctml.io import sha256_file, write_json
-from ctml.model import build_estimator, git_commit, library_versions, save_model
+from ctml.model import build_estimator, save_model
+from ctml.provenance import git_commit, library_versions
 
 
 def main(argv: Sequence[str] | None = None) -> None:

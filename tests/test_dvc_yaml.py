@@ -3,13 +3,14 @@ them makes `dvc status` (and ct.py's warm path) see the stage as changed."""
 from __future__ import annotations
 
 import ast
+import json
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, dvc
 
 PACKAGE = "ctml"
 
@@ -129,3 +130,16 @@ def test_closure_follows_lazy_and_from_imports(tmp_path: Path):
     script = tmp_path / "s.py"
     script.write_text("from ctml import a\n")
     assert import_closure(tmp_path, script) == {"ctml/a.py", "ctml/sub/__init__.py", "ctml/sub/b.py", "ctml/c.py"}
+
+
+@pytest.mark.slow
+def test_editing_a_shared_module_makes_its_stages_stale(repo: Path, stages):
+    assert dvc("status", "--json", cwd=repo).stdout.strip() == "{}"
+    with open(repo / "ctml/io.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    status = json.loads(dvc("status", "--json", cwd=repo).stdout)
+    users = {name for name, stage in stages.items() if "ctml/io.py" in import_closure(ROOT, stage_script(ROOT, stage["cmd"]))}
+    assert set(status) == users == set(stages)  # every stage writes through ctml.io
+    for name in users:
+        changed = [entry["changed deps"] for entry in status[name] if "changed deps" in entry]
+        assert changed and changed[0].get("ctml/io.py") == "modified"

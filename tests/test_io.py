@@ -12,6 +12,8 @@ import pytest
 from ctml.errors import UserError
 from ctml.io import (
     atomic_path,
+    describe_data,
+    file_digests,
     read_json,
     read_table,
     sha256_file,
@@ -119,3 +121,28 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "blob"
     path.write_bytes(b"x" * 3_000_000)
     assert sha256_file(path, chunk=1 << 16) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+
+
+def test_file_digests_are_sha256_and_md5_of_one_read(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(b"xy" * 100_001)  # not a whole number of chunks
+    assert file_digests(path, chunk=1 << 16) == (hashlib.sha256(b"xy" * 100_001).hexdigest(),
+                                                  hashlib.md5(b"xy" * 100_001).hexdigest())
+
+
+def test_describe_data_parquet_csv_and_directory(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": range(7), "y": list("abcdefg")})
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    (tmp_path / "d").mkdir()
+    frame.to_csv(tmp_path / "d" / "a.csv", index=False)
+    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,4")  # no final newline
+    info = describe_data(tmp_path / "t.parquet")
+    assert info["rows"] == 7 and info["bytes"] == (tmp_path / "t.parquet").stat().st_size
+    assert info["sha256"] == hashlib.sha256((tmp_path / "t.parquet").read_bytes()).hexdigest()
+    assert info["md5"] == hashlib.md5((tmp_path / "t.parquet").read_bytes()).hexdigest()
+    assert describe_data(tmp_path / "d" / "a.csv")["rows"] == 7
+    folder = describe_data(tmp_path / "d")
+    assert (folder["files"], folder["rows"]) == (2, 9)
+    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,5")
+    assert describe_data(tmp_path / "d")["sha256"] != folder["sha256"]
+    assert describe_data(tmp_path / "missing.parquet") == {"path": str(tmp_path / "missing.parquet"), "exists": False}

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,13 @@ import yaml
 from ctml import tracking
 from ctml.config import load_params, parse_params
 from ctml.errors import UserError
-from ctml.runs import OfflineRun, offline_runs, print_runs
+from ctml.tracking.offline import OfflineRun, offline_runs, print_runs
 from tests.helpers import ROOT, VENV_BIN, dvc, env, git, make_project, read_json, set_params
 
 CORE_STAGES = ("ingest", "validate", "preprocess", "train", "evaluate")
 ON = {"CT_TRACKING": "on"}  # subprocesses track even if the caller's environment has CT_TRACKING=off
 API_KEY = "0f3c1d2e-7a6b-4c5d-9e8f-123456789abc"
+WORK_S = 0.05  # seconds a test run spends working inside its block
 
 
 def bogus_token(address: str = "https://neptune.bogus-host.invalid") -> str:
@@ -38,13 +40,20 @@ def only_run(root: Path) -> OfflineRun:
 
 
 def raw_assignments(run_dir: Path) -> dict[str, object]:
-    """Field values straight from the operation log, independent of ctml.runs."""
+    """Field values straight from the operation log, independent of ctml.tracking.offline."""
     out = {}
     for line in (run_dir / "data-1.log").read_text().splitlines():
         op = json.loads(line)["obj"]
         if op["type"].startswith("Assign"):
             out["/".join(op["path"])] = op["value"]
     return out
+
+
+def work(seconds: float) -> None:
+    """Keep the CPU busy for `seconds` (work the run times, not a wait)."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
 
 
 def sha256(path: Path) -> str:
@@ -94,24 +103,6 @@ def test_flatten_nests_mappings_and_keeps_types() -> None:
     assert type(flat["cfg/i"]) is int and type(flat["cfg/a/d"]) is bool
 
 
-def test_describe_data_parquet_csv_and_directory(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"x": range(7), "y": list("abcdefg")})
-    frame.to_parquet(tmp_path / "t.parquet", index=False)
-    (tmp_path / "d").mkdir()
-    frame.to_csv(tmp_path / "d" / "a.csv", index=False)
-    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,4")  # no final newline
-    info = tracking.describe_data(tmp_path / "t.parquet")
-    assert info["rows"] == 7 and info["bytes"] == (tmp_path / "t.parquet").stat().st_size
-    assert info["sha256"] == sha256(tmp_path / "t.parquet")
-    assert info["md5"] == hashlib.md5((tmp_path / "t.parquet").read_bytes()).hexdigest()
-    assert tracking.describe_data(tmp_path / "d" / "a.csv")["rows"] == 7
-    folder = tracking.describe_data(tmp_path / "d")
-    assert (folder["files"], folder["rows"]) == (2, 9)
-    (tmp_path / "d" / "b.csv").write_text("x,y\n1,2\n3,5")
-    assert tracking.describe_data(tmp_path / "d")["sha256"] != folder["sha256"]
-    assert tracking.describe_data(tmp_path / "missing.parquet") == {"path": str(tmp_path / "missing.parquet"), "exists": False}
-
-
 # --- pipeline id -------------------------------------------------------------------------------
 
 def test_pipeline_id_from_env() -> None:
@@ -145,8 +136,11 @@ def test_pipeline_id_without_dvc_is_per_process() -> None:
 def test_stage_run_logs_header_fields(workdir: Path, params, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CT_PIPELINE_ID", "pipe-1")
     monkeypatch.setenv("CT_MODEL_VERSION", "v1.2.3")
+    entered = time.perf_counter()
     with tracking.stage_run("train", params, section="train") as run:
         assert run.enabled and run.mode == "offline"
+        work(WORK_S)
+    elapsed = time.perf_counter() - entered
     rec = only_run(workdir)
     assert rec.directory.resolve() == run.directory and rec.directory.parent == workdir / ".neptune" / "offline"
     assert (rec.stage, rec.pipeline, rec.model_version, rec.status) == ("train", "pipe-1", "v1.2.3", "ok")
@@ -155,7 +149,9 @@ def test_stage_run_logs_header_fields(workdir: Path, params, monkeypatch: pytest
     assert {k[len("config/"):]: v for k, v in rec.fields.items() if k.startswith("config/")} == tracking.flatten(params.as_dict())
     assert {k: v for k, v in rec.fields.items() if k.startswith("parameters/")} == tracking.flatten(params.train.model_dump(), "parameters")
     assert rec.fields["run/libraries/scikit-learn"] and rec.fields["run/libraries/neptune"].startswith("1.14")
-    assert rec.fields["run/mode"] == "offline" and rec.fields["run/duration_s"] >= 0
+    assert rec.fields["run/mode"] == "offline"
+    # the stage's own time: at least its work, and without tracking's start-up (nor the stop after it)
+    assert WORK_S <= rec.fields["run/duration_s"] < elapsed - rec.fields["run/tracking_init_s"]
     assert rec.fields["run/git_commit"] == ""  # the temp dir is no git repo
     assert not any(k.startswith(("monitoring", "source_code/git")) for k in rec.fields)
 

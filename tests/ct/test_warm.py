@@ -11,7 +11,7 @@ import pytest
 
 from ctml.ct import warm
 from ctml.errors import UserError
-from ctml.runs import offline_runs
+from ctml.tracking.offline import offline_runs
 from tests.helpers import dvc, read_json, set_params
 
 pytestmark = pytest.mark.slow

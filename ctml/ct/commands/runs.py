@@ -16,11 +16,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml import runs
+    from ctml.tracking import offline
 
     root = project_root()
     if args.json:
-        print_json([runs.summary(r) for r in runs.offline_runs(root, args.limit)])
+        print_json([offline.summary(r) for r in offline.offline_runs(root, args.limit)])
         return 0
-    runs.print_runs(root, args.limit)
+    offline.print_runs(root, args.limit)
     return 0

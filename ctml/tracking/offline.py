@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ctml.tracking import data_directory
+from ctml.tracking.mode import data_directory
 
 _ASSIGN = {"AssignString", "AssignInt", "AssignFloat", "AssignBool", "AssignDatetime"}
 _LOG = {"LogFloats", "LogStrings"}

@@ -1,4 +1,4 @@
-"""ctml.runs: offline runs written by real (offline) Neptune runs, read back and listed."""
+"""ctml.tracking.offline: offline runs written by real (offline) Neptune runs, read back and listed."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.runs import HEADERS, offline_runs, print_runs, read_run, run_ids, runs_table
+from ctml.tracking.offline import HEADERS, offline_runs, print_runs, read_run, run_ids, runs_table
 
 
 

@@ -1,0 +1,67 @@
+"""The pipeline id that groups the runs of one pipeline execution.
+
+`CT_PIPELINE_ID` (set by ct.py), else derived from the `dvc repro` process that started the stage,
+so all stages of one `dvc repro` share it and two invocations never do.
+"""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+
+def _proc_stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time in clock ticks since boot) from /proc, or None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _is_dvc(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    names = [os.path.basename(a.decode(errors="replace")) for a in argv[:2]]
+    return "dvc" in names or argv[1:3] == [b"-m", b"dvc"]
+
+
+def _process_id(pid: int, start_ticks: int | None) -> str:
+    """`<UTC start time>-<pid>`: unique per process, sortable by time."""
+    started = time.time()
+    if start_ticks is not None:
+        try:
+            boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                        if line.startswith("btime "))
+            started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+        except (OSError, StopIteration, ValueError):
+            pass
+    return f"{datetime.fromtimestamp(started, timezone.utc):%Y%m%dT%H%M%S}-{pid}"
+
+
+def new_pipeline_id() -> str:
+    """A fresh id in the derived format, for a driver (ct.py) to export as CT_PIPELINE_ID."""
+    return _process_id(os.getpid(), (_proc_stat(os.getpid()) or (0, None))[1])
+
+
+def pipeline_id(environ: Mapping[str, str] = os.environ) -> str:
+    """CT_PIPELINE_ID, else the id of the nearest `dvc` ancestor process, else of this process.
+
+    DVC starts each stage as its child (through `$SHELL -c` when the command needs a shell), so
+    every stage of one `dvc repro` finds the same dvc process, and two invocations never share it.
+    """
+    if environ.get("CT_PIPELINE_ID", "").strip():
+        return environ["CT_PIPELINE_ID"].strip()
+    pid, depth = os.getppid(), 0
+    while pid > 1 and depth < 8:
+        stat = _proc_stat(pid)
+        if stat is None:
+            break
+        if _is_dvc(pid):
+            return _process_id(pid, stat[1])
+        pid, depth = stat[0], depth + 1
+    return new_pipeline_id()
