@@ -9,26 +9,20 @@ import pandas as pd
 from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import Batch
-from ctml.data import normalize
+from ctml.data import cast_to_kinds
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_parquet
-from ctml.schema import check_frame
+from ctml.schema import check_frame, recorded_kinds
 
 MAX_DUPLICATE_SHARE = 0.5  # a batch mostly made of repeated rows is a feed fault, not production data
 
 
 def prepare_batch(frame: pd.DataFrame, ctx: Context, source: Path | None = None) -> Batch:
-    """Type a batch like the training data and hold it to the schema; labels are optional."""
+    """Type a batch by the kinds the schema recorded, as the drift stage does, and hold it to the
+    schema; labels are optional. A value that does not parse as its column's kind leaves that
+    column as given, which the schema check reports with the value."""
     schema = read_json(ctx.path(layout.SCHEMA))
-    target = schema["target"]
-    labelled = target in frame.columns
-    probe = frame if labelled else frame.assign(**{target: 0})
-    try:
-        typed = normalize(probe, target, ctx.params.data.date_columns)
-    except UserError as exc:
-        return Batch(source, frame, None, [str(exc)])
-    if not labelled:
-        typed = typed.drop(columns=[target])
+    typed, _ = cast_to_kinds(frame, recorded_kinds(schema), label=schema["target"])
     problems = check_frame(typed, schema, ctx.params.validate_, require_target=False) or duplicate_problem(typed)
     return Batch(source, frame, None if problems else typed, problems)
 

@@ -1,4 +1,4 @@
-"""ctml.ct.loop.prepare_batch, the typing and schema check of `ct.py check` and `simulate`: a batch
+"""ctml.ct.batches.prepare_batch, the typing and schema check of `ct.py check` and `simulate`: a batch
 is typed exactly as the drift stage types it, and a value that does not fit is a quarantine reason."""
 from __future__ import annotations
 
@@ -7,34 +7,39 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ctml.config import load_params
-from ctml.ct.loop import Context, prepare_batch
+from ctml.ct.batches import prepare_batch
+from ctml.ct.context import Context
 from ctml.data import feature_kinds
 from ctml.drift import detect
 from ctml.errors import UserError
 from ctml.io import write_json
 from ctml.schema import infer_schema
 from tests.drift.frames import ONE_ZERO, mixed, spell_flag
-from tests.helpers import ROOT
 
 REFERENCE = mixed(400, 0)
 KINDS = feature_kinds(REFERENCE, "target")
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Context:
+def ctx(tmp_path: Path, params) -> Context:
     """A project whose schema was recorded from REFERENCE; nothing else is needed to check a batch."""
     write_json(tmp_path / "data/schema.json", infer_schema(REFERENCE, "test", "target"))
-    return Context(root=tmp_path, params=load_params(ROOT / "params.yaml"))
+    return Context(root=tmp_path, params=params)
+
+
+def check(frame: pd.DataFrame, ctx: Context) -> tuple[pd.DataFrame | None, list[str]]:
+    """(typed batch or None, problems), as a step sees them."""
+    batch = prepare_batch(frame, ctx)
+    return batch.typed, batch.problems
 
 
 def test_a_batch_of_the_reference_kinds_passes_with_and_without_labels(ctx: Context) -> None:
     batch = mixed(50, 1)
-    typed, problems = prepare_batch(batch, ctx)
+    typed, problems = check(batch, ctx)
     assert problems == [] and list(typed.columns) == list(batch.columns)
     pd.testing.assert_frame_equal(typed[list(KINDS)], detect.align(batch, KINDS, "batch"))
     assert typed["target"].tolist() == batch["target"].tolist()
-    unlabelled, problems = prepare_batch(batch.drop(columns="target"), ctx)
+    unlabelled, problems = check(batch.drop(columns="target"), ctx)
     assert problems == [] and "target" not in unlabelled.columns
 
 
@@ -42,7 +47,7 @@ def test_a_batch_of_the_reference_kinds_passes_with_and_without_labels(ctx: Cont
 def test_one_and_zero_in_a_boolean_column_pass_as_in_the_drift_stage(ctx: Context, spelling: str) -> None:
     batch = mixed(50, 1)
     spelled = spell_flag(batch, spelling)
-    typed, problems = prepare_batch(spelled, ctx)
+    typed, problems = check(spelled, ctx)
     assert problems == []
     pd.testing.assert_frame_equal(typed[list(KINDS)], detect.align(spelled, KINDS, "batch"))
     pd.testing.assert_series_equal(typed["flag"], batch["flag"])
@@ -53,7 +58,7 @@ def test_one_and_zero_in_a_boolean_column_pass_as_in_the_drift_stage(ctx: Contex
 ])
 def test_a_flag_other_than_one_or_zero_is_refused_as_in_the_drift_stage(ctx: Context, spelling: str, bad, found: str) -> None:
     batch = spell_flag(mixed(50, 1), spelling, bad)
-    typed, problems = prepare_batch(batch, ctx)
+    typed, problems = check(batch, ctx)
     assert typed is None
     assert problems == [f"column 'flag': recorded boolean, found {found} (e.g. {bad!r})"]
     with pytest.raises(UserError, match=rf"column 'flag': value {bad!r} is not boolean"):
@@ -63,7 +68,7 @@ def test_a_flag_other_than_one_or_zero_is_refused_as_in_the_drift_stage(ctx: Con
 def test_kinds_come_from_the_schema_not_the_batch(ctx: Context) -> None:
     """A few rows prove nothing: categories that look like numbers or words stay categories."""
     batch = mixed(50, 1).assign(city="7")
-    typed, problems = prepare_batch(batch, ctx)
+    typed, problems = check(batch, ctx)
     assert typed is None and problems == ["column 'city': unknown category '7' (allowed: lima, oslo, paris, rome; "
                                           "rule: max_unknown_category_share 0.0)"]
     assert detect.align(batch, KINDS, "batch")["city"].tolist() == ["7"] * 50
