@@ -41,7 +41,7 @@ class PreprocessParams(_Section):
 class TrainParams(_Section):
     model: Literal["random_forest", "logistic_regression", "gradient_boosting"]
     n_estimators: int = Field(ge=1)
-    max_depth: int = Field(ge=1)
+    max_depth: int | None = Field(ge=1)  # None (null in YAML): unbounded, scikit-learn's default
     learning_rate: float = Field(gt=0)
     C: float = Field(gt=0)
     max_iter: int = Field(ge=1)

@@ -110,3 +110,12 @@ def test_unknown_drift_images_policy_lists_the_choices() -> None:
     message = error_of(lambda raw: raw["drift"].update(images="sometimes"))
     assert "key 'drift.images' = 'sometimes'" in message
     assert all(choice in message for choice in ("drifted", "always", "never")) and "\n" not in message
+
+
+def test_max_depth_null_is_unbounded_and_bad_depths_name_the_key() -> None:
+    raw = shipped()
+    raw["train"]["max_depth"] = None
+    assert parse_params(raw).train.max_depth is None
+    assert error_of(lambda r: r["train"].update(max_depth=-1)) == \
+        "params.yaml: key 'train.max_depth' = -1: Input should be greater than or equal to 1"
+    assert error_of(lambda r: r["train"].update(max_depth="deep")).startswith("params.yaml: key 'train.max_depth' = 'deep'")

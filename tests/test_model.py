@@ -75,3 +75,8 @@ def test_missing_model_or_metadata(tmp_path: Path) -> None:
     model_path.unlink()
     with pytest.raises(UserError, match="model.joblib: model file not found"):
         load_verified(model_path, meta_path)
+
+
+def test_unbounded_depth_reaches_the_estimator() -> None:
+    estimator = build_estimator(train_params("random_forest").model_copy(update={"max_depth": None}), seed=0)
+    assert estimator.get_params()["max_depth"] is None
