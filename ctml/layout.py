@@ -16,7 +16,9 @@ DVC_LOCK = Path("dvc.lock")
 SOURCE_DIR = Path("data/source")  # a user's own source files (dvc add-ed)
 REPLAY_SOURCE = SOURCE_DIR / "replay.parquet"  # `simulate --scenario replay`: the leading rows of --data
 BATCHES = Path("data/batches")  # CT batches folded into training, one per retrain (DVC-tracked)
-INCOMING = Path("data/incoming")  # the batch under check
+INCOMING = Path("data/incoming")  # where a feed delivers batches
+CHECKED = Path("data/checked")  # the batch under check, typed, once it passed the check: what the drift stage reads
+STAGED_BATCH = CHECKED / "batch.parquet"
 QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each
 RAW = Path("data/raw/train.parquet")  # typed training data (ingest)
 SCHEMA = Path("data/schema.json")  # the data contract (validate)
@@ -37,6 +39,7 @@ PLOTS = METRICS_DIR / "plots"
 DRIFT = METRICS_DIR / "drift.json"
 DRIFT_PLOTS = METRICS_DIR / "drift_plots"
 GATES = METRICS_DIR / "gates.json"
+BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
 TIMELINE = METRICS_DIR / "ct_timeline.png"
 
@@ -46,8 +49,9 @@ CT_STATE = Path(".ct")
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # what a feed may drop in INCOMING, Parquet first
-# What a release copies into PRODUCTION: file name there -> where the pipeline wrote it.
-PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS}
+# What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is
+# the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself).
+PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES}
 # Directories where stages and CT write files atomically (a kill can leave `.<name>.*.tmp` there).
 OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 

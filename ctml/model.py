@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import joblib
+import numpy as np
+from joblib.numpy_pickle import NumpyPickler
+from joblib.numpy_pickle_utils import _write_fileobject  # joblib.dump's own writer (pinned joblib)
 
 from ctml.config import TrainParams
 from ctml.errors import UserError
@@ -28,10 +31,61 @@ def build_estimator(params: TrainParams, seed: int):
     return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
 
 
+def _trees(model: Any) -> Iterator[Any]:
+    """Every fitted scikit-learn tree structure (`tree_`) inside a pipeline, forest or boosting model."""
+    if hasattr(model, "tree_"):
+        yield model.tree_
+    for step in getattr(model, "steps", []):
+        yield from _trees(step[1])
+    estimators = getattr(model, "estimators_", None)
+    if estimators is not None:
+        for estimator in np.ravel(np.asarray(estimators, dtype=object)):
+            yield from _trees(estimator)
+
+
+def zero_tree_padding(model: Any) -> None:
+    """Clear the padding bytes of every tree's node records, which the pickle writes as they are.
+
+    A node is a C struct with padding after its one-byte field; scikit-learn never writes those
+    bytes, so they hold whatever the allocator left there. A fresh process happens to leave the same
+    bytes every time, a long-running one (ct.py running the train stage in-process) does not: the
+    same fit then pickled to a different file and sha256. Zeroed, the file depends on the fit only.
+    """
+    for tree in _trees(model):
+        state = tree.__getstate__()
+        nodes = state["nodes"]
+        clean = np.zeros(nodes.shape, dtype=nodes.dtype)
+        for name in nodes.dtype.names:
+            clean[name] = nodes[name]
+        state["nodes"] = clean
+        tree.__setstate__(state)
+
+
+class _StableStringPickler(NumpyPickler):
+    """joblib's pickler with equal strings written once, wherever they occur.
+
+    Pickle shares an object it has written before by identity, and whether two equal strings are
+    one object depends on what the process interned before (unpickling interns attribute names):
+    a warm ct.py process and a fresh `dvc repro` pickled the same preprocessor to different bytes.
+    Shared by value, the bytes depend on the model only.
+    """
+
+    def __init__(self, fp: Any, protocol: int | None = None) -> None:
+        super().__init__(fp, protocol=protocol)
+        self._strings: dict[str, str] = {}
+
+    def save(self, obj: Any) -> None:
+        if type(obj) is str:
+            obj = self._strings.setdefault(obj, obj)
+        super().save(obj)
+
+
 def save_model(model: Any, path: str | Path) -> str:
-    """Write atomically and return the sha256 of the bytes on disk."""
-    with atomic_path(path) as tmp:
-        joblib.dump(model, tmp, compress=3)
+    """Write atomically (zlib level 3, loadable with `joblib.load`) and return the sha256 of the bytes on
+    disk. The same fit gives the same bytes in any process: see `zero_tree_padding`, `_StableStringPickler`."""
+    zero_tree_padding(model)
+    with atomic_path(path) as tmp, _write_fileobject(str(tmp), compress=("zlib", 3)) as handle:
+        _StableStringPickler(handle).dump(model)
     return sha256_file(path)
 
 

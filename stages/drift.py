@@ -1,4 +1,4 @@
-"""Stage drift: the incoming batch vs the training data, per feature, for the production model's
+"""Stage drift: the batch under check vs the training data, per feature, for the production model's
 predictions, and (on a labelled batch) for its accuracy."""
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
     p.add_argument("--batches", required=True, help="CT batches folded into training (newest = `latest` reference)")
-    p.add_argument("--incoming", required=True, help="directory holding batch.parquet or batch.csv")
+    p.add_argument("--checked", required=True, help="directory of the batch under check (batch.parquet or batch.csv)")
     p.add_argument("--model", required=True, help="pipeline model, used when no production model is deployed")
     p.add_argument("--meta", required=True, help="its metadata (sha256 checked before loading)")
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
@@ -47,13 +47,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, params = stage.parse(p, argv)
     dp, target = params.drift, params.data.target
     with tracking.stage_run("drift", params, section="drift") as run:
-        batch = layout.find_batch(args.incoming)
+        batch = layout.find_batch(args.checked)
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
             write_plots({}, [], args.plots)
             write_json(args.out, detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
             run.metrics("drift", {"drift_score": 0.0})
-            print(f"drift: no batch in {args.incoming}; nothing to compare")
+            print(f"drift: no batch in {args.checked}; nothing to compare")
             return
         model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
         ref_acc = reference_accuracy(args.production, args.metrics)

@@ -16,7 +16,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 # What a fresh clone of the project holds (generated pipeline state is not part of it).
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "ct.py", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore"]
 PROJECT_DIRS = ["stages", "ctml"]
-PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md",
+PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md", "data/checked/README.md",
                    "models/production/README.md"]
 
 

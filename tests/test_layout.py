@@ -21,7 +21,7 @@ FLAGS = {
     ("train", "--model"): layout.MODEL, ("train", "--meta"): layout.MODEL_META,
     ("evaluate", "--model"): layout.MODEL, ("evaluate", "--meta"): layout.MODEL_META,
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
-    ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--incoming"): layout.INCOMING,
+    ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
     ("drift", "--metrics"): layout.METRICS, ("drift", "--out"): layout.DRIFT, ("drift", "--plots"): layout.DRIFT_PLOTS,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,

@@ -80,3 +80,27 @@ def test_missing_model_or_metadata(tmp_path: Path) -> None:
 def test_unbounded_depth_reaches_the_estimator() -> None:
     estimator = build_estimator(train_params("random_forest").model_copy(update={"max_depth": None}), seed=0)
     assert estimator.get_params()["max_depth"] is None
+
+
+def test_equal_strings_pickle_alike_whether_or_not_they_are_one_object(tmp_path: Path) -> None:
+    one = "remainder"
+    shared = {"names": [one, one]}
+    separate = {"names": [one, "".join(["remain", "der"])]}  # equal value, another object
+    assert separate["names"][0] is not separate["names"][1]
+    assert save_model(shared, tmp_path / "a.joblib") == save_model(separate, tmp_path / "b.joblib")
+
+
+def test_tree_node_padding_does_not_reach_the_file(tmp_path: Path) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = tiny_xy()
+    clean = save_model(DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y), tmp_path / "clean.joblib")
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
+    state = tree.tree_.__getstate__()
+    nodes = state["nodes"]
+    noisy = np.frombuffer(np.random.default_rng(1).bytes(nodes.nbytes), dtype=nodes.dtype).copy()  # garbage everywhere
+    for name in nodes.dtype.names:
+        noisy[name] = nodes[name]  # the fields as fitted, the padding left as garbage
+    state["nodes"] = noisy
+    tree.tree_.__setstate__(state)
+    assert save_model(tree, tmp_path / "noisy.joblib") == clean

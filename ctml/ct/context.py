@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ctml.config import Params
+from ctml.ct import warm
 from ctml.ct.report import Printer
+from ctml.ct.warm import StageRun
 
 
 @dataclass
@@ -28,6 +30,14 @@ class Context:
 
     def detail(self, message: str) -> None:
         self.out.detail(message)
+
+    def reproduce(self, targets: tuple[str, ...] = (), step: int | str = "", version: str = "",
+                  single_item: bool = False) -> list[StageRun]:
+        """`dvc repro TARGETS` for this step, in this process where that is equivalent (ctml.ct.warm)."""
+        runs = warm.reproduce(self.root, targets, self.env(step, version), single_item=single_item)
+        for run in runs:
+            self.detail(run.describe())
+        return runs
 
     def env(self, step: int | str, version: str = "") -> dict[str, str]:
         """Group the stage runs of one step in tracking: a shared pipeline id and the candidate version."""

@@ -10,24 +10,21 @@ import shutil
 from typing import Any
 
 from ctml import layout
-from ctml.ct import lock, registry
+from ctml.ct import lock, registry, warm
 from ctml.ct.context import Context
-from ctml.ct.repo import commit_state, dvc, git
+from ctml.ct.repo import commit_state, git
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file
 
-# What a release needs (model, metrics, gates). Not drift: it reads data/incoming, which may hold a
-# user's batch that has not been checked yet (`ct.py check` validates it after the baseline).
-RELEASE_TARGETS = ("evaluate", "gates")
-
-
-def promote_files(ctx: Context) -> None:
-    """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON)."""
+def promote_files(ctx: Context, step: int | str) -> None:
+    """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
+    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`."""
     prod = ctx.path(layout.PRODUCTION)
     prod.mkdir(parents=True, exist_ok=True)
     for name, src in layout.PRODUCTION_FILES.items():
         shutil.copy2(ctx.path(src), prod / name)
-    dvc(ctx.root, "add", "--quiet", str(layout.PRODUCTION / "model.joblib"))
+    warm.add(ctx.root, layout.PRODUCTION / "model.joblib")
+    ctx.reproduce(step=step)
 
 
 def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
@@ -42,8 +39,8 @@ def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[
 def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = ()) -> str:
     """Promote the candidate in the working tree: commit, version tag, prod tag, push."""
     version = registry.next_version(ctx.root)
-    promote_files(ctx)
     metrics = read_json(ctx.path(layout.METRICS))
+    promote_files(ctx, step)
     if not ctx.commit:
         ctx.created.append(version + " (uncommitted)")
         return version
@@ -67,7 +64,7 @@ def finish_release(ctx: Context, version: str, message: str) -> None:
         registry.assign_prod(ctx.root, version, f"promote {version}")
     if version not in ctx.created:
         ctx.created.append(version)
-    dvc(ctx.root, "push", "--quiet")
+    warm.push(ctx.root)
     lock.clear_inflight(ctx.root)
 
 
@@ -95,10 +92,14 @@ def verify_production(ctx: Context) -> None:
 
 
 def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | None:
-    """Run the pipeline; release its model if nothing is in production or the model changed."""
+    """Bring the pipeline up to date; release its model if nothing is in production or the model changed.
+
+    Right after a release (or a rollback) nothing is stale, and this costs one in-process `dvc status`.
+    """
     verify_production(ctx)
-    ctx.say("baseline: dvc repro")
-    dvc(ctx.root, "repro", *RELEASE_TARGETS, **ctx.env("baseline", registry.next_version(ctx.root)))
+    if warm.stale(ctx.root):
+        ctx.say("baseline: dvc repro")
+        ctx.reproduce(step="baseline", version=registry.next_version(ctx.root))
     current = read_json(ctx.path(layout.MODEL_META))["model_sha256"]
     prod_version = registry.production_version(ctx.root)
     if prod_version and current == production_sha(ctx):

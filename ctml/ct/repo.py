@@ -120,7 +120,9 @@ def restore_state(root: Path, rev: str = "HEAD", keep: Sequence[str | Path] = ()
         git(root, "checkout", rev, "--", *at_rev)
     git(root, "clean", "-fdq", "--", *STATE_PATHS)
     git(root, "clean", "-fdxq", "--", layout.BATCHES.as_posix(), layout.PRODUCTION.as_posix())
-    dvc(root, "checkout", "--force", "--quiet")
+    from ctml.ct import warm
+
+    warm.checkout(root)
     for rel, content in kept.items():
         with atomic_path(root / rel) as tmp:
             tmp.write_bytes(content)

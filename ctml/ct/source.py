@@ -4,7 +4,7 @@ from __future__ import annotations
 from ctml import layout
 from ctml.config import load_params
 from ctml.ct.context import Context
-from ctml.ct.repo import dvc
+from ctml.ct import warm
 from ctml.errors import UserError
 from ctml.io import read_table, write_parquet
 
@@ -21,7 +21,7 @@ def use_replay_source(ctx: Context, data: str, target: str) -> tuple[str, ...]:
     if len(frame) <= rows:
         raise UserError(f"{data}: {len(frame)} rows, need more than ct.reference_rows={rows} to replay")
     write_parquet(ctx.path(layout.REPLAY_SOURCE), frame.iloc[:rows])
-    dvc(ctx.root, "add", "--quiet", str(layout.REPLAY_SOURCE))
+    warm.add(ctx.root, layout.REPLAY_SOURCE)
     yaml = YAML()
     path = ctx.path(layout.PARAMS)
     doc = yaml.load(path.read_text())

@@ -14,7 +14,7 @@ from ctml.ct.batches import quarantine
 from ctml.ct.context import Context, now
 from ctml.ct.records import Batch, StepRecord
 from ctml.ct.release import gates_result, release
-from ctml.ct.repo import dvc, git, restore_state
+from ctml.ct.repo import git, restore_state
 from ctml.errors import UserError
 from ctml.io import read_json, write_json, write_parquet
 
@@ -28,12 +28,8 @@ class Decision:
 
 
 def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
-    """`dvc repro drift` on the incoming batch, in this warm process when that is equivalent
-    (see ctml.ct.warm); returns metrics/drift.json."""
-    done = warm.repro(ctx.root, "drift", ctx.env(step))
-    if not done:
-        ctx.detail(f"drift: `dvc repro drift` in a new process ({done.reason})")
-        dvc(ctx.root, "repro", "drift", **ctx.env(step))
+    """`dvc repro drift` on the staged batch; returns metrics/drift.json."""
+    ctx.reproduce(("drift",), step)
     return read_json(ctx.path(layout.DRIFT))
 
 
@@ -55,17 +51,18 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
     shutil.copy2(batch, folded)
     version = registry.next_version(ctx.root)
     try:
-        dvc(ctx.root, "add", "--quiet", str(folded.relative_to(ctx.root)))
-        dvc(ctx.root, "repro", **ctx.env(step, version))
+        warm.add(ctx.root, folded.relative_to(ctx.root))
+        ctx.reproduce(step=step, version=version)
         gates = gates_result(ctx)
     except UserError as exc:
-        _discard(ctx)
+        _discard(ctx, step)
         record.status, record.note = "failed", str(exc)
         return
     if not gates.get("passed", False):
         blocked = ",".join(gates.get("blocked_by", []))
-        _discard(ctx)
-        write_json(ctx.path(layout.GATES), gates)  # the record of why; production is untouched
+        _discard(ctx, step)
+        # The record of why, beside the pipeline's own gates.json (which stays production's, so dvc status is clean).
+        write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates})
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
         return
     released = release(ctx, reason, drift, step)
@@ -73,15 +70,16 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
     record.model_version = registry.production_version(ctx.root) or released
 
 
-def _discard(ctx: Context) -> None:
-    """Throw the candidate away: back to HEAD, or (with --no-commit) re-run without the new batch."""
+def _discard(ctx: Context, step: int) -> None:
+    """Throw the candidate away: back to HEAD (or, with --no-commit, without the new batch), then
+    re-measure the staged batch against production so dvc.lock matches the workspace again."""
     if ctx.commit:
         restore_state(ctx.root, keep=RECORDS)
     else:
         for path in ctx.path(layout.BATCHES).glob("batch-*"):
             if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):
                 path.unlink()
-        dvc(ctx.root, "repro")
+    ctx.reproduce(step=step)
     lock.clear_inflight(ctx.root)
 
 
@@ -96,11 +94,8 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     if ctx.commit:
         lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": scenario,
                                       "head": git(ctx.root, "rev-parse", "HEAD")})
-    incoming = ctx.path(layout.INCOMING / layout.BATCH_NAMES[0])
-    for other in ctx.path(layout.INCOMING).glob("batch.*"):
-        if other != incoming:
-            other.unlink()
-    write_parquet(incoming, batch.typed)
+    staged = ctx.path(layout.STAGED_BATCH)
+    write_parquet(staged, batch.typed)
     tick = time.perf_counter()
     drift = measure_drift(ctx, step)
     ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
@@ -115,7 +110,7 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     record.note = decision.reason
     if decision.retrain:
         tick = time.perf_counter()
-        retrain(ctx, step, incoming, drift, decision.reason, record)
+        retrain(ctx, step, staged, drift, decision.reason, record)
         ctx.detail(f"retrain ({record.status}) in {time.perf_counter() - tick:.2f}s")
     lock.clear_inflight(ctx.root)
     return record

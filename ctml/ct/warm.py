@@ -1,15 +1,18 @@
-"""Reproduce one DVC stage inside ct.py's own, already warm process, and record it with `dvc commit`.
+"""DVC inside ct.py's own, already warm process: `dvc repro` with the stage commands run here,
+and `dvc status` / `add` / `checkout` / `push` through DVC's Python API.
 
-Why: a CT step runs the drift stage on every batch. As `dvc repro drift` that is two fresh
-interpreters per step (DVC's CLI, then the stage importing pandas, scipy, scikit-learn and
-Neptune), about 3 s of start-up around ~50 ms of work. ct.py has all of it imported already, so it
-does what `dvc repro <stage>` does itself: ask DVC what changed, run the stage's own `main()` with
-the argv of its `dvc.yaml` command, then `dvc commit` the stage so dvc.lock records the run exactly
-as `dvc repro` would have (`dvc status` is clean afterwards).
+Why: a retrain as `dvc repro` from the command line is seven fresh interpreters, each importing
+pandas, scikit-learn, pyarrow and Neptune for a fraction of a second of work (about 22 s of a
+25-30 s step, measured), and every DVC call is another ~0.6 s interpreter. ct.py has all of it
+imported already.
 
-It only does so in the one case where that is equivalent: the stage's command runs a module of this
-project (`python -m stages.<name> ...`), nothing upstream is stale, and no code dependency changed
-(this process could be running older code than the files on disk). Anything else returns an Outcome saying why not, and the caller runs the real `dvc repro`.
+How, so that the result is what `dvc repro` gives: DVC's own `Repo.reproduce` decides what is stale,
+walks the DAG, and writes dvc.lock exactly as the CLI does. Only the moment it would start
+`$SHELL -c "python -m stages.<name> ..."` is replaced: when the command runs a module of this project
+and none of the stage's code deps changed since this process started (it would otherwise run older
+code than the files on disk), the module's `main(argv)` runs here, in the environment the subprocess
+would have had. Any other command, or a stage whose code changed, runs as a subprocess as DVC would
+run it. Each stage run is reported as a `StageRun` (where it ran and why), which `ct.py -v` prints.
 """
 from __future__ import annotations
 
@@ -19,60 +22,71 @@ import io
 import logging
 import os
 import shlex
-from dataclasses import dataclass
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal, Sequence
 
 from ctml.errors import UserError
 
 PYTHONS = ("python", "python3")
+CODE_DIRS = ("ctml", "stages")  # what the snapshot covers: every module a stage command can import
 _modules: dict[tuple[str, int, int], ModuleType] = {}
+_snapshots: dict[Path, dict[str, tuple[int, int]]] = {}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """Whether the stage was brought up to date here; if not, why only `dvc repro` can do it (for -v)."""
+@dataclass
+class StageRun:
+    """One stage command DVC asked for: where it ran, why a new process if so, and what it printed."""
 
-    done: bool
-    reason: str = ""
+    stage: str
+    where: Literal["in-process", "subprocess"]
+    why: str = ""
+    seconds: float = 0.0
+    output: str = field(default="", repr=False)
 
-    def __bool__(self) -> bool:
-        return self.done
-
-
-def repro(root: Path, stage: str, env: dict[str, str]) -> Outcome:
-    """Bring `stage` up to date in this process, or say why only `dvc repro` can do it equivalently.
-
-    A failure of the stage itself raises UserError in the form the CLI path gives
-    ("`dvc repro <stage>` failed (exit 1): stage '<stage>': <its error line>").
-    """
-    try:
-        from dvc.repo import Repo
-
-        with contextlib.chdir(root), _quiet_dvc(), Repo(str(root)) as repo:  # DVC resolves targets from the cwd
-            definition = repo.stage.collect(stage)[0]
-            argv = _python_argv(root, definition.cmd)
-            if argv is None:
-                return Outcome(False, f"its command is not `python -m <project module> ...`: {definition.cmd}")
-            status = repo.status(targets=[stage], with_deps=True)
-            if why := _why_not_warm(root, stage, status):
-                return Outcome(False, why)
-            if status:
-                _run_main(root, argv, stage, env)
-                repo.commit(stage, force=True)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - anything DVC-side: the real CLI gives the user its own message
-        return Outcome(False, f"DVC's API raised {type(exc).__name__}")
-    return Outcome(True)
+    def describe(self) -> str:
+        how = "in this process" if self.where == "in-process" else f"in a new process ({self.why})"
+        return f"stage {self.stage}: {how}, {self.seconds:.2f}s"
 
 
-def _python_argv(root: Path, cmd: Any) -> list[str] | None:
-    """`python -m stages.x --flag ...` -> [script path, --flag, ...]; None for any other kind of command.
+# --- the code this process runs ------------------------------------------------------------------
 
-    Only a module of this project qualifies: its file is what gets loaded and run here.
-    """
+def snapshot_code(root: Path) -> None:
+    """Remember the project's code as this process loaded it (call once, when ct.py starts)."""
+    root = root.resolve()
+    if root not in _snapshots:
+        _snapshots[root] = _code_state(root)
+
+
+def _code_state(root: Path) -> dict[str, tuple[int, int]]:
+    state = {}
+    for folder in CODE_DIRS:
+        for path in (root / folder).rglob("*.py"):
+            stat = path.stat()
+            state[path.relative_to(root).as_posix()] = (stat.st_mtime_ns, stat.st_size)
+    return state
+
+
+def changed_code(root: Path, deps: Sequence[str]) -> list[str]:
+    """The Python files among `deps` (files or folders) that differ from this process's snapshot."""
+    root = root.resolve()
+    snapshot_code(root)
+    before, now = _snapshots[root], _code_state(root)
+    changed = []
+    for dep in deps:
+        prefix = dep.rstrip("/")
+        for rel in sorted(set(before) | set(now)):
+            if (rel == prefix or rel.startswith(prefix + "/")) and before.get(rel) != now.get(rel):
+                changed.append(rel)
+    return changed
+
+
+def python_module_argv(root: Path, cmd: Any) -> list[str] | None:
+    """`python -m stages.x --flag ...` -> [path of stages/x.py, --flag, ...]; None for any other command."""
     if not isinstance(cmd, str):
         return None
     argv = shlex.split(cmd)
@@ -82,24 +96,6 @@ def _python_argv(root: Path, cmd: Any) -> list[str] | None:
     if not (root / script).is_file():
         return None
     return [str(script), *argv[3:]]
-
-
-def _why_not_warm(root: Path, stage: str, status: dict[str, Any]) -> str:
-    """Why running `stage` here could differ from `dvc repro` ("" when it cannot): another stage is
-    stale, or one of its changed deps is code (this process may hold the older version)."""
-    if others := sorted(set(status) - {stage}):
-        return f"upstream stage(s) stale: {', '.join(others)}"
-    for entry in status.get(stage, []):
-        changed = entry.get("changed deps", {}) if isinstance(entry, dict) else {}
-        if code := [path for path in changed if _is_code(root / path)]:
-            return f"code changed: {', '.join(code)}"
-    return ""
-
-
-def _is_code(path: Path) -> bool:
-    if path.is_dir():
-        return any(path.rglob("*.py"))
-    return path.suffix == ".py"
 
 
 def _load(script: Path) -> ModuleType:
@@ -114,19 +110,162 @@ def _load(script: Path) -> ModuleType:
     return _modules[key]
 
 
-def _run_main(root: Path, argv: list[str], stage: str, env: dict[str, str]) -> None:
+# --- dvc repro -----------------------------------------------------------------------------------
+
+class _StageFailed(Exception):
+    """A stage command failed; `line` is its own one-line error (what the user needs to read)."""
+
+    def __init__(self, stage: str, line: str) -> None:
+        super().__init__(line)
+        self.stage, self.line = stage, line
+
+
+def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | None = None, *,
+              single_item: bool = False) -> list[StageRun]:
+    """`dvc repro [--single-item] TARGETS` in this process; returns the stage commands run, in order.
+
+    A failing stage raises UserError in the CLI path's form:
+    "`dvc repro <targets>` failed (exit 1): stage '<stage>': <the stage's error line>".
+    """
+    import dvc.stage.run as stage_run
+    from dvc.exceptions import ReproductionError
+    from dvc.stage.exceptions import StageCmdFailedError
+
+    root = root.resolve()
+    snapshot_code(root)
+    runs: list[StageRun] = []
+    failure: list[_StageFailed] = []
+    original = stage_run.cmd_run
+
+    def run_command(stage: Any, dry: bool = False, run_env: dict[str, str] | None = None) -> None:
+        if dry:
+            return original(stage, dry=dry, run_env=run_env)
+        try:
+            runs.append(_run_stage(root, stage, {**(env or {}), **(run_env or {})}))
+        except _StageFailed as exc:
+            failure.append(exc)
+            raise StageCmdFailedError(stage.cmd, 1) from None
+
+    label = " ".join(["dvc repro", *(["--single-item"] if single_item else []), *targets])
+    stage_run.cmd_run = run_command
+    try:
+        with _dvc_repo(root) as repo:
+            repo.reproduce(list(targets) or None, single_item=single_item)
+    except ReproductionError as exc:
+        if failure:
+            raise UserError(f"`{label}` failed (exit 1): stage '{failure[0].stage}': {failure[0].line}") from None
+        raise UserError(f"`{label}` failed: {_cause(exc)}") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - DVC's own errors (a missing dep, a bad dvc.yaml): one line, as its CLI says it
+        raise UserError(f"`{label}` failed: {_cause(exc)}") from None
+    finally:
+        stage_run.cmd_run = original
+    return runs
+
+
+def _run_stage(root: Path, stage: Any, env: dict[str, str]) -> StageRun:
+    """Run one stage's command: its module's main() here when that equals the subprocess, else a subprocess."""
+    name = stage.addressing
+    env = {**env, "DVC_ROOT": str(root), "DVC_STAGE": name}
+    argv = python_module_argv(root, stage.cmd)
+    code = [dep.def_path for dep in stage.deps if _is_code(root / dep.def_path)]
+    why = "its command is not `python -m <project module> ...`" if argv is None else ""
+    if not why and (changed := changed_code(root, code)):
+        why = f"code changed since ct.py started: {', '.join(changed[:3])}"
+    started = time.perf_counter()
+    if why:
+        output = _subprocess(root, stage, env)
+        return StageRun(name, "subprocess", why, time.perf_counter() - started, output)
+    output = _in_process(root, name, argv, env)
+    return StageRun(name, "in-process", "", time.perf_counter() - started, output)
+
+
+def _is_code(path: Path) -> bool:
+    if path.is_dir():
+        return any(path.rglob("*.py"))
+    return path.suffix == ".py"
+
+
+def _in_process(root: Path, name: str, argv: list[str], env: dict[str, str]) -> str:
     module = _load(root / argv[0])
     output = io.StringIO()
     try:
         with _environ(env), contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             module.main(argv[1:])
     except UserError as exc:
-        raise UserError(f"`dvc repro {stage}` failed (exit 1): stage '{stage}': {exc}") from exc
+        raise _StageFailed(name, str(exc)) from exc
     except SystemExit as exc:  # argparse rejected the command line in dvc.yaml
         last = (output.getvalue().strip().splitlines() or [f"exit {exc.code}"])[-1]
-        raise UserError(f"`dvc repro {stage}` failed (exit 1): stage '{stage}': {last}") from exc
+        raise _StageFailed(name, last) from exc
     except Exception as exc:  # noqa: BLE001 - as the CLI path reports a crashed stage: one line, not fatal to CT
-        raise UserError(f"`dvc repro {stage}` failed (exit 1): stage '{stage}': {type(exc).__name__}: {exc}") from exc
+        raise _StageFailed(name, f"{type(exc).__name__}: {exc}") from exc
+    return output.getvalue()
+
+
+def _subprocess(root: Path, stage: Any, env: dict[str, str]) -> str:
+    """The command through the shell, as DVC's `cmd_run` starts it, with its output kept for the error line."""
+    from dvc.stage.run import _make_cmd, get_executable, prepare_kwargs
+
+    kwargs = prepare_kwargs(stage, run_env=env)
+    kwargs["env"]["PATH"] = str(Path(sys.executable).parent) + os.pathsep + kwargs["env"].get("PATH", "")
+    output = []
+    for cmd in ([stage.cmd] if isinstance(stage.cmd, str) else stage.cmd):
+        proc = subprocess.run(_make_cmd(get_executable(), cmd), capture_output=True, text=True, **kwargs)
+        output.append(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
+            ours = [ln.removeprefix("error: ") for ln in lines if ln.startswith("error: ")]
+            raise _StageFailed(stage.addressing, (ours or lines or [f"exit {proc.returncode}"])[-1])
+    return "".join(output)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of a DVC exception chain, on one line."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# --- the rest of DVC that CT uses -----------------------------------------------------------------
+
+def stale(root: Path, targets: Sequence[str] = ()) -> dict[str, Any]:
+    """`dvc status --json TARGETS` with upstream stages: {} when everything is up to date."""
+    with _dvc_repo(root) as repo:
+        return repo.status(targets=list(targets) or None, with_deps=bool(targets))
+
+
+def add(root: Path, path: str | Path) -> None:
+    """`dvc add PATH` (PATH relative to the project root)."""
+    _call(root, f"dvc add {path}", lambda repo: repo.add(str(path)))
+
+
+def checkout(root: Path) -> None:
+    """`dvc checkout --force`: the workspace's DVC outputs back to what dvc.lock and the .dvc files say."""
+    _call(root, "dvc checkout --force", lambda repo: repo.checkout(force=True))
+
+
+def push(root: Path) -> None:
+    """`dvc push` to the default remote."""
+    _call(root, "dvc push", lambda repo: repo.push())
+
+
+def _call(root: Path, label: str, action: Any) -> Any:
+    try:
+        with _dvc_repo(root) as repo:
+            return action(repo)
+    except Exception as exc:  # noqa: BLE001 - DVC's errors become the one line its CLI would print
+        raise UserError(f"`{label}` failed: {_cause(exc)}") from None
+
+
+@contextlib.contextmanager
+def _dvc_repo(root: Path) -> Iterator[Any]:
+    """A DVC Repo of the project, quiet (CT prints its own progress), with the cwd DVC resolves paths from."""
+    from dvc.repo import Repo
+
+    with contextlib.chdir(root), _quiet_dvc(), Repo(str(root)) as repo:
+        yield repo
 
 
 @contextlib.contextmanager
@@ -145,7 +284,7 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet_dvc() -> Iterator[None]:
-    """DVC's API logs what its CLI would print ("Updating lock file ..."); CT keeps its own output."""
+    """DVC's API logs what its CLI would print ("Running stage ...", "Updating lock file ...")."""
     logger = logging.getLogger("dvc")
     level = logger.level
     logger.setLevel(logging.WARNING)

@@ -1,5 +1,5 @@
-"""ctml.ct.warm: the drift stage reproduced inside ct.py's process must equal `dvc repro drift`,
-leave DVC clean, and step aside (return False) whenever it could differ."""
+"""ctml.ct.warm: `dvc repro` with the stage commands run in ct.py's process must write what the CLI
+writes, leave DVC clean, and run a stage as a subprocess whenever the in-process run could differ."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from ctml.ct import warm
 from ctml.errors import UserError
@@ -17,95 +18,145 @@ from tests.helpers import dvc, read_json, set_params
 pytestmark = pytest.mark.slow
 
 ENV = {"CT_PIPELINE_ID": "warm-test-1"}
+ALL_STAGES = ["ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates"]
+# What differs between two runs of the same inputs by design: the gates time the model and stamp the check.
+MEASURED = {"metrics/gates.json"}
 
 
 def write_batch(repo: Path, shift: float = 0.0, rows: int = 200) -> None:
     frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(rows, random_state=5, replace=True)
     frame["mean radius"] = frame["mean radius"] + shift * frame["mean radius"].std()
-    frame.to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    frame.to_parquet(repo / "data/checked/batch.parquet", index=False)
+
+
+def fold_batch(repo: Path) -> None:
+    """A CT batch folded into training: every stage is stale."""
+    frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(60, random_state=9)
+    frame.to_parquet(repo / "data/batches/batch-0001.parquet", index=False)
+    dvc("add", "-q", "data/batches/batch-0001.parquet", cwd=repo)
 
 
 def outputs(repo: Path) -> dict[str, bytes]:
-    """metrics/drift.json and every file under metrics/drift_plots, by relative path."""
-    files = [repo / "metrics/drift.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
+    """Every output dvc.yaml declares (files, and the files in output folders), by relative path."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    paths = [next(iter(o)) if isinstance(o, dict) else o for s in stages.values() for o in s.get("outs", []) + s.get("metrics", [])]
+    files = []
+    for rel in paths:
+        path = repo / rel
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     return {str(p.relative_to(repo)): p.read_bytes() for p in files}
+
+
+def lock_hashes(repo: Path) -> dict[str, dict[str, str]]:
+    """dvc.lock's recorded hash of every dep and out, per stage."""
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {name: {e["path"]: e.get("md5") for e in s.get("deps", []) + s.get("outs", [])} for name, s in stages.items()}
 
 
 def dvc_status(repo: Path) -> dict:
     return json.loads(dvc("status", "--json", cwd=repo).stdout)
 
 
-@pytest.mark.parametrize("shift", [0.0, 3.0], ids=["no-drift", "drift"])
-def test_warm_repro_writes_what_dvc_repro_writes_and_leaves_dvc_clean(repo: Path, shift: float):
-    write_batch(repo, shift)
-    assert warm.repro(repo, "drift", ENV).done is True
-    warm_out = outputs(repo)
+def deterministic(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in files.items() if k not in MEASURED}
+
+
+def test_every_stage_in_process_writes_what_dvc_repro_force_writes(repo: Path):
+    fold_batch(repo)
+    write_batch(repo, 3.0)
+    runs = warm.reproduce(repo, env=ENV)
+    assert [r.stage for r in runs] == ALL_STAGES and {r.where for r in runs} == {"in-process"}
     assert dvc_status(repo) == {}
-    report = json.loads(warm_out["metrics/drift.json"])
-    assert report["batch_rows"] == 200 and report["features"]["mean radius"]["drifted"] is (shift > 0)
-    # Images only when something drifted (drift.images: drifted); the CSVs dvc plots renders always.
-    assert ("metrics/drift_plots/scores.png" in warm_out) is (shift > 0)
-    assert "metrics/drift_plots/scores.csv" in warm_out
-    dvc("repro", "--force", "drift", cwd=repo)
-    cli_out = outputs(repo)
-    assert {k: v for k, v in cli_out.items() if not k.endswith(".png")} == \
-        {k: v for k, v in warm_out.items() if not k.endswith(".png")}
+    warm_out, warm_lock = outputs(repo), lock_hashes(repo)
+    assert read_json(repo / "metrics/drift.json")["features"]["mean radius"]["drifted"] is True
+
+    dvc("repro", "--force", cwd=repo)
+    cli_out, cli_lock = outputs(repo), lock_hashes(repo)
     assert sorted(cli_out) == sorted(warm_out)
+    assert deterministic(cli_out) == deterministic(warm_out)  # PNGs included: byte for byte
+    for stage in ALL_STAGES:
+        assert {p: h for p, h in cli_lock[stage].items() if p not in MEASURED} == \
+            {p: h for p, h in warm_lock[stage].items() if p not in MEASURED}, stage
+    gates_warm, gates_cli = json.loads(warm_out["metrics/gates.json"]), json.loads(cli_out["metrics/gates.json"])
+    assert (gates_warm["passed"], gates_warm["gates"]["accuracy"]) == (gates_cli["passed"], gates_cli["gates"]["accuracy"])
 
 
-def test_nothing_stale_is_a_no_op(repo: Path):
-    lock = (repo / "dvc.lock").read_bytes()
-    before = outputs(repo)
-    assert warm.repro(repo, "drift", ENV).done is True
+def test_nothing_stale_runs_nothing(repo: Path):
+    lock, before = (repo / "dvc.lock").read_bytes(), outputs(repo)
+    assert warm.stale(repo) == {}
+    assert warm.reproduce(repo, env=ENV) == []
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
-def _edit_code(repo: Path) -> None:
+def _edit_code(repo: Path) -> str:
     with open(repo / "stages/drift.py", "a") as handle:
         handle.write("\n# edited while ct.py runs\n")
+    return "code changed since ct.py started: stages/drift.py"
 
 
-def _stale_upstream(repo: Path) -> None:
-    set_params(repo, train__n_estimators=7)
+def _edit_shared_code(repo: Path) -> str:
+    with open(repo / "ctml/drift/stats.py", "a") as handle:
+        handle.write("\n# edited while ct.py runs\n")
+    return "code changed since ct.py started: ctml/drift/stats.py"
 
 
-def _shell_command(repo: Path) -> None:
+def _shell_command(repo: Path) -> str:
     path = repo / "dvc.yaml"
     path.write_text(path.read_text().replace("python -m stages.drift", "python -u -m stages.drift"))
+    return "its command is not `python -m <project module> ...`"
 
 
-@pytest.mark.parametrize(("change", "why"), [(_edit_code, "code changed: stages/drift.py"),
-                                           (_stale_upstream, "upstream stage(s) stale: train"),
-                                           (_shell_command, "its command is not `python -m <project module> ...`")],
-                         ids=["code-dep-changed", "upstream-stale", "not-a-python-script"])
-def test_steps_aside_when_it_could_differ_from_dvc_repro(repo: Path, change, why):
+@pytest.mark.parametrize("change", [_edit_code, _edit_shared_code, _shell_command],
+                         ids=["stage-code-changed", "shared-code-changed", "not-a-module-command"])
+def test_a_stage_that_could_differ_runs_as_a_subprocess_and_still_equals_the_cli(repo: Path, change):
+    warm.snapshot_code(repo)  # as ct.py does when it starts
     write_batch(repo, 3.0)
-    change(repo)
-    lock, before = (repo / "dvc.lock").read_bytes(), outputs(repo)
-    outcome = warm.repro(repo, "drift", ENV)
-    assert outcome.done is False and why in outcome.reason
-    assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
+    why = change(repo)
+    runs = warm.reproduce(repo, ["drift"], ENV)
+    assert [(r.stage, r.where) for r in runs] == [("drift", "subprocess")] and why in runs[0].why
+    assert dvc_status(repo) == {}
+    after = outputs(repo)
+    dvc("repro", "--force", "drift", cwd=repo)
+    assert outputs(repo) == after
+
+
+def test_upstream_stages_run_first_in_dag_order(repo: Path):
+    set_params(repo, train__n_estimators=7)
+    write_batch(repo)
+    runs = warm.reproduce(repo, ["drift"], ENV)
+    assert [r.stage for r in runs] == ["train", "evaluate", "drift"]
+    assert "gates" in dvc_status(repo)  # not a target, not upstream of drift: left stale, as `dvc repro drift` leaves it
 
 
 def test_a_failing_stage_is_one_line_and_leaves_lock_and_outputs(repo: Path):
-    (repo / "data/incoming/batch.csv").write_text("a,b\n1,2\n")
+    (repo / "data/checked/batch.csv").write_text("a,b\n1,2\n")
     lock, before = (repo / "dvc.lock").read_bytes(), outputs(repo)
     with pytest.raises(UserError) as info:
-        warm.repro(repo, "drift", ENV)
+        warm.reproduce(repo, ["drift"], ENV)
     message = str(info.value)
     assert message.startswith("`dvc repro drift` failed (exit 1): stage 'drift': ")
     assert "batch.csv" in message and "missing feature column 'mean radius'" in message and "\n" not in message
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
-def test_the_in_process_stage_run_is_tracked_with_the_step_pipeline_id(repo: Path, monkeypatch):
+def test_a_failing_subprocess_stage_is_one_line_too(repo: Path):
+    warm.snapshot_code(repo)
+    (repo / "data/checked/batch.csv").write_text("a,b\n1,2\n")
+    _edit_code(repo)
+    with pytest.raises(UserError) as info:
+        warm.reproduce(repo, ["drift"], ENV)
+    assert str(info.value).startswith("`dvc repro drift` failed (exit 1): stage 'drift': ")
+    assert "missing feature column 'mean radius'" in str(info.value)
+
+
+def test_the_in_process_stage_run_is_tracked_with_the_pipeline_id(repo: Path, monkeypatch):
     for name in ("CT_TRACKING", "CT_PIPELINE_ID", "NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE",
                  "NEPTUNE_DATA_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     write_batch(repo, 3.0)
-    assert warm.repro(repo, "drift", ENV).done is True
+    assert [r.where for r in warm.reproduce(repo, ["drift"], ENV)] == ["in-process"]
     runs = offline_runs(repo, stage="drift", pipeline="warm-test-1")
     assert len(runs) == 1 and runs[0].status == "ok"
     report = read_json(repo / "metrics/drift.json")
     assert runs[0].metrics["drift/drift_score"] == report["drift_score"]
-    assert "CT_PIPELINE_ID" not in os.environ  # restored after the stage
+    assert "CT_PIPELINE_ID" not in os.environ and "DVC_STAGE" not in os.environ  # restored after the stage

@@ -25,7 +25,7 @@ def stage_module():
 
 def argv(repo: Path) -> list[str]:
     return ["--params", str(repo / "params.yaml"), "--reference", str(repo / "data/raw/train.parquet"),
-            "--batches", str(repo / "data/batches"), "--incoming", str(repo / "data/incoming"), "--model", str(repo / "models/model.joblib"),
+            "--batches", str(repo / "data/batches"), "--checked", str(repo / "data/checked"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
             "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
             "--plots", str(repo / "metrics/drift_plots")]
@@ -46,7 +46,7 @@ def test_without_a_batch_the_report_says_so(baseline_repo: Path):
 
 def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     columns = ["mean radius", "mean texture", "worst area"]
-    shifted_batch(repo, columns).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    shifted_batch(repo, columns).to_parquet(repo / "data/checked/batch.parquet", index=False)
     dvc("repro", "drift", cwd=repo)
     report = read_json(repo / "metrics/drift.json")
     assert (report["has_batch"], report["batch_rows"], report["reference_rows"], report["n_features"]) == (True, 300, 569, 30)
@@ -70,7 +70,7 @@ def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     for name in ("model.joblib", "model.json"):
         shutil.copy2(repo / "models" / name, production / name)
     (production / "metrics.json").write_text('{"accuracy": 0.5}')
-    shifted_batch(repo, ["mean area"], labelled=False).to_csv(repo / "data/incoming/batch.csv", index=False)
+    shifted_batch(repo, ["mean area"], labelled=False).to_csv(repo / "data/checked/batch.csv", index=False)
     assert run_main(stage_module().main, argv(repo)) == 0
     report = read_json(repo / "metrics/drift.json")
     assert report["performance"] == {"labelled": False, "accuracy": None, "reference_accuracy": 0.5, "accuracy_drop": None}
@@ -81,7 +81,7 @@ def test_a_tampered_production_model_is_refused(repo: Path, capsys):
     production = repo / "models/production"
     shutil.copy2(repo / "models/model.json", production / "model.json")
     (production / "model.joblib").write_bytes(b"not the model")
-    shifted_batch(repo, []).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    shifted_batch(repo, []).to_parquet(repo / "data/checked/batch.parquet", index=False)
     assert run_main(stage_module().main, argv(repo)) == 1
     assert "refusing to load" in capsys.readouterr().err
 
@@ -92,14 +92,14 @@ def test_a_tampered_production_model_is_refused(repo: Path, capsys):
     (b"\xff\xfe\x00garbage", "batch.csv: not UTF-8 text"),
 ])
 def test_a_bad_batch_is_one_line_naming_file_or_column(repo: Path, capsys, content: bytes, message: str):
-    (repo / "data/incoming/batch.csv").write_bytes(content)
+    (repo / "data/checked/batch.csv").write_bytes(content)
     assert run_main(stage_module().main, argv(repo)) == 1
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and str(repo / "data/incoming/batch.csv") in err
+    assert message in err and err.count("\n") == 1 and str(repo / "data/checked/batch.csv") in err
 
 
 def test_dask_engine_gives_the_local_report(repo: Path):
-    shifted_batch(repo, ["mean radius", "worst texture"], rows=2000).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    shifted_batch(repo, ["mean radius", "worst texture"], rows=2000).to_parquet(repo / "data/checked/batch.parquet", index=False)
     dvc("repro", "drift", cwd=repo)
     local = read_json(repo / "metrics/drift.json")
     set_params(repo, compute__engine="dask", compute__partition_rows=1000)
