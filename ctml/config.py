@@ -107,6 +107,7 @@ class GatesParams(_Section):
     freshness_hours: float = Field(gt=0)
     p95_latency_ms: float = Field(gt=0)
     latency_samples: int = Field(ge=10)
+    latency_confidence: float = Field(gt=0, lt=1)
     fairness: FairnessParams
 
 

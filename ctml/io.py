@@ -13,11 +13,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ctml.errors import UserError
+
+if TYPE_CHECKING:  # pandas costs ~0.3 s to import: only the functions that read or write tables load it
+    import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -75,6 +76,8 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a user's CSV or Parquet file; every failure is one line naming the file."""
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")

@@ -42,6 +42,7 @@ GATES = METRICS_DIR / "gates.json"
 BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
 TIMELINE = METRICS_DIR / "ct_timeline.png"
+CT_RECORDS = (HISTORY, TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
 
 # CT's own state
 LOCK = Path(".ct.lock")  # flock: one ct.py at a time

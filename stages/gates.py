@@ -45,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         now = datetime.now(timezone.utc)
         newest, origin = gates.newest_data_time(gates.read_datetime_columns(args.data),
                                                 data_files(args.batches, params.data.source))
-        latencies = gates.single_row_latencies_ms(candidate, x, g.latency_samples)
+        latencies = gates.single_row_latencies_ms(candidate, x, g.latency_samples, g.p95_latency_ms, g.latency_confidence)
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
             "accuracy": gates.accuracy_gate(candidate, production, x, y, g.metric, g.tolerance),
-            "latency": gates.latency_gate(latencies, g.p95_latency_ms),
+            "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),
             "fairness": gates.fairness_gate(candidate, x, g.fairness.sensitive_column, g.fairness.max_dp_diff),
         }
         result = gates.report(results, now)

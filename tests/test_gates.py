@@ -172,7 +172,7 @@ def test_load_production_none_when_empty_and_verified_when_present(tmp_path: Pat
 def test_latency_times_single_rows_and_blocks_above_the_limit(params):
     model = fit(params, numeric_frame())
     x, _ = split_xy(numeric_frame(seed=1), "target")
-    timings = gates.single_row_latencies_ms(model, x, samples=25)
+    timings = gates.single_row_latencies_ms(model, x, max_samples=25)
     assert timings.shape == (25,) and (timings > 0).all()
     blocked = gates.latency_gate(timings, limit_ms=0.001)
     assert (blocked.passed, blocked.blocking, blocked.limit) == (False, True, 0.001)
@@ -184,6 +184,27 @@ def test_latency_gate_p95_of_known_timings():
     gate = gates.latency_gate(np.arange(1, 101, dtype=float), limit_ms=95.0)
     assert gate.value == pytest.approx(95.05) and not gate.passed
     assert gates.latency_gate(np.arange(1, 101, dtype=float), limit_ms=95.06).passed
+    assert "p95 95.050 ms (<= 99.000 ms with 95% confidence)" in gate.detail
+
+
+def test_quantile_upper_bound_is_the_binomial_order_statistic():
+    from scipy.stats import binom
+
+    timings = np.arange(1, 201, dtype=float)[::-1]  # order must not matter
+    for n, confidence in ((59, 0.95), (100, 0.95), (200, 0.95), (200, 0.99)):
+        k = next(k for k in range(1, n + 1) if binom.cdf(k - 1, n, 0.95) >= confidence)
+        assert gates.quantile_upper_bound(timings[:n], confidence) == np.sort(timings[:n])[k - 1]
+    assert gates.quantile_upper_bound(np.arange(1, 59, dtype=float), 0.95) == np.inf  # 58 timings: no 95 % bound
+    assert gates.samples_for_bound(0.95) == 59 and gates.samples_for_bound(0.99) == 90
+
+
+def test_latency_sampling_stops_early_only_when_the_bound_settles_it(params):
+    model = fit(params, numeric_frame())
+    x, _ = split_xy(numeric_frame(seed=1), "target")
+    far = gates.single_row_latencies_ms(model, x, max_samples=200, limit_ms=10_000, confidence=0.95)
+    assert len(far) == 59 and gates.latency_gate(far, 10_000).passed
+    near = gates.single_row_latencies_ms(model, x, max_samples=120, limit_ms=0.001, confidence=0.95)
+    assert len(near) == 120 and not gates.latency_gate(near, 0.001).passed
 
 
 # --- fairness -------------------------------------------------------------------------------------

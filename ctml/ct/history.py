@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ctml.ct.records import COLUMNS, StepRecord
 from ctml.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -32,6 +34,8 @@ def read(path: Path) -> list[StepRecord]:
 
 def frame(records: list[StepRecord]) -> pd.DataFrame:
     """The records as a table with the history's columns (typed; None as missing)."""
+    import pandas as pd
+
     return pd.DataFrame([r.as_json() for r in records], columns=list(COLUMNS))
 
 

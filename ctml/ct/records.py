@@ -10,12 +10,15 @@ import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 Status = Literal["ok", "retrained", "blocked", "failed", "quarantined"]
 STATUSES: tuple[Status, ...] = get_args(Status)
+Scenario = Literal["none", "gradual", "sudden", "concept", "replay"]  # what `ct.py simulate` feeds
+SCENARIOS: tuple[Scenario, ...] = get_args(Scenario)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
 from ctml.ct.release import finish_release, tag_message
 from ctml.ct.repo import git, restore_state
-from ctml.ct.step import RECORDS, record_step, redraw_timeline
+from ctml.ct.step import record_step, redraw_timeline
 from ctml.io import read_json
 
 
@@ -30,7 +30,7 @@ def recover(ctx: Context) -> str | None:
         redraw_timeline(ctx)
         finish_release(ctx, version, message)
         return note
-    restore_state(ctx.root, keep=RECORDS)
+    restore_state(ctx.root, keep=layout.CT_RECORDS)
     _remove_partial_writes(ctx)
     note = f"discarded an interrupted step (state restored to {head[:8]})"
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",

@@ -13,7 +13,6 @@ import pandas as pd
 from ctml.config import CTParams
 from ctml.data import feature_kinds
 
-SCENARIOS = ("none", "gradual", "sudden", "concept", "replay")
 JITTER_STD = 0.05  # noise added to numeric features, in reference standard deviations
 
 

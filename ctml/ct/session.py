@@ -7,8 +7,8 @@ import uuid
 
 from ctml import layout
 from ctml.config import load_params
+from ctml.ct import lock
 from ctml.ct.context import Context
-from ctml.ct.recovery import recover
 from ctml.ct.report import Printer
 from ctml.ct.repo import project_root, unrelated_changes
 from ctml.errors import UserError
@@ -26,5 +26,7 @@ def start(ctx: Context) -> None:
     if ctx.commit and (changed := unrelated_changes(ctx.root)):
         raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
                         "commit or stash it, or pass --no-commit")
-    if note := recover(ctx):
-        ctx.say(f"recovery: {note}")
+    if lock.inflight(ctx.root) is not None:
+        from ctml.ct.recovery import recover  # the step machinery: only when there is a step to finish or undo
+
+        ctx.say(f"recovery: {recover(ctx)}")

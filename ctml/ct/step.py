@@ -18,9 +18,6 @@ from ctml.ct.repo import git, restore_state
 from ctml.errors import UserError
 from ctml.io import read_json, write_json, write_parquet
 
-RECORDS = (layout.HISTORY, layout.TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
-
-
 @dataclass(frozen=True)
 class Decision:
     retrain: bool
@@ -74,7 +71,7 @@ def _discard(ctx: Context, step: int) -> None:
     """Throw the candidate away: back to HEAD (or, with --no-commit, without the new batch), then
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
     if ctx.commit:
-        restore_state(ctx.root, keep=RECORDS)
+        restore_state(ctx.root, keep=layout.CT_RECORDS)
     else:
         for path in ctx.path(layout.BATCHES).glob("batch-*"):
             if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):

@@ -116,7 +116,7 @@ def test_a_stage_that_could_differ_runs_as_a_subprocess_and_still_equals_the_cli
     assert [(r.stage, r.where) for r in runs] == [("drift", "subprocess")] and why in runs[0].why
     assert dvc_status(repo) == {}
     after = outputs(repo)
-    dvc("repro", "--force", "drift", cwd=repo)
+    dvc("repro", "--force", "--single-item", "drift", cwd=repo)
     assert outputs(repo) == after
 
 

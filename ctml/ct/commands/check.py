@@ -4,14 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ctml import layout, tracking
-from ctml.ct import history, lock
-from ctml.ct.batches import read_incoming
-from ctml.ct.release import ensure_baseline
-from ctml.ct.report import progress_line
-from ctml.ct.repo import commit_state
-from ctml.ct.session import open_context, start
-from ctml.ct.step import record_step, redraw_timeline, run_step
+from ctml import layout
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -21,10 +14,29 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import lock
+    from ctml.ct.session import open_context, start
+
     ctx = open_context(args, commit=not args.no_commit)
-    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
-        ctx.log = run_log
+    with lock.exclusive(ctx.root):
         start(ctx)
+        if layout.find_batch(ctx.path(layout.INCOMING)) is None:  # cron's usual case: no work, no imports, no run
+            ctx.say(f"check: nothing in {layout.INCOMING} to check")
+            return 0
+        return _step(ctx)
+
+
+def _step(ctx) -> int:
+    from ctml import tracking
+    from ctml.ct import history
+    from ctml.ct.batches import read_incoming
+    from ctml.ct.release import ensure_baseline
+    from ctml.ct.report import progress_line
+    from ctml.ct.repo import commit_state
+    from ctml.ct.step import record_step, redraw_timeline, run_step
+
+    with tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+        ctx.log = run_log
         ensure_baseline(ctx)
         step = history.next_step(ctx.path(layout.HISTORY))
         tick = time.perf_counter()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from ctml import layout
 from ctml.ct import lock, registry
 from ctml.ct.repo import commit_state, restore_state
 from ctml.ct.session import open_context, start
-from ctml.ct.step import RECORDS
 from ctml.errors import UserError
 
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         target = registry.resolve(ctx.root, args.version) if args.version else registry.previous_production(ctx.root)
         if target == current:
             raise UserError(f"{target} is already in production")
-        restore_state(ctx.root, registry.tag_of(target), keep=RECORDS)
+        restore_state(ctx.root, registry.tag_of(target), keep=layout.CT_RECORDS)
         commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
         tag = registry.assign_prod(ctx.root, target, f"rollback from {current}")
         ctx.say(f"production: {current} -> {target} ({tag}); model, preprocessing and metrics restored")

@@ -3,29 +3,21 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import pandas as pd
-
-from ctml import layout, tracking
-from ctml.ct import history, lock, scenarios
-from ctml.ct.batches import prepare_batch
-from ctml.ct.context import Context
-from ctml.ct.records import StepRecord
-from ctml.ct.release import ensure_baseline
-from ctml.ct import registry
-from ctml.ct.report import progress_line, table
-from ctml.ct.repo import commit_state
-from ctml.ct.session import open_context, start
-from ctml.ct.source import use_replay_source
-from ctml.ct.step import record_step, redraw_timeline, run_step
+from ctml import layout
+from ctml.ct.records import SCENARIOS, StepRecord
 from ctml.errors import UserError
-from ctml.io import read_json, read_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctml.ct.context import Context
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("simulate", parents=[common], help="feed simulated or replayed batches through CT")
-    p.add_argument("--scenario", choices=scenarios.SCENARIOS, default="none")
+    p.add_argument("--scenario", choices=SCENARIOS, default="none")
     p.add_argument("--steps", type=int, default=5, help="batches to feed (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=200, help="rows per batch (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="simulation seed (default: params.yaml seed)")
@@ -37,6 +29,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.DataFrame]:
     """One frame per step: simulated from the training data, or the replayed file's rows."""
+    import pandas as pd
+
+    from ctml.ct import scenarios
+    from ctml.io import read_table
+
     if args.scenario == "replay":
         yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
         return
@@ -48,6 +45,10 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
 
 def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:
     """The table at the end: steps and their outcomes, versions made, production, metrics, where to look."""
+    from ctml.ct import registry
+    from ctml.ct.report import table
+    from ctml.io import read_json
+
     count = {s: sum(r.status == s for r in records) for s in ("retrained", "blocked", "failed", "quarantined")}
     table("CT summary", ["item", "value"], [
         ["steps", len(records)],
@@ -63,6 +64,16 @@ def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml import tracking
+    from ctml.ct import history, lock
+    from ctml.ct.batches import prepare_batch
+    from ctml.ct.release import ensure_baseline
+    from ctml.ct.report import progress_line
+    from ctml.ct.repo import commit_state
+    from ctml.ct.session import open_context, start
+    from ctml.ct.source import use_replay_source
+    from ctml.ct.step import record_step, redraw_timeline, run_step
+
     if args.steps < 1 or args.batch_size < 1:
         raise UserError("--steps and --batch-size must be at least 1")
     if args.scenario == "replay" and not (args.data and args.target):
