@@ -34,10 +34,8 @@ class Context:
     def reproduce(self, targets: tuple[str, ...] = (), step: int | str = "", version: str = "",
                   single_item: bool = False) -> list[StageRun]:
         """`dvc repro TARGETS` for this step, in this process where that is equivalent (ctml.ct.warm)."""
-        runs = warm.reproduce(self.root, targets, self.env(step, version), single_item=single_item)
-        for run in runs:
-            self.detail(run.describe())
-        return runs
+        return warm.reproduce(self.root, targets, self.env(step, version), single_item=single_item,
+                              on_run=lambda run: self.detail(run.describe()))
 
     def env(self, step: int | str, version: str = "") -> dict[str, str]:
         """Group the stage runs of one step in tracking: a shared pipeline id and the candidate version."""

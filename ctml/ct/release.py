@@ -12,7 +12,7 @@ from typing import Any
 from ctml import layout
 from ctml.ct import lock, registry, warm
 from ctml.ct.context import Context
-from ctml.ct.repo import commit_state, git
+from ctml.ct.repo import commit_state, git, restore_state
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file
 
@@ -112,3 +112,30 @@ def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | No
     version = release(ctx, reason, None, "baseline", extra_paths)
     ctx.say(f"baseline: released model {version}")
     return version
+
+
+def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
+    """Put `version` (default: the one before the current) back in production: its pipeline state from
+    git and the DVC cache, committed, and a new `model#prod#N` tag. Returns (from, to, prod tag)."""
+    current = registry.production_version(ctx.root)
+    if current is None:
+        raise UserError("no model in production yet; nothing to roll back")
+    target = registry.resolve(ctx.root, version) if version else registry.previous_production(ctx.root)
+    if target == current:
+        raise UserError(f"{target} is already in production")
+    restore_state(ctx.root, registry.tag_of(target), keep=layout.CT_RECORDS)
+    _remeasure_drift(ctx)
+    commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    return current, target, registry.assign_prod(ctx.root, target, f"rollback from {current}")
+
+
+def _remeasure_drift(ctx: Context) -> None:
+    """The restored drift result is about the batch checked when that version was made: measure the
+    batch staged now against the restored production instead, so the rollback commit satisfies
+    `dvc status`. Only drift: a stage made stale by code or params changed since that version is left
+    for the next CT step (which rebuilds and releases it), and said so."""
+    if "drift" in warm.stale(ctx.root):
+        ctx.reproduce(("drift",), step="rollback", single_item=True)
+    if others := sorted(warm.stale(ctx.root)):
+        ctx.say(f"note: {', '.join(others)} stale: code, params or dvc.yaml changed since this version; "
+                "the next ct.py step rebuilds and releases it")

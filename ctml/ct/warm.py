@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from ctml.errors import UserError
 
@@ -47,10 +47,11 @@ class StageRun:
     why: str = ""
     seconds: float = 0.0
     output: str = field(default="", repr=False)
+    error: str = ""  # the failed command's own one-line error
 
     def describe(self) -> str:
         how = "in this process" if self.where == "in-process" else f"in a new process ({self.why})"
-        return f"stage {self.stage}: {how}, {self.seconds:.2f}s"
+        return f"stage {self.stage}: {how}, {self.seconds:.2f}s{', FAILED' if self.error else ''}"
 
 
 # --- the code this process runs ------------------------------------------------------------------
@@ -112,17 +113,10 @@ def _load(script: Path) -> ModuleType:
 
 # --- dvc repro -----------------------------------------------------------------------------------
 
-class _StageFailed(Exception):
-    """A stage command failed; `line` is its own one-line error (what the user needs to read)."""
-
-    def __init__(self, stage: str, line: str) -> None:
-        super().__init__(line)
-        self.stage, self.line = stage, line
-
-
 def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | None = None, *,
-              single_item: bool = False) -> list[StageRun]:
-    """`dvc repro [--single-item] TARGETS` in this process; returns the stage commands run, in order.
+              single_item: bool = False, on_run: Callable[[StageRun], None] | None = None) -> list[StageRun]:
+    """`dvc repro [--single-item] TARGETS` in this process; returns the stage commands run, in order,
+    and hands each to `on_run` as it ends (a failing one too, before the error is raised).
 
     A failing stage raises UserError in the CLI path's form:
     "`dvc repro <targets>` failed (exit 1): stage '<stage>': <the stage's error line>".
@@ -134,17 +128,19 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
     root = root.resolve()
     snapshot_code(root)
     runs: list[StageRun] = []
-    failure: list[_StageFailed] = []
     original = stage_run.cmd_run
+    stdout = sys.stdout  # DVC's API runs with its own chatter hidden; `on_run` writes where the caller's output goes
 
     def run_command(stage: Any, dry: bool = False, run_env: dict[str, str] | None = None) -> None:
         if dry:
             return original(stage, dry=dry, run_env=run_env)
-        try:
-            runs.append(_run_stage(root, stage, {**(env or {}), **(run_env or {})}))
-        except _StageFailed as exc:
-            failure.append(exc)
-            raise StageCmdFailedError(stage.cmd, 1) from None
+        run = _run_stage(root, stage, {**(env or {}), **(run_env or {})})
+        runs.append(run)
+        if on_run is not None:
+            with contextlib.redirect_stdout(stdout):
+                on_run(run)
+        if run.error:
+            raise StageCmdFailedError(stage.cmd, 1)
 
     label = " ".join(["dvc repro", *(["--single-item"] if single_item else []), *targets])
     stage_run.cmd_run = run_command
@@ -152,8 +148,8 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
         with _dvc_repo(root) as repo:
             repo.reproduce(list(targets) or None, single_item=single_item)
     except ReproductionError as exc:
-        if failure:
-            raise UserError(f"`{label}` failed (exit 1): stage '{failure[0].stage}': {failure[0].line}") from None
+        if failed := [run for run in runs if run.error]:
+            raise UserError(f"`{label}` failed (exit 1): stage '{failed[0].stage}': {failed[0].error}") from None
         raise UserError(f"`{label}` failed: {_cause(exc)}") from None
     except UserError:
         raise
@@ -165,7 +161,8 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
 
 
 def _run_stage(root: Path, stage: Any, env: dict[str, str]) -> StageRun:
-    """Run one stage's command: its module's main() here when that equals the subprocess, else a subprocess."""
+    """Run one stage's command: its module's main() here when that equals the subprocess, else a subprocess.
+    A failure is in the returned record (`error`), for DVC to be told and the user to read."""
     name = stage.addressing
     env = {**env, "DVC_ROOT": str(root), "DVC_STAGE": name}
     argv = python_module_argv(root, stage.cmd)
@@ -173,12 +170,14 @@ def _run_stage(root: Path, stage: Any, env: dict[str, str]) -> StageRun:
     why = "its command is not `python -m <project module> ...`" if argv is None else ""
     if not why and (changed := changed_code(root, code)):
         why = f"code changed since ct.py started: {', '.join(changed[:3])}"
+    run = StageRun(name, "subprocess" if why else "in-process", why)
     started = time.perf_counter()
-    if why:
-        output = _subprocess(root, stage, env)
-        return StageRun(name, "subprocess", why, time.perf_counter() - started, output)
-    output = _in_process(root, name, argv, env)
-    return StageRun(name, "in-process", "", time.perf_counter() - started, output)
+    try:
+        run.output = _subprocess(stage, env) if why else _in_process(root, argv, env)
+    except _Failure as exc:
+        run.error, run.output = exc.line, exc.output
+    run.seconds = time.perf_counter() - started
+    return run
 
 
 def _is_code(path: Path) -> bool:
@@ -187,23 +186,31 @@ def _is_code(path: Path) -> bool:
     return path.suffix == ".py"
 
 
-def _in_process(root: Path, name: str, argv: list[str], env: dict[str, str]) -> str:
+class _Failure(Exception):
+    """A command's one-line error and everything it printed."""
+
+    def __init__(self, line: str, output: str) -> None:
+        super().__init__(line)
+        self.line, self.output = line, output
+
+
+def _in_process(root: Path, argv: list[str], env: dict[str, str]) -> str:
     module = _load(root / argv[0])
     output = io.StringIO()
     try:
         with _environ(env), contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
             module.main(argv[1:])
     except UserError as exc:
-        raise _StageFailed(name, str(exc)) from exc
+        raise _Failure(str(exc), output.getvalue()) from exc
     except SystemExit as exc:  # argparse rejected the command line in dvc.yaml
         last = (output.getvalue().strip().splitlines() or [f"exit {exc.code}"])[-1]
-        raise _StageFailed(name, last) from exc
+        raise _Failure(last, output.getvalue()) from exc
     except Exception as exc:  # noqa: BLE001 - as the CLI path reports a crashed stage: one line, not fatal to CT
-        raise _StageFailed(name, f"{type(exc).__name__}: {exc}") from exc
+        raise _Failure(f"{type(exc).__name__}: {exc}", output.getvalue()) from exc
     return output.getvalue()
 
 
-def _subprocess(root: Path, stage: Any, env: dict[str, str]) -> str:
+def _subprocess(stage: Any, env: dict[str, str]) -> str:
     """The command through the shell, as DVC's `cmd_run` starts it, with its output kept for the error line."""
     from dvc.stage.run import _make_cmd, get_executable, prepare_kwargs
 
@@ -216,7 +223,7 @@ def _subprocess(root: Path, stage: Any, env: dict[str, str]) -> str:
         if proc.returncode != 0:
             lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
             ours = [ln.removeprefix("error: ") for ln in lines if ln.startswith("error: ")]
-            raise _StageFailed(stage.addressing, (ours or lines or [f"exit {proc.returncode}"])[-1])
+            raise _Failure((ours or lines or [f"exit {proc.returncode}"])[-1], "".join(output))
     return "".join(output)
 
 

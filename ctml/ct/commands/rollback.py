@@ -3,12 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from ctml import layout
-from ctml.ct import lock, registry
-from ctml.ct.repo import commit_state, restore_state
-from ctml.ct.session import open_context, start
-from ctml.errors import UserError
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("rollback", parents=[common], help="put the previous (or the named) model version in production")
@@ -17,17 +11,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import lock
+    from ctml.ct.release import rollback
+    from ctml.ct.session import open_context, start
+
     ctx = open_context(args, commit=True)
     with lock.exclusive(ctx.root):
         start(ctx)
-        current = registry.production_version(ctx.root)
-        if current is None:
-            raise UserError("no model in production yet; nothing to roll back")
-        target = registry.resolve(ctx.root, args.version) if args.version else registry.previous_production(ctx.root)
-        if target == current:
-            raise UserError(f"{target} is already in production")
-        restore_state(ctx.root, registry.tag_of(target), keep=layout.CT_RECORDS)
-        commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
-        tag = registry.assign_prod(ctx.root, target, f"rollback from {current}")
+        current, target, tag = rollback(ctx, args.version)
         ctx.say(f"production: {current} -> {target} ({tag}); model, preprocessing and metrics restored")
     return 0
