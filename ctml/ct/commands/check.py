@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     ctx = open_context(args, commit=not args.no_commit)
-    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
         start(ctx)
         ensure_baseline(ctx)
