@@ -264,5 +264,6 @@ def print_runs(root: str | Path, limit: int = 20, stage: str | None = None) -> N
     widths = [max(len(str(r[i])) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
     for row in [HEADERS, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(f"\n{len(rows)} newest runs in {base}; upload them with "
-          f"`neptune sync --path {Path(root)} --project WORKSPACE/PROJECT --offline-only`")
+    print(f"\n{len(rows)} newest runs in {base}. Browse them all with `python ct.py export-runs` and "
+          f"`mlflow ui --backend-store-uri sqlite:///mlflow.db`; `neptune sync --path {Path(root)} --project "
+          "WORKSPACE/PROJECT` uploads them to a self-hosted Neptune server only (docs/tracking.md)")
