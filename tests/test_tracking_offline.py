@@ -91,6 +91,11 @@ def test_print_runs_aligned_table(workdir: Path, params, capsys: pytest.CaptureF
     assert [line.split()[2] for line in lines[1:3]] == ["evaluate", "ct"]
     assert lines[1].index("accuracy=0.9") == lines[0].index("metrics")
     assert "2 newest runs in" in lines[4] and "neptune sync" in lines[4]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "tracking.md").read_text()
+    for hint in ("python ct.py export-runs", "mlflow ui --backend-store-uri sqlite:///mlflow.db",
+                 "neptune sync --path", "--project WORKSPACE/PROJECT"):
+        assert hint in lines[4] and hint in docs, hint  # the printed hint is what the docs say
+    assert f"neptune sync --path {workdir} --project" in lines[4]  # the folder that holds .neptune, as docs say
 
 
 def test_print_runs_without_runs(workdir: Path, capsys: pytest.CaptureFixture) -> None:
