@@ -16,7 +16,7 @@ from ctml.tracking.mode import token_problem
 from ctml.tracking.offline import offline_runs
 from ctml.tracking.pipeline import new_pipeline_id, owner
 from tests.helpers import ROOT, env
-from tests.standins import API_KEY, refusing_server, silent_server, token_for
+from tests.standins import API_KEY, answering_server, refusing_server, silent_server, token_for
 
 ON = {"CT_TRACKING": "on"}
 TIMEOUT_S = 1
@@ -130,3 +130,40 @@ def test_one_timeout_and_one_warning_for_the_runs_of_one_pipeline(tmp_path: Path
     files = [p for p in cwd.rglob("*") if p.is_file()]
     assert not [str(p) for p in files for s in secrets if s.encode() in p.read_bytes()]
     assert not [s for s in secrets if s in proc.stdout + proc.stderr]
+
+
+# --- a server that answers: runs go online ---------------------------------------------------------------
+
+ONLINE_RUN = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from pathlib import Path\n"
+              "from ctml import tracking; from ctml.config import load_params\n"
+              "Path('model.bin').write_bytes(b'model bytes')\n"
+              "with tracking.stage_run('evaluate', load_params('params.yaml'), section='evaluate', pipeline='pipe-on') as run:\n"
+              "    run.metrics('metrics', {'accuracy': 0.93})\n"
+              "    run.series('ct/drift_score', [0.1, 0.4], steps=[1, 2])\n"
+              "    run.upload('artifacts/model', 'model.bin')\n")
+
+
+def test_runs_go_online_to_a_server_that_answers(tmp_path: Path) -> None:
+    """A self-hosted server stand-in: the values the stage logs arrive there, nothing falls back offline.
+
+    OAUTHLIB_INSECURE_TRANSPORT: the client's OAuth library refuses plain http otherwise (a real
+    self-hosted server on http needs it too; one on https does not)."""
+    cwd = project_with_timeout(tmp_path)
+    with answering_server() as (address, received):
+        token = token_for(address)
+        proc = subprocess.run([sys.executable, "-c", ONLINE_RUN], cwd=cwd, capture_output=True, text=True, timeout=120,
+                              check=False, env=env(NEPTUNE_API_TOKEN=token, NEPTUNE_PROJECT="ws/proj",
+                                                   OAUTHLIB_INSECURE_TRANSPORT="1", **ON))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: tracking" not in proc.stderr
+    assert f"tracking: evaluate pipe-on -> {address}/ws/proj/e/PRJ-1" in proc.stderr
+    values = {op["path"]: next(v for k, v in op.items() if k != "path") for op in received if "call" not in op}
+    assert values["metrics/accuracy"] == {"value": 0.93} and values["pipeline/id"] == {"value": "pipe-on"}
+    assert values["run/mode"] == {"value": "async"} and values["run/status"] == {"value": "ok"}
+    series = [op for op in received if op.get("path") == "ct/drift_score"]
+    assert [(p["step"], p["value"]) for op in series for p in op["logFloats"]["entries"]] == [(1, 0.1), (2, 0.4)]
+    assert any(op.get("call") == "fileAtomUpload" and op["path"] == "artifacts/model" and op["bytes"] > 0 for op in received)
+    assert offline_runs(cwd) == [] and not (cwd / ".neptune" / "online-failed").exists()
+    files = [p for p in cwd.rglob("*") if p.is_file()]
+    assert not [str(p) for p in files for s in (token, API_KEY) if s.encode() in p.read_bytes()]
