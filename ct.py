@@ -4,6 +4,7 @@
   python ct.py simulate --scenario sudden --steps 6     feed batches, retrain + release on drift
   python ct.py check                                    one real step on data/incoming (for cron)
   python ct.py status | history | runs [--json]         where things stand
+  python ct.py export-runs | runs --prune --keep N      tracked runs into MLflow; bound .neptune
   python ct.py rollback [VERSION]                       put an earlier model back in production
   python ct.py lineage VERSION | compare V1 V2          audit model versions
   python ct.py predict --input FILE [--version V]       serve a model version

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.tracking.offline import HEADERS, offline_runs, print_runs, read_run, run_ids, runs_table
+from ctml.tracking.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, offline_runs, print_runs, read_run,
+                                    run_ids, runs_table)
 
 
 
@@ -90,6 +91,11 @@ def test_print_runs_aligned_table(workdir: Path, params, capsys: pytest.CaptureF
     assert [line.split()[2] for line in lines[1:3]] == ["evaluate", "ct"]
     assert lines[1].index("accuracy=0.9") == lines[0].index("metrics")
     assert "2 newest runs in" in lines[4] and "neptune sync" in lines[4]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "tracking.md").read_text()
+    for hint in ("python ct.py export-runs", "mlflow ui --backend-store-uri sqlite:///mlflow.db",
+                 "neptune sync --path", "--project WORKSPACE/PROJECT"):
+        assert hint in lines[4] and hint in docs, hint  # the printed hint is what the docs say
+    assert f"neptune sync --path {workdir} --project" in lines[4]  # the folder that holds .neptune, as docs say
 
 
 def test_print_runs_without_runs(workdir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -103,3 +109,52 @@ def test_neptune_data_directory_is_honoured(workdir: Path, params, monkeypatch: 
     assert not (workdir / ".neptune").exists()
     assert len(offline_runs(workdir)) == 3
     assert all(r.directory.parent == workdir / "tracking-data" / "offline" for r in offline_runs(workdir))
+
+
+# --- the layout is checked, damaged folders are skipped with one line -----------------------------------
+
+def test_runs_written_by_the_pinned_client_are_a_known_layout(workdir: Path, params) -> None:
+    make_pipeline(params, "p1")
+    meta = json.loads((offline_runs(workdir, 1)[0].directory / "metadata.json").read_text())
+    assert meta["structureVersion"] in STRUCTURE_VERSIONS and meta["neptuneClientVersion"].startswith("1.14")
+    assert {r.client_version for r in offline_runs(workdir)} == {meta["neptuneClientVersion"]}
+
+
+@pytest.mark.parametrize("change,why", [
+    ({"structureVersion": 4}, "unknown offline layout (structureVersion 4, neptune client 1.14"),
+    ({"neptuneClientVersion": "2.0.0"}, "unknown offline layout (structureVersion 3, neptune client 2.0.0)"),
+])
+def test_an_unknown_layout_is_refused_with_one_line(workdir: Path, params, change: dict, why: str) -> None:
+    make_pipeline(params, "p1")
+    folder = offline_runs(workdir, stage="evaluate")[0].directory
+    meta = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**meta, **change}))
+    with pytest.raises(UnreadableRun) as info:
+        read_run(folder)
+    assert str(info.value).startswith(f"{folder}: {why}") and "\n" not in str(info.value)
+
+
+def damage(folder: Path, how: str) -> None:
+    if how == "no metadata":
+        (folder / "metadata.json").unlink()
+    elif how == "truncated metadata":
+        (folder / "metadata.json").write_text((folder / "metadata.json").read_text()[:40])
+    elif how == "corrupted log line":
+        lines = (folder / "data-1.log").read_text().splitlines()
+        lines[3] = lines[3][:25] + "\x00garbage"
+        (folder / "data-1.log").write_text("\n".join(lines) + "\n")
+    elif how == "no log":
+        (folder / "data-1.log").unlink()
+
+
+@pytest.mark.parametrize("how,why", [("no metadata", "no metadata.json"), ("truncated metadata", "metadata.json is not readable"),
+                                     ("corrupted log line", "data-1.log line 4 is not a Neptune operation"),
+                                     ("no log", "no data-*.log")])
+def test_a_damaged_folder_is_skipped_with_one_line_and_the_rest_listed(workdir: Path, params, capsys, how: str,
+                                                                       why: str) -> None:
+    make_pipeline(params, "p1")
+    folder = offline_runs(workdir, stage="evaluate")[0].directory
+    damage(folder, how)
+    assert [r.stage for r in offline_runs(workdir)] == ["ct", "validate"]
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: tracking: {folder}: {why}" + err[0].split(why, 1)[1]] and err[0].endswith("; skipped")

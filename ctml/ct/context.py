@@ -38,8 +38,9 @@ class Context:
                               on_run=lambda run: self.detail(run.describe()))
 
     def env(self, step: int | str, version: str = "") -> dict[str, str]:
-        """Group the stage runs of one step in tracking: a shared pipeline id and the candidate version."""
-        env = {"CT_PIPELINE_ID": f"{self.pipeline_id}-{step}"}
+        """The tracking environment of a step's stage runs: the command's pipeline id (one per command,
+        so going online is tried once per command), the step, and the candidate version."""
+        env = {"CT_PIPELINE_ID": self.pipeline_id, "CT_STEP": str(step)}
         if version:
             env["CT_MODEL_VERSION"] = version
         return env

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import time
-import uuid
 
 from ctml import layout
 from ctml.config import load_params
@@ -12,13 +10,14 @@ from ctml.ct.context import Context
 from ctml.ct.report import Printer
 from ctml.ct.repo import project_root, unrelated_changes
 from ctml.errors import UserError
+from ctml.tracking.pipeline import new_pipeline_id
 
 
 def open_context(args: argparse.Namespace, commit: bool) -> Context:
     """The project around the working directory, its checked params, and a pipeline id for this command."""
     root = project_root()
     return Context(root=root, params=load_params(root / layout.PARAMS), commit=commit, out=Printer(args.verbosity),
-                   pipeline_id=f"ct-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+                   pipeline_id=f"ct-{new_pipeline_id()}")  # names this process: see ctml.tracking.fallback
 
 
 def start(ctx: Context) -> None:

@@ -3,10 +3,12 @@
 Modes, decided per run (`mode`):
 - disabled: `tracking.enabled: false` in params.yaml or `CT_TRACKING=off`; nothing is imported or written.
 - offline (default): operations go to `.neptune/offline/run__*/` under the working directory (DVC runs
-  stages from the project root) or under `NEPTUNE_DATA_DIRECTORY`; `neptune sync` uploads them later.
+  stages from the project root) or under `NEPTUNE_DATA_DIRECTORY`; `offline` reads them back and
+  `export_mlflow` writes them to a local MLflow store (Neptune's hosted service is gone; `neptune
+  sync` uploads them to a self-hosted server only).
 - online (async): when `NEPTUNE_API_TOKEN` and `NEPTUNE_PROJECT` are set; `NEPTUNE_MODE` overrides.
   If going online fails or takes longer than `tracking.online_timeout_s`, the run falls back to
-  offline with one warning line (`lifecycle`).
+  offline with one warning line (`lifecycle`), once per pipeline (`fallback`).
 
 Tracking never raises into the stage and never blocks it: every call is guarded (`run`), and the
 token is read by Neptune from the environment only; this package never logs or prints it, nor any

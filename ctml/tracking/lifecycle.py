@@ -2,7 +2,8 @@
 before the stage works, and record how the stage ended.
 
 Going online never blocks the stage for longer than `tracking.online_timeout_s`: a failed or slow
-attempt falls back to offline with one warning line naming the exception's class only.
+attempt falls back to offline with one warning line naming the exception's class only, and is
+remembered for the pipeline (`fallback`), so the pipeline's other runs go offline at once and quietly.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ctml.provenance import git_commit, library_versions
-from ctml.tracking import neptune_client
+from ctml.tracking import fallback, neptune_client
 from ctml.tracking.mode import LOCAL_MODES, Settings, data_directory, settings
 from ctml.tracking.pipeline import pipeline_id
 from ctml.tracking.run import Run, first_line, redact, warn
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
     from ctml.config import Params
 
 
-def open_run(name: str, tags: Sequence[str], cfg: Settings) -> tuple[Run, dict[str, Any]]:
-    """A started Run and facts about how it was opened (mode, fallback); a disabled Run on failure."""
+def open_run(name: str, tags: Sequence[str], cfg: Settings, pipeline: str | None = None) -> tuple[Run, dict[str, Any]]:
+    """A started Run and facts about how it was opened (mode, fallback); a disabled Run on failure.
+
+    With a `pipeline`, a failure to go online is remembered for it, and a run of a pipeline that
+    already failed goes offline without trying or warning again.
+    """
     facts: dict[str, Any] = {}
     try:
         facts["run/libraries/neptune"] = neptune_client.version()
@@ -33,22 +38,36 @@ def open_run(name: str, tags: Sequence[str], cfg: Settings) -> tuple[Run, dict[s
         return Run(), facts
     mode = cfg.mode
     if mode not in LOCAL_MODES:
-        tried = time.perf_counter()
-        handle, why = neptune_client.init_online(mode, cfg.timeout_s, name, tags)
-        facts["run/online_attempt_s"] = round(time.perf_counter() - tried, 4)
-        if handle is not None:
-            with suppress(Exception):
-                print(f"tracking: {name} -> {neptune_client.url(handle)}", file=sys.stderr, flush=True)
-            return Run(handle, mode), facts
-        warn(f"cannot go online ({why}); logging offline to {data_directory()}/offline, "
-             "upload later with `neptune sync`")
-        facts.update({"run/requested_mode": mode, "run/fallback_reason": why})
-        mode = "offline"
+        if earlier := (fallback.earlier_failure(pipeline) if pipeline else None):
+            facts.update({"run/requested_mode": mode, "run/fallback_reason": earlier, "run/online_skipped": True})
+            mode = "offline"
+        else:
+            handle, why = None, cfg.problem
+            if not why:
+                tried = time.perf_counter()
+                handle, why = neptune_client.init_online(mode, cfg.timeout_s, name, tags)
+                facts["run/online_attempt_s"] = round(time.perf_counter() - tried, 4)
+            if handle is not None:
+                with suppress(Exception):
+                    print(f"tracking: {name} -> {neptune_client.url(handle)}", file=sys.stderr, flush=True)
+                return Run(handle, mode), facts
+            _fall_back(pipeline, str(why))
+            facts.update({"run/requested_mode": mode, "run/fallback_reason": why})
+            mode = "offline"
     try:
         return Run(neptune_client.init_local(mode, name, tags), mode), facts
     except Exception as exc:  # noqa: BLE001
         warn(f"cannot start an offline run ({first_line(exc)}); this run is not tracked")
         return Run(), facts
+
+
+def _fall_back(pipeline: str | None, why: str) -> None:
+    """The one warning of a pipeline that cannot go online, and the marker its other runs read."""
+    rest = ", as do the other runs of this pipeline" if pipeline else ""
+    warn(f"cannot go online ({why}); logging offline to {data_directory()}/offline{rest} (docs/tracking.md)")
+    if pipeline:
+        with suppress(OSError):  # a read-only .neptune: each run then tries again, which is all that is lost
+            fallback.remember_failure(pipeline, why)
 
 
 def _section(params: Params, section: str) -> Any:
@@ -64,11 +83,13 @@ def _start(stage: str, params: Params | None, section: str | None, cfg: Settings
     opened = time.perf_counter()
     pid = pipeline or pipeline_id()
     version = model_version if model_version is not None else os.environ.get("CT_MODEL_VERSION", "").strip()
-    tags = [stage, f"pipeline:{pid}"] + ([f"model:{version}"] if version else [])
-    run, facts = open_run(f"{stage} {pid}", tags, cfg)
+    step = os.environ.get("CT_STEP", "").strip()
+    tags = [stage, f"pipeline:{pid}"] + ([f"model:{version}"] if version else []) + ([f"step:{step}"] if step else [])
+    run, facts = open_run(f"{stage} {pid}" + (f" step {step}" if step else ""), tags, cfg, pid)
     if not run.enabled:
         return run
-    run.log("pipeline", {"stage": stage, "id": pid, **({"model_version": version} if version else {})})
+    run.log("pipeline", {"stage": stage, "id": pid, **({"model_version": version} if version else {}),
+                         **({"step": step} if step else {})})
     if params is not None:
         run.log("config", params.as_dict())
         if section and (own := _section(params, section)) is not None:
@@ -85,10 +106,11 @@ def stage_run(stage: str, params: Params | None, section: str | None = None, *,
               pipeline: str | None = None, model_version: str | None = None) -> Iterator[Run]:
     """One tracked run per stage execution or CT command.
 
-    Logs at the start: `pipeline/{stage,id,model_version}` (also as tags), the whole resolved config
+    Logs at the start: `pipeline/{stage,id,model_version,step}` (also as tags), the whole resolved config
     under `config/`, the stage's own params section under `parameters/`, `run/{started_at,git_commit,
     libraries,mode,tracking_init_s}`; at the end: `run/{status,duration_s,error,metric_keys}` and
-    `sys/failed`. `pipeline` and `model_version` default to CT_PIPELINE_ID / CT_MODEL_VERSION.
+    `sys/failed`. `pipeline` and `model_version` default to CT_PIPELINE_ID / CT_MODEL_VERSION; the
+    step of a ct.py command (CT_STEP) is recorded when set.
     An exception in the block is recorded (status failed) and re-raised unchanged.
     """
     cfg = settings(params)

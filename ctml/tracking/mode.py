@@ -4,6 +4,9 @@ Pure functions of params and the environment, so every combination is tested wit
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,7 @@ if TYPE_CHECKING:
 
 OFF_VALUES = ("off", "0", "false", "no", "disabled")
 LOCAL_MODES = ("offline", "debug")  # Neptune modes that need no server: nothing to time out or fall back from
+MODES = ("async", "sync", *LOCAL_MODES)  # what a stage may run in (Neptune's read-only mode cannot log)
 DEFAULT_TIMEOUT_S = 5.0
 TOKEN_ENV = "NEPTUNE_API_TOKEN"
 
@@ -21,8 +25,25 @@ TOKEN_ENV = "NEPTUNE_API_TOKEN"
 @dataclass(frozen=True)
 class Settings:
     enabled: bool
-    mode: str  # what Neptune is asked for first: offline | async | sync | debug | ...
+    mode: str  # what Neptune is asked for first: offline | async | sync | debug, or an unknown NEPTUNE_MODE
     timeout_s: float
+    problem: str = ""  # why going online cannot work, found without trying (unknown mode, malformed token)
+
+
+def token_problem(token: str) -> str:
+    """Why a NEPTUNE_API_TOKEN cannot be one ("" when it can), without ever quoting it.
+
+    A Neptune token is base64 of JSON holding the server's `api_address` (decoded as the client decodes
+    it); checking that here gives one clear line instead of the client's exception class, and costs
+    no import and no wait.
+    """
+    try:
+        decoded = json.loads(base64.b64decode(token.strip().encode()).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return f"{TOKEN_ENV} is not a Neptune API token (not base64-encoded JSON)"
+    if not isinstance(decoded, dict) or not decoded.get("api_address"):
+        return f"{TOKEN_ENV} is not a Neptune API token (no api_address in it)"
+    return ""
 
 
 def settings(params: Params | None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -31,10 +52,17 @@ def settings(params: Params | None, environ: Mapping[str, str] = os.environ) -> 
     enabled = bool(getattr(tracking, "enabled", True))
     if environ.get("CT_TRACKING", "").strip().lower() in OFF_VALUES:
         enabled = False
-    mode = environ.get("NEPTUNE_MODE", "").strip().lower()
+    asked = environ.get("NEPTUNE_MODE", "").strip()
+    mode = asked.lower()
+    token = environ.get(TOKEN_ENV, "").strip()
     if not mode:
-        mode = "async" if environ.get(TOKEN_ENV, "").strip() and environ.get("NEPTUNE_PROJECT", "").strip() else "offline"
-    return Settings(enabled, mode, float(getattr(tracking, "online_timeout_s", DEFAULT_TIMEOUT_S)))
+        mode = "async" if token and environ.get("NEPTUNE_PROJECT", "").strip() else "offline"
+    problem = ""
+    if mode not in MODES:
+        problem = f"NEPTUNE_MODE={asked[:40]!r} is not a mode a stage can log in (allowed: {', '.join(MODES)})"
+    elif mode not in LOCAL_MODES and token and token != "ANONYMOUS":
+        problem = token_problem(token)
+    return Settings(enabled, mode, float(getattr(tracking, "online_timeout_s", DEFAULT_TIMEOUT_S)), problem)
 
 
 def data_directory(root: str | Path = ".", environ: Mapping[str, str] = os.environ) -> Path:

@@ -1,23 +1,37 @@
-"""Read back what tracking logged offline, without an account: `python ct.py runs`.
+"""Read back what tracking logged offline, without an account: `python ct.py runs`, the MLflow export.
 
 An offline Neptune run is a folder `.neptune/offline/run__<uuid>__<pid>__<rand>/` holding
 `metadata.json` and `data-N.log`, one JSON operation per line (`AssignFloat`, `LogFloats`,
 `UploadFile`, ...). Replaying the operations gives each field's final value. Runs already uploaded
 with `neptune sync` are removed from that folder by Neptune and are no longer listed here.
+
+This is a format we own the reading of: Neptune's hosted service is gone and its own exporter reads
+only from a server, so nothing else reads these folders. The reader therefore checks the layout
+(`structureVersion` and the client version in `metadata.json`) and refuses one it does not know,
+and a damaged folder, with one line naming it (`UnreadableRun`); listing skips such a folder with
+that line and goes on.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ctml.errors import UserError
 from ctml.tracking.mode import data_directory
 
 _ASSIGN = {"AssignString", "AssignInt", "AssignFloat", "AssignBool", "AssignDatetime"}
 _LOG = {"LogFloats", "LogStrings"}
 METRICS_WIDTH = 72
+STRUCTURE_VERSIONS = (3,)  # metadata.json `structureVersion` of the layouts this reader knows (neptune 1.14 writes 3)
+CLIENT_MAJOR = "1"  # the neptune 1.x client (frozen at 1.14) is the only one writing this layout
+
+
+class UnreadableRun(UserError):
+    """An offline run folder this reader cannot read: damaged, or a layout it does not know."""
 
 
 @dataclass
@@ -31,6 +45,26 @@ class OfflineRun:
     tags: set[str] = field(default_factory=set)
     series: dict[str, list[tuple[float | None, Any]]] = field(default_factory=dict)  # path -> [(step, value)]
     files: dict[str, Path] = field(default_factory=dict)
+    client_version: str = ""  # neptune client that wrote the folder (metadata.json)
+
+    @property
+    def pid(self) -> int | None:
+        """The process that wrote the run (its folder is `run__<uuid>__<pid>__<rand>`)."""
+        parts = self.directory.name.split("__")
+        return int(parts[2]) if len(parts) >= 3 and parts[2].isdigit() else None
+
+    @property
+    def writing(self) -> bool:
+        """Not finished and its process still running: the run is being written now."""
+        if "run/status" in self.fields or self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @property
     def stage(self) -> str:
@@ -69,52 +103,101 @@ def _log_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("data-*.log"), key=number)
 
 
-def _created_at(directory: Path) -> tuple[str, datetime]:
+def _metadata(directory: Path) -> tuple[str, datetime, str]:
+    """(run id, creation time, client version) from metadata.json, after checking the layout is one we know."""
     try:
         meta = json.loads((directory / "metadata.json").read_text())
-        return str(meta["containerId"]), datetime.fromisoformat(meta["createdAt"])
-    except (OSError, KeyError, ValueError):
-        run_id = directory.name.split("__")[1] if directory.name.count("__") >= 1 else directory.name
-        return run_id, datetime.fromtimestamp(directory.stat().st_mtime, timezone.utc)
+    except FileNotFoundError:
+        raise UnreadableRun(f"{directory}: no metadata.json (not a complete Neptune offline run)") from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise UnreadableRun(f"{directory}: metadata.json is not readable JSON (damaged or truncated)") from None
+    if not isinstance(meta, dict):
+        raise UnreadableRun(f"{directory}: metadata.json is not a JSON object (damaged)")
+    structure, client = meta.get("structureVersion"), str(meta.get("neptuneClientVersion", ""))
+    if structure not in STRUCTURE_VERSIONS or client.split(".")[0] != CLIENT_MAJOR:
+        raise UnreadableRun(f"{directory}: unknown offline layout (structureVersion {structure!r}, neptune client "
+                            f"{client or '?'}); this reader knows structureVersion "
+                            f"{', '.join(map(str, STRUCTURE_VERSIONS))} from neptune {CLIENT_MAJOR}.x")
+    try:
+        return str(meta["containerId"]), datetime.fromisoformat(meta["createdAt"]), client
+    except (KeyError, TypeError, ValueError):
+        raise UnreadableRun(f"{directory}: metadata.json lacks a valid containerId or createdAt (damaged)") from None
+
+
+def _operations(directory: Path) -> list[dict[str, Any]]:
+    """Every operation of the run in order; a cut last line (a killed process) is dropped, any other bad line
+    means the folder is damaged."""
+    logs = _log_files(directory)
+    if not logs:
+        raise UnreadableRun(f"{directory}: no data-*.log (not a complete Neptune offline run)")
+    ops: list[dict[str, Any]] = []
+    for n, log in enumerate(logs):
+        lines = log.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            try:
+                op = json.loads(line)["obj"]
+                op["path"] = "/".join(op["path"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                if n == len(logs) - 1 and i == len(lines) - 1:
+                    break
+                raise UnreadableRun(f"{directory}: {log.name} line {i + 1} is not a Neptune operation (damaged)") from None
+            ops.append(op)
+    return ops
 
 
 def read_run(directory: str | Path) -> OfflineRun:
-    """Replay one run folder; a truncated last line (a killed process) is skipped."""
+    """Replay one run folder; a truncated last line (a killed process) is skipped. Raises UnreadableRun."""
     directory = Path(directory)
-    run_id, created = _created_at(directory)
-    run = OfflineRun(directory, run_id, created)
-    for log in _log_files(directory):
-        for line in log.read_text(errors="replace").splitlines():
-            try:
-                op = json.loads(line)["obj"]
-                path = "/".join(op["path"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-            kind = op.get("type")
-            if kind in _ASSIGN:
-                run.fields[path] = op.get("value")
-            elif kind in _LOG:
-                run.series.setdefault(path, []).extend((v.get("step"), v.get("value")) for v in op.get("values", []))
-            elif kind == "AddStrings" and path == "sys/tags":
-                run.tags.update(op.get("values", []))
-            elif kind == "RemoveStrings" and path == "sys/tags":
-                run.tags.difference_update(op.get("values", []))
-            elif kind == "UploadFile":
-                name = op.get("file_path") or str(directory / "upload_path" / str(op.get("tmp_file_name")))
-                run.files[path] = Path(name)
+    run_id, created, client = _metadata(directory)
+    run = OfflineRun(directory, run_id, created, client_version=client)
+    for op in _operations(directory):
+        kind, path = op.get("type"), op["path"]
+        if kind in _ASSIGN:
+            run.fields[path] = op.get("value")
+        elif kind in _LOG:
+            run.series.setdefault(path, []).extend((v.get("step"), v.get("value")) for v in op.get("values", []))
+        elif kind == "AddStrings" and path == "sys/tags":
+            run.tags.update(op.get("values", []))
+        elif kind == "RemoveStrings" and path == "sys/tags":
+            run.tags.difference_update(op.get("values", []))
+        elif kind == "UploadFile":
+            name = op.get("file_path") or str(directory / "upload_path" / str(op.get("tmp_file_name")))
+            run.files[path] = Path(name)
     return run
 
 
-def offline_runs(root: str | Path, limit: int | None = None, *, stage: str | None = None,
-                 pipeline: str | None = None, model_version: str | None = None) -> list[OfflineRun]:
-    """Offline runs under the project `root`, newest first, optionally filtered."""
+def _skip(message: str) -> None:
+    from ctml.tracking.run import warn
+
+    warn(f"{message}; skipped")
+
+
+def run_folders(root: str | Path) -> list[Path]:
+    """Every offline run folder under the project `root`, read or not."""
     base = data_directory(root) / "offline"
-    if not base.is_dir():
-        return []
-    folders = sorted((_created_at(d)[1], d) for d in base.iterdir() if d.is_dir() and d.name.startswith("run__"))
+    return sorted(d for d in base.iterdir() if d.is_dir() and d.name.startswith("run__")) if base.is_dir() else []
+
+
+def offline_runs(root: str | Path, limit: int | None = None, *, stage: str | None = None,
+                 pipeline: str | None = None, model_version: str | None = None,
+                 on_skip: Callable[[str], None] = _skip) -> list[OfflineRun]:
+    """Offline runs under the project `root`, newest first, optionally filtered.
+
+    A folder that cannot be read is reported through `on_skip` (one line naming it) and left out.
+    """
+    dated: list[tuple[datetime, Path]] = []
+    for folder in run_folders(root):
+        try:
+            dated.append((_metadata(folder)[1], folder))
+        except UnreadableRun as exc:
+            on_skip(str(exc))
     found: list[OfflineRun] = []
-    for _, folder in reversed(folders):
-        run = read_run(folder)
+    for _, folder in sorted(dated, reverse=True):
+        try:
+            run = read_run(folder)
+        except UnreadableRun as exc:
+            on_skip(str(exc))
+            continue
         if (stage and run.stage != stage) or (pipeline and run.pipeline != pipeline) or \
                 (model_version and run.model_version != model_version):
             continue
@@ -181,5 +264,6 @@ def print_runs(root: str | Path, limit: int = 20, stage: str | None = None) -> N
     widths = [max(len(str(r[i])) for r in [HEADERS, *rows]) for i in range(len(HEADERS))]
     for row in [HEADERS, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print(f"\n{len(rows)} newest runs in {base}; upload them with "
-          f"`neptune sync --path {Path(root)} --project WORKSPACE/PROJECT --offline-only`")
+    print(f"\n{len(rows)} newest runs in {base}. Browse them all with `python ct.py export-runs` and "
+          f"`mlflow ui --backend-store-uri sqlite:///mlflow.db`; `neptune sync --path {Path(root)} --project "
+          "WORKSPACE/PROJECT` uploads them to a self-hosted Neptune server only (docs/tracking.md)")

@@ -1,15 +1,21 @@
-"""The pipeline id that groups the runs of one pipeline execution.
+"""The pipeline id that groups the runs of one pipeline execution, and the process that owns it.
 
-`CT_PIPELINE_ID` (set by ct.py), else derived from the `dvc repro` process that started the stage,
-so all stages of one `dvc repro` share it and two invocations never do.
+`CT_PIPELINE_ID` (set by ct.py for every stage of one command), else derived from the `dvc repro`
+process that started the stage, so all stages of one `dvc repro` share it and two invocations
+never do. Both kinds end in `<UTC start time>-<pid>` of the process that runs the whole pipeline,
+so while that process lives, anything keyed by the id (ctml.tracking.fallback) is still current.
 """
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
+
+_ID_TAIL = re.compile(r"(\d{8}T\d{6}-(\d+))$")  # what _process_id writes, at the end of an id
 
 
 def _proc_stat(pid: int) -> tuple[int, int] | None:
@@ -48,6 +54,19 @@ def new_pipeline_id() -> str:
     return _process_id(os.getpid(), (_proc_stat(os.getpid()) or (0, None))[1])
 
 
+def _dvc_ancestor() -> tuple[int, int] | None:
+    """(pid, start ticks) of the nearest `dvc` ancestor process, or None."""
+    pid, depth = os.getppid(), 0
+    while pid > 1 and depth < 8:
+        stat = _proc_stat(pid)
+        if stat is None:
+            break
+        if _is_dvc(pid):
+            return pid, stat[1]
+        pid, depth = stat[0], depth + 1
+    return None
+
+
 def pipeline_id(environ: Mapping[str, str] = os.environ) -> str:
     """CT_PIPELINE_ID, else the id of the nearest `dvc` ancestor process, else of this process.
 
@@ -56,12 +75,34 @@ def pipeline_id(environ: Mapping[str, str] = os.environ) -> str:
     """
     if environ.get("CT_PIPELINE_ID", "").strip():
         return environ["CT_PIPELINE_ID"].strip()
-    pid, depth = os.getppid(), 0
-    while pid > 1 and depth < 8:
-        stat = _proc_stat(pid)
-        if stat is None:
-            break
-        if _is_dvc(pid):
-            return _process_id(pid, stat[1])
-        pid, depth = stat[0], depth + 1
+    if ancestor := _dvc_ancestor():
+        return _process_id(*ancestor)
     return new_pipeline_id()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process a pipeline belongs to; (pid, start ticks) so a reused pid is not taken for it."""
+
+    pid: int
+    start_ticks: int | None
+
+    def alive(self) -> bool:
+        stat = _proc_stat(self.pid)
+        return stat is not None and stat[1] == self.start_ticks
+
+
+def owner(pipeline: str) -> Owner:
+    """The live process the id names (ct.py's or dvc's), else the nearest dvc ancestor, else this process.
+
+    An id a user chose (`CT_PIPELINE_ID=nightly`) names no process: it then lasts as long as the
+    `dvc repro` that runs this stage, which is what "one pipeline" means for it.
+    """
+    if match := _ID_TAIL.search(pipeline):
+        pid = int(match.group(2))
+        stat = _proc_stat(pid)
+        if stat is not None and _process_id(pid, stat[1]) == match.group(1):
+            return Owner(pid, stat[1])
+    if ancestor := _dvc_ancestor():
+        return Owner(*ancestor)
+    return Owner(os.getpid(), (_proc_stat(os.getpid()) or (0, None))[1])

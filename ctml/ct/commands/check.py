@@ -35,7 +35,7 @@ def _step(ctx) -> int:
     from ctml.ct.repo import commit_state
     from ctml.ct.step import record_step, redraw_timeline, run_step
 
-    with tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+    with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
         ensure_baseline(ctx)
         step = history.next_step(ctx.path(layout.HISTORY))

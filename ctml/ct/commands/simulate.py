@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     seed = ctx.params.seed if args.seed is None else args.seed
     started = time.perf_counter()
     records: list[StepRecord] = []
-    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
+    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
         start(ctx)
         extra = use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
