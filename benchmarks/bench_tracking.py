@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from benchmarks.results import machine_info, write_section  # noqa: E402
-from ctml.tracking.offline import offline_runs  # noqa: E402
+from ctml.runs.offline import offline_runs  # noqa: E402
 from tests.helpers import dvc, env, make_project  # noqa: E402
 
 IMPORT_PROBE = """

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import machine_info, write_section  # noqa: E402
 from ctml.config import load_params  # noqa: E402
-from ctml.tracking.offline import offline_runs, run_folders  # noqa: E402
+from ctml.runs.offline import offline_runs, run_folders  # noqa: E402
 from tests.helpers import ct, dvc, make_project  # noqa: E402
 from tests.standins import silent_server, token_for  # noqa: E402
 

@@ -7,8 +7,8 @@ import pytest
 
 from ctml import tracking
 from ctml.errors import UserError
-from ctml.tracking.export_mlflow import RUN_ID_TAG, STATE_TAG, export, record
-from ctml.tracking.offline import offline_runs
+from ctml.runs.export_mlflow import RUN_ID_TAG, STATE_TAG, export, record
+from ctml.runs.offline import offline_runs
 from tests.helpers import ct, make_project, python
 
 mlflow = pytest.importorskip("mlflow", reason="requirements-mlflow.txt (part of requirements-dev.txt)")

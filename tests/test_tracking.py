@@ -19,7 +19,7 @@ import yaml
 from ctml import tracking
 from ctml.config import load_params, parse_params
 from ctml.errors import UserError
-from ctml.tracking.offline import OfflineRun, offline_runs, print_runs
+from ctml.runs.offline import OfflineRun, offline_runs, print_runs
 from tests.helpers import ROOT, VENV_BIN, dvc, env, git, make_project, read_json, set_params
 
 CORE_STAGES = ("ingest", "validate", "preprocess", "train", "evaluate")
@@ -40,7 +40,7 @@ def only_run(root: Path) -> OfflineRun:
 
 
 def raw_assignments(run_dir: Path) -> dict[str, object]:
-    """Field values straight from the operation log, independent of ctml.tracking.offline."""
+    """Field values straight from the operation log, independent of ctml.runs.offline."""
     out = {}
     for line in (run_dir / "data-1.log").read_text().splitlines():
         op = json.loads(line)["obj"]

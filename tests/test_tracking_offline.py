@@ -1,4 +1,4 @@
-"""ctml.tracking.offline: offline runs written by real (offline) Neptune runs, read back and listed."""
+"""ctml.runs.offline: offline runs written by real (offline) Neptune runs, read back and listed."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.tracking.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, offline_runs, print_runs, read_run,
+from ctml.runs.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, offline_runs, print_runs, read_run,
                                     run_ids, runs_table)
 
 

@@ -13,7 +13,7 @@ import yaml
 from ctml import tracking
 from ctml.tracking import fallback
 from ctml.tracking.mode import token_problem
-from ctml.tracking.offline import offline_runs
+from ctml.runs.offline import offline_runs
 from ctml.tracking.pipeline import new_pipeline_id, owner
 from tests.helpers import ROOT, env
 from tests.standins import API_KEY, answering_server, refusing_server, silent_server, token_for

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.tracking.offline import offline_runs
-from ctml.tracking.prune import PRUNED_PREFIX, prune
+from ctml.runs.offline import offline_runs
+from ctml.runs.prune import PRUNED_PREFIX, prune
 from tests.helpers import ct, git, make_project
 
 

@@ -55,6 +55,6 @@ def lineage_of(root: Path, version: str) -> dict[str, Any]:
 
 def tracked_runs(root: Path, version: str) -> list[str]:
     """`<stage>:<run id prefix>` of the offline runs that name this version."""
-    from ctml.tracking import offline
+    from ctml.runs import offline
 
     return offline.run_ids(root, model_version=version)

@@ -3,8 +3,8 @@
 Modes, decided per run (`mode`):
 - disabled: `tracking.enabled: false` in params.yaml or `CT_TRACKING=off`; nothing is imported or written.
 - offline (default): operations go to `.neptune/offline/run__*/` under the working directory (DVC runs
-  stages from the project root) or under `NEPTUNE_DATA_DIRECTORY`; `offline` reads them back and
-  `export_mlflow` writes them to a local MLflow store (Neptune's hosted service is gone; `neptune
+  stages from the project root) or under `NEPTUNE_DATA_DIRECTORY`; `ctml.runs` reads them back,
+  exports them to a local MLflow store and prunes them (Neptune's hosted service is gone; `neptune
   sync` uploads them to a self-hosted server only).
 - online (async): when `NEPTUNE_API_TOKEN` and `NEPTUNE_PROJECT` are set; `NEPTUNE_MODE` overrides.
   If going online fails or takes longer than `tracking.online_timeout_s`, the run falls back to
@@ -15,7 +15,7 @@ token is read by Neptune from the environment only; this package never logs or p
 exception text from going online (only the exception's class name).
 
 Runs of one pipeline execution share a pipeline id (`pipeline`). Only `neptune_client` touches
-Neptune's client; `offline` reads offline runs back without it. Stages use `stage_run`.
+Neptune's client; `ctml.runs.offline` reads offline runs back without it. Stages use `stage_run`.
 """
 from ctml.tracking.fields import flatten
 from ctml.tracking.lifecycle import open_run, stage_run

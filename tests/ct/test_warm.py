@@ -12,7 +12,7 @@ import yaml
 
 from ctml.ct import warm
 from ctml.errors import UserError
-from ctml.tracking.offline import offline_runs
+from ctml.runs.offline import offline_runs
 from tests.helpers import dvc, read_json, set_params
 
 pytestmark = pytest.mark.slow

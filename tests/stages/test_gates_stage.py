@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctml.tracking.offline import offline_runs
+from ctml.runs.offline import offline_runs
 from tests.helpers import dvc, ran_stages, read_json, set_params
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml.tracking.export_mlflow import ARTIFACTS_DIR, DEFAULT_DB, export
+    from ctml.runs.export_mlflow import ARTIFACTS_DIR, DEFAULT_DB, export
 
     result = export(project_root(), args.uri, args.experiment)
     if args.json:

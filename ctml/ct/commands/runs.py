@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml.tracking import offline
+    from ctml.runs import offline
 
     root = project_root()
     if args.prune or args.keep is not None or args.dry_run:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _prune(root, args: argparse.Namespace) -> int:
     from ctml.ct import lock, registry
-    from ctml.tracking.prune import prune
+    from ctml.runs.prune import prune
 
     if not args.prune or args.keep is None:
         raise UserError("--keep N and --dry-run go with --prune: `ct.py runs --prune --keep N`")

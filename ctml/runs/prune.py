@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Collection
 
 from ctml.tracking.mode import data_directory
-from ctml.tracking.offline import offline_runs
+from ctml.runs.offline import offline_runs
 
 PRUNED_PREFIX = ".pruned-"
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ctml.errors import UserError
-from ctml.tracking.offline import OfflineRun, offline_runs
+from ctml.runs.offline import OfflineRun, offline_runs
 
 DEFAULT_DB = "mlflow.db"  # in the project root, git-ignored
 ARTIFACTS_DIR = "mlartifacts"  # beside a SQLite store, git-ignored
