@@ -50,3 +50,38 @@ def importance_png(frame: pd.DataFrame, path: str | Path) -> None:
     ax.set_xlabel("importance")
     ax.set_title("Feature importance")
     _save(fig, path)
+
+
+def predicted_vs_actual_png(rows: pd.DataFrame, path: str | Path) -> None:
+    """Each test example at (actual, predicted); the diagonal is a perfect model."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(rows["actual"], rows["predicted"], s=10, alpha=0.6)
+    if len(rows):
+        lo = min(rows["actual"].min(), rows["predicted"].min())
+        hi = max(rows["actual"].max(), rows["predicted"].max())
+        ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title("Predicted vs actual (test set)")
+    _save(fig, path)
+
+
+def residuals_png(rows: pd.DataFrame, path: str | Path) -> None:
+    """Residual (actual - predicted) against the prediction: a pattern means the model misses one."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(rows["predicted"], rows["residual"], s=10, alpha=0.6)
+    ax.axhline(0, linestyle="--", color="grey", linewidth=0.8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("residual (actual - predicted)")
+    ax.set_title("Residuals vs predicted (test set)")
+    _save(fig, path)
+
+
+def residual_hist_png(bins: pd.DataFrame, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    width = float(bins["residual"].diff().median()) if len(bins) > 1 else 1.0
+    ax.bar(bins["residual"], bins["count"], width=width * 0.95)
+    ax.set_xlabel("residual (actual - predicted)")
+    ax.set_ylabel("test examples")
+    ax.set_title("Residual histogram (test set)")
+    _save(fig, path)

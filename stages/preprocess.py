@@ -12,15 +12,18 @@ from ctml import stage, tracking
 from ctml.data import feature_kinds
 from ctml.errors import UserError, run_main
 from ctml.features import build_preprocessor, split_xy
-from ctml.io import write_parquet
+from ctml.io import read_json, write_parquet
 from ctml.model import save_model
+from ctml.task import labels_for_task, recorded_task
 
 
-def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified when every class can be split, so small classes reach both parts."""
+def split(frame: pd.DataFrame, target: str, test_size: float, seed: int, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Classification: stratified when every class can be split, so small classes reach both parts.
+    Regression: a plain shuffled split (a numeric label has no classes to stratify by; binning it
+    into quantiles would add a parameter for a variance gain that only matters on tiny data)."""
     counts = frame[target].value_counts()
     n_test = math.ceil(test_size * len(frame))  # how scikit-learn sizes the parts
-    fits = counts.min() >= 2 and min(n_test, len(frame) - n_test) >= len(counts)
+    fits = task == "classification" and counts.min() >= 2 and min(n_test, len(frame) - n_test) >= len(counts)
     try:
         train, test = train_test_split(frame, test_size=test_size, random_state=seed,
                                        stratify=frame[target] if fits else None)
@@ -35,12 +38,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--train-out", required=True)
     p.add_argument("--test-out", required=True)
     p.add_argument("--preprocessor", required=True, help="fitted ColumnTransformer (joblib)")
+    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task")
     args, params = stage.parse(p, argv)
     target = params.data.target
     with tracking.stage_run("preprocess", params, section="preprocess") as run:
         run.data_input("raw", args.data)
         frame = pd.read_parquet(args.data)
-        train, test = split(frame, target, params.preprocess.test_size, params.seed)
+        task = recorded_task(read_json(args.schema))
+        frame[target] = labels_for_task(frame[target], task)
+        train, test = split(frame, target, params.preprocess.test_size, params.seed, task)
         x_train, _ = split_xy(train, target)
         preprocessor = build_preprocessor(feature_kinds(frame, target), params.preprocess).fit(x_train)
         write_parquet(args.train_out, train)

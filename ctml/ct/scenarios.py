@@ -42,9 +42,18 @@ def flip_labels(labels: pd.Series, mask: np.ndarray, classes: list) -> pd.Series
     return out
 
 
+def mirror_targets(targets: pd.Series, mask: np.ndarray, centre: float) -> pd.Series:
+    """Concept drift of a numeric target: masked values are mirrored about `centre` (the reference
+    mean), so where the relation rose it now falls, while the values keep their spread."""
+    out = targets.astype("float64")
+    out[mask] = 2 * centre - out[mask]
+    return out
+
+
 def make_batch(reference: pd.DataFrame, target: str, scenario: str, step: int, steps: int,
-               batch_size: int, seed: int, ct: CTParams) -> pd.DataFrame:
-    """One labelled batch of `scenario` at `step` (1-based) drawn from `reference`."""
+               batch_size: int, seed: int, ct: CTParams, task: str = "classification") -> pd.DataFrame:
+    """One labelled batch of `scenario` at `step` (1-based) drawn from `reference`; `task` says how
+    concept drift changes the labels (next class, or a mirrored target)."""
     rng = np.random.default_rng([seed, step])
     rows = rng.choice(len(reference), size=batch_size, replace=batch_size > len(reference))
     batch = reference.iloc[np.sort(rows)].reset_index(drop=True)
@@ -60,8 +69,11 @@ def make_batch(reference: pd.DataFrame, target: str, scenario: str, step: int, s
     if scenario == "concept" and step >= ct.start_step and chosen:
         pivot = chosen[0]
         mask = (batch[pivot] > reference[pivot].median()).to_numpy()
-        classes = sorted(reference[target].dropna().unique().tolist())
-        batch[target] = flip_labels(batch[target], mask, classes)
+        if task == "regression":
+            batch[target] = mirror_targets(batch[target], mask, float(pd.to_numeric(reference[target]).mean()))
+        else:
+            classes = sorted(reference[target].dropna().unique().tolist())
+            batch[target] = flip_labels(batch[target], mask, classes)
     return batch
 
 

@@ -21,6 +21,7 @@ from ctml.ct.source import use_replay_source
 from ctml.ct.step import record_step, redraw_timeline, run_step
 from ctml.errors import UserError
 from ctml.io import read_json, read_table
+from ctml.task import recorded_task
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -41,9 +42,10 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
         yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
         return
     reference = pd.read_parquet(ctx.path(layout.RAW))
+    task = recorded_task(read_json(ctx.path(layout.SCHEMA)))
     for i in range(1, args.steps + 1):
         yield scenarios.make_batch(reference, ctx.params.data.target, args.scenario, i, args.steps,
-                                   args.batch_size, seed, ctx.params.ct)
+                                   args.batch_size, seed, ctx.params.ct, task)
 
 
 def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:
