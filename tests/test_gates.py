@@ -25,7 +25,8 @@ def fit(params: Params, frame: pd.DataFrame, model: str = "logistic_regression",
     """The project's preprocessing + estimator pipeline, fitted on `frame` (label column 'target')."""
     x, y = split_xy(frame, "target")
     pre = build_preprocessor(feature_kinds(frame, "target"), params.preprocess).fit(x)
-    est = build_estimator(params.train.model_copy(update={"model": model, **train}), seed=0).fit(pre.transform(x), y)
+    est = build_estimator(params.train.model_copy(update={"model": model, **train}), "classification", seed=0)
+    est.fit(pre.transform(x), y)
     return full_pipeline(pre, est)
 
 

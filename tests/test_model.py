@@ -13,7 +13,7 @@ from ctml.model import build_estimator, load_verified, save_model
 
 
 def train_params(model: str) -> TrainParams:
-    return TrainParams(model=model, n_estimators=7, max_depth=3, learning_rate=0.3, C=0.5, max_iter=50)
+    return TrainParams(model=model, n_estimators=7, max_depth=3, learning_rate=0.3, C=0.5, max_iter=50, alpha=0.5)
 
 
 def tiny_xy() -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +32,7 @@ def tiny_xy() -> tuple[np.ndarray, np.ndarray]:
     ],
 )
 def test_build_estimator_applies_only_its_hyperparameters(model: str, kind: str, expected: dict) -> None:
-    est = build_estimator(train_params(model), seed=11)
+    est = build_estimator(train_params(model), "classification", seed=11)
     assert type(est).__name__ == kind
     assert {k: est.get_params()[k] for k in expected} == expected
 
@@ -40,16 +40,16 @@ def test_build_estimator_applies_only_its_hyperparameters(model: str, kind: str,
 @pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "logistic_regression"])
 def test_same_seed_same_model_bytes(tmp_path: Path, model: str) -> None:
     x, y = tiny_xy()
-    first = save_model(build_estimator(train_params(model), 3).fit(x, y), tmp_path / "a.joblib")
-    second = save_model(build_estimator(train_params(model), 3).fit(x, y), tmp_path / "b.joblib")
+    first = save_model(build_estimator(train_params(model), "classification", 3).fit(x, y), tmp_path / "a.joblib")
+    second = save_model(build_estimator(train_params(model), "classification", 3).fit(x, y), tmp_path / "b.joblib")
     assert first == second == sha256_file(tmp_path / "a.joblib")
-    assert build_estimator(train_params(model), 3).fit(x, y).score(x, y) >= 0.9
+    assert build_estimator(train_params(model), "classification", 3).fit(x, y).score(x, y) >= 0.9
 
 
 def saved(tmp_path: Path) -> tuple[Path, Path]:
     x, y = tiny_xy()
     model_path, meta_path = tmp_path / "model.joblib", tmp_path / "model.json"
-    sha = save_model(build_estimator(train_params("logistic_regression"), 0).fit(x, y), model_path)
+    sha = save_model(build_estimator(train_params("logistic_regression"), "classification", 0).fit(x, y), model_path)
     write_json(meta_path, {"model_sha256": sha})
     return model_path, meta_path
 
@@ -78,5 +78,5 @@ def test_missing_model_or_metadata(tmp_path: Path) -> None:
 
 
 def test_unbounded_depth_reaches_the_estimator() -> None:
-    estimator = build_estimator(train_params("random_forest").model_copy(update={"max_depth": None}), seed=0)
+    estimator = build_estimator(train_params("random_forest").model_copy(update={"max_depth": None}), "classification", seed=0)
     assert estimator.get_params()["max_depth"] is None

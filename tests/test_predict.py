@@ -15,7 +15,11 @@ from ctml.io import write_json
 from ctml.model import build_estimator, save_model
 from ctml.predict import predict_file, prepare_input
 from ctml.schema import infer_schema
+from ctml.task import TaskDecision
 from tests.helpers import read_json
+
+CLASSES = TaskDecision("classification", "test")
+
 
 def raw_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
     """Rows as a user's CSV has them: numbers, a text category, yes/no flags, text labels."""
@@ -37,10 +41,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, params: Params) -> dict[str
     frame = normalize(raw_frame(), "label")
     x, y = split_xy(frame, "label")
     pre = build_preprocessor(feature_kinds(frame, "label"), params.preprocess).fit(x)
-    model = full_pipeline(pre, build_estimator(params.train, seed=0).fit(pre.transform(x), y))
+    model = full_pipeline(pre, build_estimator(params.train, "classification", seed=0).fit(pre.transform(x), y))
     sha = save_model(model, out / "model.joblib")
     write_json(out / "model.json", {"model_sha256": sha, "features": list(x.columns)})
-    write_json(out / "schema.json", infer_schema(frame, "test", "label"))
+    write_json(out / "schema.json", infer_schema(frame, "test", "label", CLASSES))
     return {"model": out / "model.joblib", "meta": out / "model.json", "schema": out / "schema.json", "dir": out}
 
 

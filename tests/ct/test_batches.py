@@ -14,8 +14,10 @@ from ctml.drift import detect
 from ctml.errors import UserError
 from ctml.io import write_json
 from ctml.schema import infer_schema
+from ctml.task import TaskDecision
 from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 
+CLASSES = TaskDecision("classification", "test")
 REFERENCE = mixed(400, 0)
 KINDS = feature_kinds(REFERENCE, "target")
 
@@ -23,7 +25,7 @@ KINDS = feature_kinds(REFERENCE, "target")
 @pytest.fixture
 def ctx(tmp_path: Path, params) -> Context:
     """A project whose schema was recorded from REFERENCE; nothing else is needed to check a batch."""
-    write_json(tmp_path / "data/schema.json", infer_schema(REFERENCE, "test", "target"))
+    write_json(tmp_path / "data/schema.json", infer_schema(REFERENCE, "test", "target", CLASSES))
     return Context(root=tmp_path, params=params)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ctml.config import load_params
 from ctml import dask_io
@@ -17,7 +18,7 @@ from tests.helpers import ROOT
 PARAMS = load_params(ROOT / "params.yaml").drift
 
 
-class Sign:
+class Sign(ClassifierMixin, BaseEstimator):
     """A fixed model: predicts 1 when x > 0.5."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -41,9 +42,9 @@ def test_dask_engine_equals_local_engine(dask_client, tmp_path: Path, shift: flo
     ref, batch = mixed(ref_rows, 0), mixed(batch_rows, 1, shift=shift)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_parquet(tmp_path / "batch.parquet", index=False)
-    local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.8).report
+    local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.8).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
-                                                 dask_client, partition_rows=700, model=Sign(), reference_accuracy=0.8).report
+                                                 dask_client, partition_rows=700, model=Sign(), reference_score=0.8).report
     assert local["n_drifted"] == (4 if shift else 0)
     assert_same(local, distributed)
 

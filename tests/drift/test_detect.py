@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ctml.config import FeatureDriftParams, load_params
 from ctml.drift import detect
@@ -107,12 +108,12 @@ def test_a_csv_batch_is_typed_like_the_reference():
 
 
 def test_model_predictions_and_accuracy_on_a_labelled_batch():
-    class Sign:  # a fixed "model": predicts 1 when x > 0.5
+    class Sign(ClassifierMixin, BaseEstimator):  # a fixed "model": predicts 1 when x > 0.5
         def predict(self, frame: pd.DataFrame) -> np.ndarray:
             return (frame["x"].to_numpy() > 0.5).astype("int64")
 
     ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
-    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.9).report
+    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.9).report
     expected = float(((batch["x"] > 0.5).astype(int) == batch["target"]).mean())
     assert report["performance"] == {"labelled": True, "accuracy": round(expected, 6), "reference_accuracy": 0.9,
                                      "accuracy_drop": round(0.9 - expected, 6)}
