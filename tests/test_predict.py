@@ -168,3 +168,22 @@ def test_predict_with_the_pipeline_model_reproduces_the_test_metrics(baseline_re
     labels = pd.read_parquet(test)["target"]
     accuracy = float((out["prediction"].to_numpy() == labels.to_numpy()).mean())
     assert accuracy == pytest.approx(read_json(baseline_repo / "metrics/metrics.json")["accuracy"], abs=1e-6)
+
+
+def test_a_regressor_predicts_the_number_without_probability_columns(tmp_path: Path, params):
+    import joblib
+
+    frame = normalize(raw_frame().assign(label=lambda f: 5 * f["x1"] + f["x2"]), "label")
+    x, y = split_xy(frame, "label")
+    pre = build_preprocessor(feature_kinds(frame, "label"), params.preprocess).fit(x)
+    model = full_pipeline(pre, build_estimator(params.train, "regression", seed=0).fit(pre.transform(x), y))
+    sha = save_model(model, tmp_path / "model.joblib")
+    write_json(tmp_path / "model.json", {"model_sha256": sha, "features": list(x.columns), "task": "regression"})
+    write_json(tmp_path / "schema.json", infer_schema(frame, "test", "label", TaskDecision("regression", "test")))
+    rows = raw_frame(n=12, seed=5).drop(columns="label")
+    out = predict_file(write_input(tmp_path, rows), tmp_path / "model.joblib", tmp_path / "model.json",
+                       tmp_path / "schema.json", tmp_path / "pred.csv", params)
+    assert list(out.columns) == ["prediction"] and out["prediction"].dtype == "float64"
+    expected = joblib.load(tmp_path / "model.joblib").predict(normalize(rows.assign(label=0.0), "label").drop(columns="label"))
+    assert out["prediction"].to_numpy() == pytest.approx(expected)
+    assert pd.read_csv(tmp_path / "pred.csv")["prediction"].to_numpy() == pytest.approx(expected)
