@@ -52,6 +52,13 @@ def importance_png(frame: pd.DataFrame, path: str | Path) -> None:
     _save(fig, path)
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: str | Path) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _save(fig, path)
+
+
 def predicted_vs_actual_png(rows: pd.DataFrame, path: str | Path) -> None:
     """Each test example at (actual, predicted); the diagonal is a perfect model."""
     fig, ax = plt.subplots(figsize=(4.5, 4))
@@ -60,10 +67,7 @@ def predicted_vs_actual_png(rows: pd.DataFrame, path: str | Path) -> None:
         lo = min(rows["actual"].min(), rows["predicted"].min())
         hi = max(rows["actual"].max(), rows["predicted"].max())
         ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
-    ax.set_xlabel("actual")
-    ax.set_ylabel("predicted")
-    ax.set_title("Predicted vs actual (test set)")
-    _save(fig, path)
+    _finish(fig, ax, "actual", "predicted", "Predicted vs actual (test set)", path)
 
 
 def residuals_png(rows: pd.DataFrame, path: str | Path) -> None:
@@ -71,17 +75,11 @@ def residuals_png(rows: pd.DataFrame, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(rows["predicted"], rows["residual"], s=10, alpha=0.6)
     ax.axhline(0, linestyle="--", color="grey", linewidth=0.8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("residual (actual - predicted)")
-    ax.set_title("Residuals vs predicted (test set)")
-    _save(fig, path)
+    _finish(fig, ax, "predicted", "residual (actual - predicted)", "Residuals vs predicted (test set)", path)
 
 
 def residual_hist_png(bins: pd.DataFrame, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     width = float(bins["residual"].diff().median()) if len(bins) > 1 else 1.0
     ax.bar(bins["residual"], bins["count"], width=width * 0.95)
-    ax.set_xlabel("residual (actual - predicted)")
-    ax.set_ylabel("test examples")
-    ax.set_title("Residual histogram (test set)")
-    _save(fig, path)
+    _finish(fig, ax, "residual (actual - predicted)", "test examples", "Residual histogram (test set)", path)

@@ -90,3 +90,5 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     assert concept["note"].startswith("rmse increase")  # the trigger, whatever the gates said of the candidate
     assert (concept["status"], concept["gates"]) in (("retrained", "passed"), ("blocked", "blocked:accuracy"))
     assert read_json(repo / "models/production/model.json")["task"] == "regression"
+    plots = {p.name for p in (repo / "metrics/plots").iterdir()}
+    assert "residuals.csv" in plots and not plots & {"confusion.csv", "roc.png"}  # the classifier's plots are gone
