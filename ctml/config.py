@@ -14,7 +14,7 @@ PARAMS_FILE = "params.yaml"
 
 # What each task may use: `train.model` and `gates.metric` are checked against the task in force
 # (up front when `data.task` names it, by the train and gates stages when `auto` decided it).
-TASKS = ("classification", "regression")
+Task = Literal["classification", "regression"]
 MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting"),
           "regression": ("random_forest", "ridge", "gradient_boosting")}
 METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"),

@@ -14,25 +14,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ctml.config import AutoTaskParams, DataParams
+from ctml.config import AutoTaskParams, DataParams, Task
 from ctml.data import cast_column, plain
 from ctml.errors import UserError
 
-LEGACY_TASK = "classification"  # a schema or model recorded before tasks existed was a classifier
+LEGACY_TASK: Task = "classification"  # a schema or model recorded before tasks existed was a classifier
 
 
 @dataclass(frozen=True)
 class TaskDecision:
-    task: str  # classification | regression
+    task: Task
     reason: str  # why, in words, for the validate output and the schema
 
 
-def recorded_task(record: dict[str, Any] | None) -> str:
+def recorded_task(record: dict[str, Any] | None) -> Task:
     """The task a schema or model metadata records (older records: classification)."""
     return (record or {}).get("task") or LEGACY_TASK
 
 
-def task_of_model(model: Any) -> str:
+def task_of_model(model: Any) -> Task:
     """A fitted model (or pipeline) is a regressor or a classifier; scikit-learn knows which."""
     from sklearn.base import is_regressor
 

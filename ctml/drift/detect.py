@@ -16,7 +16,7 @@ from ctml.config import DriftParams
 from ctml.data import cast_to_kinds, feature_kinds
 from ctml.drift import registry, summary
 from ctml.drift.plots import distribution
-from ctml.drift.summary import Counts, Ecdf, Summary
+from ctml.drift.summary import Ecdf, Summary
 from ctml.errors import UserError
 from ctml.task import task_of_model
 
