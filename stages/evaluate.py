@@ -17,7 +17,15 @@ from ctml.io import write_csv, write_json
 from ctml.model import load_verified
 from ctml.task import task_of_model
 
-PLOTS = {"classification": ("confusion", "roc"), "regression": ("predicted_vs_actual", "residuals", "residual_hist")}
+# Each task's plots: name -> (title, CSV columns). dvc.yaml declares both sets; the other task's
+# are written as an empty table and an image saying why, so `dvc plots show` reports nothing missing.
+PLOTS = {
+    "classification": {"confusion": ("Confusion matrix", ["actual", "predicted"]),
+                       "roc": ("ROC curve", ["fpr", "tpr", "class"])},
+    "regression": {"predicted_vs_actual": ("Predicted vs actual", ["actual", "predicted"]),
+                   "residuals": ("Residuals vs predicted", ["predicted", "residual"]),
+                   "residual_hist": ("Residual histogram", ["residual", "count"])},
+}
 Plot = tuple[str, pd.DataFrame, Callable[[pd.DataFrame, Path], None]]
 
 
@@ -37,13 +45,13 @@ def regression_plots(model: Any, x: pd.DataFrame, y: pd.Series, bins: int) -> tu
         ("residual_hist", residual_histogram(rows["residual"], bins), plots.residual_hist_png)]
 
 
-def remove_stale(out: Path, task: str) -> None:
-    """The other task's plot files from an earlier run (the folder persists): dvc plots shows what is there."""
+def not_applicable(out: Path, task: str) -> None:
+    """The other task's plots, as an empty table and an image that says why."""
     for other, names in PLOTS.items():
         if other != task:
-            for name in names:
-                for suffix in (".csv", ".png"):
-                    (out / f"{name}{suffix}").unlink(missing_ok=True)
+            for name, (title, columns) in names.items():
+                write_csv(out / f"{name}.csv", pd.DataFrame(columns=columns))
+                plots.not_drawn_png(title, f"a {other} plot, and this is a {task} model", out / f"{name}.png")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -70,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_csv(out / f"{name}.csv", frame)
             draw(frame, out / f"{name}.png")
             run.upload(f"plots/{name}", out / f"{name}.png")
-        remove_stale(out, task)
+        not_applicable(out, task)
         write_json(args.metrics, scores)
         run.metrics("metrics", scores)
         print(f"evaluate ({task}): " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
