@@ -6,20 +6,42 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ctml.errors import UserError
 
 PARAMS_FILE = "params.yaml"
+
+# What each task may use: `train.model` and `gates.metric` are checked against the task in force
+# (up front when `data.task` names it, by the train and gates stages when `auto` decided it).
+Task = Literal["classification", "regression"]
+MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting"),
+          "regression": ("random_forest", "ridge", "gradient_boosting")}
+METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"),
+           "regression": ("rmse", "mae", "r2", "mape")}
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}  # what `gates.metric: auto` compares
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AutoTaskParams(_Section):
+    max_classes: int = Field(ge=2)
+    min_distinct: int = Field(ge=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoTaskParams:
+        if self.min_distinct <= self.max_classes:
+            raise ValueError(f"min_distinct ({self.min_distinct}) must be above max_classes ({self.max_classes})")
+        return self
+
+
 class DataParams(_Section):
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
+    task: Literal["auto", "classification", "regression"]
+    auto_task: AutoTaskParams
     date_columns: list[str] = []
 
 
@@ -39,16 +61,18 @@ class PreprocessParams(_Section):
 
 
 class TrainParams(_Section):
-    model: Literal["random_forest", "logistic_regression", "gradient_boosting"]
+    model: Literal[tuple(dict.fromkeys(MODELS["classification"] + MODELS["regression"]))]  # type: ignore[valid-type]
     n_estimators: int = Field(ge=1)
     max_depth: int | None = Field(ge=1)  # None (null in YAML): unbounded, scikit-learn's default
     learning_rate: float = Field(gt=0)
     C: float = Field(gt=0)
     max_iter: int = Field(ge=1)
+    alpha: float = Field(ge=0)
 
 
 class EvaluateParams(_Section):
     top_features: int = Field(ge=1)
+    residual_bins: int = Field(ge=2)
 
 
 DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
@@ -88,6 +112,7 @@ class ComputeParams(_Section):
 class CTParams(_Section):
     threshold: float = Field(ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
+    max_error_increase: float = Field(ge=0)
     policy: Literal["append", "window"]
     window_rows: int = Field(ge=10)
     reference_rows: int = Field(ge=10)
@@ -99,10 +124,11 @@ class CTParams(_Section):
 class FairnessParams(_Section):
     sensitive_column: str = ""
     max_dp_diff: float = Field(ge=0, le=1)
+    max_mean_gap: float = Field(ge=0)
 
 
 class GatesParams(_Section):
-    metric: Literal["accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"]
+    metric: Literal[("auto",) + METRICS["classification"] + METRICS["regression"]]  # type: ignore[valid-type]
     tolerance: float = Field(ge=0, le=1)
     freshness_hours: float = Field(gt=0)
     p95_latency_ms: float = Field(gt=0)
@@ -176,11 +202,34 @@ def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         # A misspelled key is both unknown and leaves the real key missing: name the typo first.
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         raise UserError(f"{source}: {_describe(errors[0], Params)}") from None
+    if params.data.task != "auto":
+        check_for_task(params, params.data.task, source)
+    return params
+
+
+def check_for_task(params: Params, task: str, source: str = PARAMS_FILE) -> None:
+    """`train.model` and `gates.metric` must be ones of `task`; else one line naming the key."""
+    require_for_task("train.model", params.train.model, task, source)
+    require_for_task("gates.metric", params.gates.metric, task, source)
+
+
+def require_for_task(key: str, value: str, task: str, source: str = PARAMS_FILE) -> None:
+    """One key (`train.model` or `gates.metric`) against the task in force."""
+    what, allowed = ("model", MODELS[task]) if key == "train.model" else ("metric", ("auto", *METRICS[task]))
+    if value not in allowed:
+        raise UserError(f"{source}: key '{key}' = {value!r} is not a {task} {what} (the task is {task}; "
+                        f"allowed: {', '.join(allowed)})")
+
+
+def gate_metric(metric: str, task: str) -> str:
+    """The metric the accuracy gate compares: `gates.metric`, or the task's default for `auto`."""
+    require_for_task("gates.metric", metric, task)
+    return DEFAULT_METRIC[task] if metric == "auto" else metric
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

@@ -18,7 +18,7 @@ from ctml.errors import UserError
 from ctml.io import read_table
 
 BUILTIN_PREFIX = "sklearn:"
-BUILTIN_DATASETS = ("breast_cancer", "iris", "wine", "digits")
+BUILTIN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")  # diabetes: a numeric target (regression)
 # The one list of boolean words: what inference calls a boolean column, and what a boolean cast reads.
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False}
 

@@ -1,6 +1,12 @@
-"""Classification metrics and plot data, binary and multiclass alike."""
+"""Test-set metrics and plot data: classification (binary and multiclass alike) and regression.
+
+Each metric's direction is known (`METRIC_SPECS`), so a gate can compare any of them: a higher
+accuracy or R² is better, a lower RMSE is better; a bounded score is compared with an absolute
+tolerance, an error (in the target's units) with a relative one.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -8,7 +14,20 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.preprocessing import label_binarize
 
-METRIC_NAMES = ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc")
+from ctml.config import METRICS
+
+METRIC_NAMES = METRICS["classification"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    higher_is_better: bool
+    relative_tolerance: bool  # errors in the target's units: tolerance is a share of production's value
+
+
+METRIC_SPECS = {**{name: MetricSpec(True, False) for name in METRICS["classification"]},
+                "r2": MetricSpec(True, False), "rmse": MetricSpec(False, True), "mae": MetricSpec(False, True),
+                "mape": MetricSpec(False, True)}
 
 
 def classification_metrics(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray) -> dict[str, float]:
@@ -58,3 +77,29 @@ def feature_importance(estimator, names: list[str], top: int) -> pd.DataFrame:
         values = np.abs(np.atleast_2d(estimator.coef_)).mean(axis=0)
     frame = pd.DataFrame({"feature": names, "importance": values.round(6)})
     return frame.sort_values(["importance", "feature"], ascending=[False, True]).head(top).reset_index(drop=True)
+
+
+def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of metrics.json; MAPE too when no label is zero (it divides by the label)."""
+    truth, pred = np.asarray(y_true, dtype="float64"), np.asarray(y_pred, dtype="float64")
+    out = {
+        "rmse": float(np.sqrt(skm.mean_squared_error(truth, pred))),
+        "mae": skm.mean_absolute_error(truth, pred),
+        "r2": skm.r2_score(truth, pred) if len(truth) > 1 else float("nan"),
+    }
+    if len(truth) and (truth != 0).all():
+        out["mape"] = skm.mean_absolute_percentage_error(truth, pred)
+    return {k: round(float(v), 6) for k, v in out.items()}
+
+
+def residual_rows(y_true: pd.Series, y_pred: np.ndarray) -> pd.DataFrame:
+    """One row per test example: actual, predicted and residual (actual - predicted)."""
+    truth, pred = np.asarray(y_true, dtype="float64"), np.asarray(y_pred, dtype="float64")
+    return pd.DataFrame({"actual": truth.round(6), "predicted": pred.round(6), "residual": (truth - pred).round(6)})
+
+
+def residual_histogram(residuals: pd.Series, bins: int) -> pd.DataFrame:
+    """Residual counts in `bins` equal-width bins, each named by its centre."""
+    counts, edges = np.histogram(np.asarray(residuals, dtype="float64"), bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return pd.DataFrame({"residual": centres.round(6), "count": counts.astype("int64")})

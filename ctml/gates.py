@@ -3,8 +3,8 @@
 Each gate is a small function returning a `Gate` (passed, blocking, value, limit, detail); `report`
 folds them into the `metrics/gates.json` shape. Blocking gates decide promotion; a failed
 non-blocking gate (freshness) is an alert: recorded and logged, never a block.
-Directions: accuracy passes at value >= limit, freshness at value <= limit (age in hours), latency and
-fairness at value < limit. Times are naive UTC throughout, as `ctml.data.normalize` stores dates.
+Directions: accuracy passes at value >= limit for a score (accuracy, R²) and at value <= limit for an
+error (RMSE, MAE, MAPE), freshness at value <= limit (age in hours), latency and fairness at value < limit. Times are naive UTC throughout, as `ctml.data.normalize` stores dates.
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ctml.errors import UserError
-from ctml.evaluate import classification_metrics
+from ctml.evaluate import METRIC_SPECS, classification_metrics, regression_metrics
 from ctml.model import load_verified
+from ctml.task import recorded_task, task_of_model
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,12 @@ def load_production(directory: str | Path) -> tuple[Any, dict[str, Any]] | None:
 
 
 def score(model: Any, x: pd.DataFrame, y: pd.Series, metric: str) -> float:
-    """`metric` (a name from ctml.evaluate.METRIC_NAMES) of `model` on (x, y)."""
+    """`metric` (a name from ctml.evaluate.METRIC_SPECS, of the model's task) of `model` on (x, y)."""
+    if task_of_model(model) == "regression":
+        values = regression_metrics(y, model.predict(x))
+        if metric not in values:
+            raise UserError(f"gates.metric '{metric}' cannot be computed on this test set (mape needs labels without zeros)")
+        return values[metric]
     proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
     values = classification_metrics(y, model.predict(x), proba, model.classes_)
     if metric not in values:
@@ -105,26 +111,43 @@ def score(model: Any, x: pd.DataFrame, y: pd.Series, metric: str) -> float:
     return values[metric]
 
 
+def not_comparable(candidate: Any, meta: Mapping[str, Any], x: pd.DataFrame) -> str | None:
+    """Why the production model cannot be scored on this test set, or None when it can: it needs
+    columns the test set lacks (the user moved to another data source), or it is a model of the
+    other task (the user switched `data.task`): either way a new lineage begins."""
+    missing = [c for c in meta.get("features", []) if c not in x.columns]
+    if missing:
+        return f"needs columns absent from the test set: {', '.join(missing[:5])}"
+    ours, theirs = task_of_model(candidate), recorded_task(dict(meta))
+    if ours != theirs:
+        return f"production is a {theirs} model, the candidate a {ours} model"
+    return None
+
+
 def accuracy_gate(candidate: Any, production: tuple[Any, dict[str, Any]] | None, x: pd.DataFrame, y: pd.Series,
                   metric: str, tolerance: float) -> Gate:
-    """Block when the candidate's `metric` trails the production model's on the same test set by more than `tolerance`.
+    """Block when the candidate's `metric` is worse than the production model's on the same test set
+    by more than `tolerance`: for a score (higher is better) by more than `tolerance` absolute, for
+    an error (lower is better) by more than `tolerance` times production's error.
 
-    A production model that needs columns the test set lacks (the user moved to another data
-    source) is not comparable; the gate then passes and says so.
+    A production model that is not comparable (`not_comparable`) lets the gate pass, saying why.
     """
     value = score(candidate, x, y, metric)
     if production is None:
         return Gate(True, True, value, None, f"candidate {metric} {value:.4f}; no production model")
     model, meta = production
-    missing = [c for c in meta.get("features", []) if c not in x.columns]
-    if missing:
-        return Gate(True, True, value, None, f"candidate {metric} {value:.4f}; production model not comparable "
-                                             f"(needs columns absent from the test set: {', '.join(missing[:5])})")
+    if (why := not_comparable(candidate, meta, x)) is not None:
+        return Gate(True, True, value, None, f"candidate {metric} {value:.4f}; production model not comparable ({why})")
     prod = score(model, x, y, metric)
-    limit = round(prod - tolerance, 6)
-    passed = value >= limit - 1e-9
+    spec = METRIC_SPECS[metric]
+    if spec.higher_is_better:
+        limit = round(prod - tolerance, 6)
+        passed, allowed = value >= limit - 1e-9, f"- tolerance {tolerance:g}"
+    else:
+        limit = round(prod * (1 + tolerance), 6)
+        passed, allowed = value <= limit + 1e-9, f"+ {tolerance:.0%} tolerance (lower is better)"
     return Gate(passed, True, value, limit, f"candidate {metric} {value:.4f} vs production {prod:.4f} "
-                                            f"(sha256 {str(meta.get('model_sha256'))[:12]}) - tolerance {tolerance:g}")
+                                            f"(sha256 {str(meta.get('model_sha256'))[:12]}) {allowed}")
 
 
 QUANTILE = 0.95  # the latency gate bounds the p95
@@ -195,6 +218,23 @@ def demographic_parity_difference(rates: Mapping[str, float]) -> float:
     return float(max(rates.values()) - min(rates.values())) if rates else 0.0
 
 
+def _groups(x: pd.DataFrame, column: str) -> pd.Series:
+    if column not in x.columns:
+        raise UserError(f"gates.fairness.sensitive_column '{column}' is not a feature column of the test set "
+                        f"(columns: {', '.join(map(str, x.columns[:20]))})")
+    return x[column]
+
+
+def _disabled(limit: float) -> Gate:
+    return Gate(True, True, None, limit, "disabled (gates.fairness.sensitive_column is empty)")
+
+
+def _shown(values: Mapping[str, float]) -> str:
+    """The groups, largest value first (at most eight)."""
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(values.items(), key=lambda kv: -kv[1])[:8])
+    return shown + (f" (+{len(values) - 8} groups)" if len(values) > 8 else "")
+
+
 def fairness_gate(model: Any, x: pd.DataFrame, column: str, max_dp_diff: float) -> Gate:
     """Block when the demographic parity difference across groups of `column` is not below `max_dp_diff`.
 
@@ -203,18 +243,35 @@ def fairness_gate(model: Any, x: pd.DataFrame, column: str, max_dp_diff: float) 
     is compared across groups. An empty `column` disables the gate.
     """
     if not column:
-        return Gate(True, True, None, max_dp_diff, "disabled (gates.fairness.sensitive_column is empty)")
-    if column not in x.columns:
-        raise UserError(f"gates.fairness.sensitive_column '{column}' is not a feature column of the test set "
-                        f"(columns: {', '.join(map(str, x.columns[:20]))})")
+        return _disabled(max_dp_diff)
+    groups = _groups(x, column)
     positive = model.classes_[-1]
-    rates = positive_rates(model.predict(x), x[column], positive)
+    rates = positive_rates(model.predict(x), groups, positive)
     diff = demographic_parity_difference(rates)
-    shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(rates.items(), key=lambda kv: -kv[1])[:8])
-    more = f" (+{len(rates) - 8} groups)" if len(rates) > 8 else ""
     label = positive.item() if hasattr(positive, "item") else positive
-    detail = f"rate of predicting {label!r} by '{column}': {shown}{more}"
+    detail = f"rate of predicting {label!r} by '{column}': {_shown(rates)}"
     return Gate(diff < max_dp_diff, True, round(diff, 6), max_dp_diff, detail)
+
+
+def group_means(predictions: np.ndarray, groups: pd.Series) -> dict[str, float]:
+    """Mean prediction per group (missing values form the group '<missing>')."""
+    keys = groups.astype(object).where(groups.notna(), "<missing>").astype(str).to_numpy()
+    means = pd.Series(np.asarray(predictions, dtype="float64"), index=keys).groupby(level=0).mean()
+    return {str(k): float(v) for k, v in means.items()}
+
+
+def mean_gap_gate(model: Any, x: pd.DataFrame, y: pd.Series, column: str, max_mean_gap: float) -> Gate:
+    """Regression's fairness gate: block when the groups of `column` get mean predictions further
+    apart than `max_mean_gap` standard deviations of the test labels (scale-free, so one bound
+    fits a price and a temperature). An empty `column` disables the gate."""
+    if not column:
+        return _disabled(max_mean_gap)
+    means = group_means(model.predict(x), _groups(x, column))
+    spread = float(np.std(np.asarray(y, dtype="float64")))
+    raw = max(means.values()) - min(means.values())
+    gap = raw / spread if spread > 0 else 0.0
+    detail = f"mean prediction by '{column}': {_shown(means)}; gap {raw:.4g} = {gap:.3f} test-label standard deviations"
+    return Gate(gap < max_mean_gap, True, round(gap, 6), max_mean_gap, detail)
 
 
 def report(gates: Mapping[str, Gate], checked_at: datetime) -> dict[str, Any]:

@@ -9,23 +9,35 @@ import numpy as np
 from joblib.numpy_pickle import NumpyPickler
 from joblib.numpy_pickle_utils import _write_fileobject  # joblib.dump's own writer (pinned joblib)
 
-from ctml.config import TrainParams
+from ctml.config import TrainParams, require_for_task
 from ctml.errors import UserError
 from ctml.io import atomic_path, read_json, sha256_file
 
 
-def build_estimator(params: TrainParams, seed: int):
-    """The estimator named by train.model, with only the hyperparameters that apply to it."""
+def build_estimator(params: TrainParams, task: str, seed: int):
+    """The estimator named by train.model for `task`, with only the hyperparameters that apply to it.
+
+    The regressors take the same keys as their classifier twins (ridge is the linear model of
+    regression, as logistic_regression is of classification); a model of the other task is a
+    UserError naming train.model.
+    """
+    require_for_task("train.model", params.model, task)
+    regression = task == "regression"
     if params.model == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        return RandomForestClassifier(n_estimators=params.n_estimators, max_depth=params.max_depth, random_state=seed, n_jobs=1)
+        forest = RandomForestRegressor if regression else RandomForestClassifier
+        return forest(n_estimators=params.n_estimators, max_depth=params.max_depth, random_state=seed, n_jobs=1)
     if params.model == "gradient_boosting":
-        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
-        return GradientBoostingClassifier(
-            n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate, random_state=seed
-        )
+        boosting = GradientBoostingRegressor if regression else GradientBoostingClassifier
+        return boosting(n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate,
+                        random_state=seed)
+    if params.model == "ridge":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=params.alpha, random_state=seed)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)

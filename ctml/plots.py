@@ -50,3 +50,46 @@ def importance_png(frame: pd.DataFrame, path: str | Path) -> None:
     ax.set_xlabel("importance")
     ax.set_title("Feature importance")
     _save(fig, path)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: str | Path) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def predicted_vs_actual_png(rows: pd.DataFrame, path: str | Path) -> None:
+    """Each test example at (actual, predicted); the diagonal is a perfect model."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(rows["actual"], rows["predicted"], s=10, alpha=0.6)
+    if len(rows):
+        lo = min(rows["actual"].min(), rows["predicted"].min())
+        hi = max(rows["actual"].max(), rows["predicted"].max())
+        ax.plot([lo, hi], [lo, hi], linestyle="--", color="grey", linewidth=0.8)
+    _finish(fig, ax, "actual", "predicted", "Predicted vs actual (test set)", path)
+
+
+def residuals_png(rows: pd.DataFrame, path: str | Path) -> None:
+    """Residual (actual - predicted) against the prediction: a pattern means the model misses one."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(rows["predicted"], rows["residual"], s=10, alpha=0.6)
+    ax.axhline(0, linestyle="--", color="grey", linewidth=0.8)
+    _finish(fig, ax, "predicted", "residual (actual - predicted)", "Residuals vs predicted (test set)", path)
+
+
+def residual_hist_png(bins: pd.DataFrame, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    width = float(bins["residual"].diff().median()) if len(bins) > 1 else 1.0
+    ax.bar(bins["residual"], bins["count"], width=width * 0.95)
+    _finish(fig, ax, "residual (actual - predicted)", "test examples", "Residual histogram (test set)", path)
+
+
+def not_drawn_png(title: str, reason: str, path: str | Path) -> None:
+    """The image of a plot that does not apply (a confusion matrix of a regressor): `dvc plots show`
+    declares the plots of both tasks, and an image that says why is better than a missing file."""
+    fig, ax = plt.subplots(figsize=(4.5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"not drawn: {reason}", ha="center", va="center", color="grey")
+    ax.set_title(title)
+    _save(fig, path)

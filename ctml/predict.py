@@ -17,6 +17,7 @@ from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_csv, write_parquet
 from ctml.model import load_verified
 from ctml.schema import check_frame, recorded_kinds
+from ctml.task import task_of_model
 
 OUTPUT_SUFFIXES = {".csv": write_csv, ".parquet": write_parquet, ".pq": write_parquet}
 
@@ -49,7 +50,10 @@ def prepare_input(raw: pd.DataFrame, schema: dict[str, Any], params: Params, sou
 
 
 def predict_frame(model: Any, x: pd.DataFrame) -> pd.DataFrame:
-    """`prediction` and one `proba_<class>` column per model class, row-aligned with `x`."""
+    """`prediction` and, for a classifier, one `proba_<class>` column per model class, row-aligned with `x`.
+    A regressor's prediction is the number itself: there are no classes to give probabilities of."""
+    if task_of_model(model) == "regression":
+        return pd.DataFrame({"prediction": model.predict(x)})
     proba = model.predict_proba(x)
     out = pd.DataFrame({"prediction": model.predict(x)})
     for i, label in enumerate(model.classes_):

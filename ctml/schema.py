@@ -2,7 +2,7 @@
 
 Why recorded rather than declared: users bring arbitrary CSVs, and the baseline they trained on
 is the only ground truth of what "normal" looks like. Recording again happens only when the
-user points `data.source`/`data.target` somewhere else.
+user points `data.source`/`data.target` somewhere else, or names another `data.task` (ctml.task).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import ValidateParams
-from ctml.data import cast_to_kinds, feature_kinds, plain
-from ctml.errors import UserError
+from ctml.data import cast_column, cast_to_kinds, feature_kinds, plain
+from ctml.task import TaskDecision, missing_problem, recorded_task
 
 SCHEMA_VERSION = 1
 
@@ -23,7 +23,9 @@ def recorded_kinds(schema: dict[str, Any]) -> dict[str, str]:
     return {name: spec["kind"] for name, spec in schema["columns"].items()}
 
 
-def infer_schema(frame: pd.DataFrame, source: str, target: str) -> dict[str, Any]:
+def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecision) -> dict[str, Any]:
+    """The contract of `frame`: each feature's kind and range, the task and what its labels may be
+    (the classes of a classifier, the range of a regression target)."""
     columns: dict[str, dict[str, Any]] = {}
     for name, kind in feature_kinds(frame, target).items():
         col = frame[name]
@@ -37,14 +39,20 @@ def infer_schema(frame: pd.DataFrame, source: str, target: str) -> dict[str, Any
             spec["categories"] = sorted(map(str, present.unique()))
         columns[name] = spec
     labels = frame[target].dropna()
-    return {
+    schema: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "source": source,
         "target": target,
+        "task": task.task,
+        "task_reason": task.reason,
         "label_kind": "numeric" if pd.api.types.is_numeric_dtype(labels) else "categorical",
-        "classes": sorted(plain(v) for v in labels.unique()),
-        "columns": columns,
     }
+    if task.task == "regression":
+        values = cast_column(labels, "numeric")
+        schema["label_kind"], schema["label_min"], schema["label_max"] = "numeric", float(values.min()), float(values.max())
+    else:
+        schema["classes"] = sorted(plain(v) for v in labels.unique())
+    return {**schema, "columns": columns}
 
 
 def _first(values: pd.Series) -> Any:
@@ -121,14 +129,20 @@ def check_frame(frame: pd.DataFrame, schema: dict[str, Any], vp: ValidateParams,
         if share < 1.0 and (problem := _check_kind(name, col, spec, vp)):
             problems.append(problem)
     if target in frame.columns:
-        problems.extend(_check_labels(frame[target], schema, require_two=require_target))
+        problems.extend(_check_labels(frame[target], schema, vp))
     return problems
 
 
-def _check_labels(labels: pd.Series, schema: dict[str, Any], require_two: bool) -> list[str]:
+def _check_labels(labels: pd.Series, schema: dict[str, Any], vp: ValidateParams) -> list[str]:
+    """Labels of the recorded task: known classes, or finite numbers within the recorded range
+    (held to it as a numeric feature is, so an absurd magnitude is caught)."""
     target = schema["target"]
-    if labels.isna().any():
-        return [f"label column '{target}': {int(labels.isna().sum())} missing labels (rule: labels must be present)"]
+    if (problem := missing_problem(labels, target)) is not None:
+        return [problem]
+    if recorded_task(schema) == "regression":
+        spec = {"min": schema["label_min"], "max": schema["label_max"]}
+        problem = _check_numeric(target, labels, spec, vp)
+        return [] if problem is None else [f"label {problem}"]
     recorded = schema["classes"]
     values = labels if schema["label_kind"] == "categorical" else pd.to_numeric(labels, errors="coerce")
     if values.isna().any():
@@ -138,11 +152,3 @@ def _check_labels(labels: pd.Series, schema: dict[str, Any], require_two: bool) 
         return [f"label column '{target}': unknown class {_first(unknown)!r} (recorded classes: {recorded})"]
     return []
 
-
-def check_training_labels(labels: pd.Series, target: str) -> None:
-    """A classifier needs at least two classes; say so before any stage tries to fit one."""
-    classes = labels.dropna().unique()
-    if len(classes) < 2:
-        shown = f" ({plain(classes[0])!r})" if len(classes) else ""
-        noun = "class" if len(classes) == 1 else "classes"
-        raise UserError(f"label column '{target}': has {len(classes)} {noun}{shown}, need at least two")

@@ -1,5 +1,5 @@
 """Stage drift: the batch under check vs the training data, per feature, for the production model's
-predictions, and (on a labelled batch) for its accuracy."""
+predictions, and (on a labelled batch) for its accuracy, or a regressor's error."""
 from __future__ import annotations
 
 import sys
@@ -13,13 +13,18 @@ from ctml.drift.plots import write_plots
 from ctml.errors import run_main
 from ctml.io import read_json, read_table, table_rows, write_json
 from ctml.model import load_verified
+from ctml.task import task_of_model
 
 
-def reference_accuracy(production: str | Path, metrics: str | Path) -> float | None:
-    """Test accuracy of the production model (its metrics.json), else of the pipeline's model."""
+REFERENCE_METRIC = {"classification": "accuracy", "regression": "rmse"}  # what a labelled batch is held to
+
+
+def reference_score(production: str | Path, metrics: str | Path, task: str) -> float | None:
+    """Test accuracy (a classifier) or RMSE (a regressor) of the production model (its metrics.json),
+    else of the pipeline's model."""
     path = Path(production) / "metrics.json"
     path = path if path.exists() else Path(metrics)
-    value = read_json(path).get("accuracy") if path.exists() else None
+    value = read_json(path).get(REFERENCE_METRIC[task]) if path.exists() else None
     return None if value is None else float(value)
 
 
@@ -41,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--model", required=True, help="pipeline model, used when no production model is deployed")
     p.add_argument("--meta", required=True, help="its metadata (sha256 checked before loading)")
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
-    p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy fallback)")
+    p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy or RMSE fallback)")
     p.add_argument("--out", required=True, help="output: drift report (JSON metric)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
     args, params = stage.parse(p, argv)
@@ -56,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"drift: no batch in {args.checked}; nothing to compare")
             return
         model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
-        ref_acc = reference_accuracy(args.production, args.metrics)
+        ref_score = reference_score(args.production, args.metrics, task_of_model(model))
         if params.compute.engine == "dask":
             from ctml import dask_io  # dask and distributed cost ~0.4 s to import; only this engine needs them
             from ctml.drift import dask_engine
@@ -64,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             with dask_io.client_for(params.compute.scheduler) as client:
                 result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
                                                         partition_rows=params.compute.partition_rows,
-                                                        reference_accuracy=ref_acc)
+                                                        reference_score=ref_score)
         else:
             result = detect.detect(read_table(reference), read_table(batch), target, dp, model=model,
-                                   reference_accuracy=ref_acc, batch_path=batch)
+                                   reference_score=ref_score, batch_path=batch)
         pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
                            images=detect.wants_images(result.report, dp.images))
         write_json(args.out, result.report)

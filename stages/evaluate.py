@@ -1,18 +1,57 @@
-"""Stage evaluate: test-set metrics and the confusion, ROC and feature-importance plots."""
+"""Stage evaluate: test-set metrics and plots: confusion and ROC for a classifier, predicted vs
+actual, residuals and their histogram for a regressor, feature importance for both."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from ctml import plots, stage, tracking
 from ctml.errors import run_main
-from ctml.evaluate import classification_metrics, confusion_rows, feature_importance, roc_points
+from ctml.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
+                           residual_rows, roc_points)
 from ctml.features import feature_names, split_xy
 from ctml.io import write_csv, write_json
 from ctml.model import load_verified
+from ctml.task import task_of_model
+
+# Each task's plots: name -> (title, CSV columns). dvc.yaml declares both sets; the other task's
+# are written as an empty table and an image saying why, so `dvc plots show` reports nothing missing.
+PLOTS = {
+    "classification": {"confusion": ("Confusion matrix", ["actual", "predicted"]),
+                       "roc": ("ROC curve", ["fpr", "tpr", "class"])},
+    "regression": {"predicted_vs_actual": ("Predicted vs actual", ["actual", "predicted"]),
+                   "residuals": ("Residuals vs predicted", ["predicted", "residual"]),
+                   "residual_hist": ("Residual histogram", ["residual", "count"])},
+}
+Plot = tuple[str, pd.DataFrame, Callable[[pd.DataFrame, Path], None]]
+
+
+def classification_plots(model: Any, x: pd.DataFrame, y: pd.Series) -> tuple[dict[str, float], list[Plot]]:
+    classes = model.classes_
+    pred, proba = model.predict(x), model.predict_proba(x)
+    return classification_metrics(y, pred, proba, classes), [
+        ("confusion", confusion_rows(y, pred), plots.confusion_png), ("roc", roc_points(y, proba, classes), plots.roc_png)]
+
+
+def regression_plots(model: Any, x: pd.DataFrame, y: pd.Series, bins: int) -> tuple[dict[str, float], list[Plot]]:
+    pred = model.predict(x)
+    rows = residual_rows(y, pred)
+    return regression_metrics(y, pred), [
+        ("predicted_vs_actual", rows[["actual", "predicted"]], plots.predicted_vs_actual_png),
+        ("residuals", rows[["predicted", "residual"]], plots.residuals_png),
+        ("residual_hist", residual_histogram(rows["residual"], bins), plots.residual_hist_png)]
+
+
+def not_applicable(out: Path, task: str) -> None:
+    """The other task's plots, as an empty table and an image that says why."""
+    for other, names in PLOTS.items():
+        if other != task:
+            for name, (title, columns) in names.items():
+                write_csv(out / f"{name}.csv", pd.DataFrame(columns=columns))
+                plots.not_drawn_png(title, f"a {other} plot, and this is a {task} model", out / f"{name}.png")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,22 +66,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         run.data_input("test_split", args.test)
         model, _ = load_verified(args.model, args.meta)
         x, y = split_xy(pd.read_parquet(args.test), params.data.target)
-        classes = model.classes_
-        pred, proba = model.predict(x), model.predict_proba(x)
-        scores = classification_metrics(y, pred, proba, classes)
-        out = Path(args.plots)
-        confusion = confusion_rows(y, pred)
-        roc = roc_points(y, proba, classes)
+        task = task_of_model(model)
+        if task == "regression":
+            scores, drawn = regression_plots(model, x, y, params.evaluate.residual_bins)
+        else:
+            scores, drawn = classification_plots(model, x, y)
         importance = feature_importance(model.named_steps["model"], feature_names(model.named_steps["preprocess"]),
                                         params.evaluate.top_features)
-        for name, frame, draw in (("confusion", confusion, plots.confusion_png), ("roc", roc, plots.roc_png),
-                                  ("importance", importance, plots.importance_png)):
+        out = Path(args.plots)
+        for name, frame, draw in (*drawn, ("importance", importance, plots.importance_png)):
             write_csv(out / f"{name}.csv", frame)
             draw(frame, out / f"{name}.png")
             run.upload(f"plots/{name}", out / f"{name}.png")
+        not_applicable(out, task)
         write_json(args.metrics, scores)
         run.metrics("metrics", scores)
-        print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        print(f"evaluate ({task}): " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
 
 if __name__ == "__main__":

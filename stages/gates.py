@@ -8,22 +8,31 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
 from ctml import gates, stage, tracking
+from ctml.config import FairnessParams, gate_metric
 from ctml.data import BUILTIN_PREFIX
 from ctml.errors import run_main
 from ctml.features import split_xy
 from ctml.io import read_json, write_json
 from ctml.model import load_verified
+from ctml.task import task_of_model
 
 
 def data_files(batches: str, source: str) -> list[Path]:
     """Files whose modification time dates the data when it has no datetime column."""
     files = sorted(Path(batches).glob("*.parquet"))
     return files + ([Path(source)] if not source.startswith(BUILTIN_PREFIX) else [])
+
+
+def fairness(model: Any, x: pd.DataFrame, y: pd.Series, task: str, fp: FairnessParams) -> gates.Gate:
+    """Demographic parity for a classifier, the gap between groups' mean predictions for a regressor."""
+    if task == "regression":
+        return gates.mean_gap_gate(model, x, y, fp.sensitive_column, fp.max_mean_gap)
+    return gates.fairness_gate(model, x, fp.sensitive_column, fp.max_dp_diff)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     g = params.gates
     with tracking.stage_run("gates", params, section="gates") as run:
         candidate, meta = load_verified(args.model, args.meta)
+        task = task_of_model(candidate)
+        metric = gate_metric(g.metric, task)
         production = gates.load_production(args.production)
         x, y = split_xy(pd.read_parquet(args.test), params.data.target)
         now = datetime.now(timezone.utc)
@@ -49,9 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
-            "accuracy": gates.accuracy_gate(candidate, production, x, y, g.metric, g.tolerance),
+            "accuracy": gates.accuracy_gate(candidate, production, x, y, metric, g.tolerance),
             "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),
-            "fairness": gates.fairness_gate(candidate, x, g.fairness.sensitive_column, g.fairness.max_dp_diff),
+            "fairness": fairness(candidate, x, y, task, g.fairness),
         }
         result = gates.report(results, now)
         write_json(args.out, result)

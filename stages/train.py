@@ -10,9 +10,11 @@ import pandas as pd
 from ctml import stage, tracking
 from ctml.errors import run_main
 from ctml.features import full_pipeline, split_xy
-from ctml.io import sha256_file, write_json
+from ctml.data import plain
+from ctml.io import read_json, sha256_file, write_json
 from ctml.model import build_estimator, save_model
 from ctml.provenance import git_commit, library_versions
+from ctml.task import recorded_task
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -21,19 +23,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--preprocessor", required=True, help="fitted preprocessor (joblib)")
     p.add_argument("--model", required=True, help="output: preprocessing + model pipeline (joblib)")
     p.add_argument("--meta", required=True, help="output: model metadata (JSON)")
+    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("train", params, section="train") as run:
         run.data_input("train_split", args.train)
+        task = recorded_task(read_json(args.schema))
         x, y = split_xy(pd.read_parquet(args.train), params.data.target)
         preprocessor = joblib.load(args.preprocessor)
-        estimator = build_estimator(params.train, params.seed).fit(preprocessor.transform(x), y)
+        estimator = build_estimator(params.train, task, params.seed).fit(preprocessor.transform(x), y)
         sha = save_model(full_pipeline(preprocessor, estimator), args.model)
         meta = {
             "model_sha256": sha,
             "train_data_sha256": sha256_file(args.train),
             "train_rows": len(x),
             "features": list(x.columns),
-            "classes": [c.item() if hasattr(c, "item") else c for c in estimator.classes_],
+            "task": task,
+            **({"classes": [plain(c) for c in estimator.classes_]} if task == "classification" else {}),
             "params": {"seed": params.seed, "train": params.train.model_dump()},
             "git_commit": git_commit(),
             "libraries": library_versions(),
@@ -42,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run.log("model", {"sha256": sha, "type": params.train.model})
         run.upload("artifacts/model", args.model)
         run.upload("artifacts/model_meta", args.meta)
-        print(f"train: {params.train.model} on {len(x)} rows -> {args.model} (sha256 {sha[:12]})")
+        print(f"train: {params.train.model} ({task}) on {len(x)} rows -> {args.model} (sha256 {sha[:12]})")
 
 
 if __name__ == "__main__":

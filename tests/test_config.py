@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ctml.config import Params, load_params, parse_params
+from ctml.config import Params, gate_metric, load_params, parse_params
 from ctml.errors import UserError
 from tests.helpers import ROOT
 
@@ -119,3 +119,36 @@ def test_max_depth_null_is_unbounded_and_bad_depths_name_the_key() -> None:
     assert error_of(lambda r: r["train"].update(max_depth=-1)) == \
         "params.yaml: key 'train.max_depth' = -1: Input should be greater than or equal to 1"
     assert error_of(lambda r: r["train"].update(max_depth="deep")).startswith("params.yaml: key 'train.max_depth' = 'deep'")
+
+
+def test_unknown_task_lists_the_choices() -> None:
+    message = error_of(lambda raw: raw["data"].update(task="ranking"))
+    assert message.startswith("params.yaml: key 'data.task' = 'ranking':") and "'regression'" in message
+
+
+def test_a_model_of_the_other_task_is_named_up_front() -> None:
+    message = error_of(lambda raw: (raw["data"].update(task="regression"), raw["train"].update(model="logistic_regression")))
+    assert message == ("params.yaml: key 'train.model' = 'logistic_regression' is not a regression model "
+                       "(the task is regression; allowed: random_forest, ridge, gradient_boosting)")
+    message = error_of(lambda raw: (raw["data"].update(task="classification"), raw["train"].update(model="ridge")))
+    assert message.startswith("params.yaml: key 'train.model' = 'ridge' is not a classification model")
+
+
+def test_a_metric_of_the_other_task_is_named_up_front() -> None:
+    message = error_of(lambda raw: (raw["data"].update(task="regression"), raw["gates"].update(metric="accuracy")))
+    assert message == ("params.yaml: key 'gates.metric' = 'accuracy' is not a regression metric "
+                       "(the task is regression; allowed: auto, rmse, mae, r2, mape)")
+    message = error_of(lambda raw: (raw["data"].update(task="classification"), raw["gates"].update(metric="rmse")))
+    assert message.startswith("params.yaml: key 'gates.metric' = 'rmse' is not a classification metric")
+
+
+def test_auto_metric_is_the_tasks_default_and_a_wrong_one_is_named() -> None:
+    assert (gate_metric("auto", "classification"), gate_metric("auto", "regression"), gate_metric("r2", "regression")) == \
+        ("accuracy", "rmse", "r2")
+    with pytest.raises(UserError, match=r"^params.yaml: key 'gates.metric' = 'f1' is not a regression metric"):
+        gate_metric("f1", "regression")
+
+
+def test_auto_task_bounds_must_leave_a_gap() -> None:
+    message = error_of(lambda raw: raw["data"]["auto_task"].update(min_distinct=10, max_classes=20))
+    assert message.startswith("params.yaml: key 'data.auto_task'") and "must be above max_classes" in message

@@ -1,4 +1,4 @@
-"""Metrics and plot data on hand-checked predictions, binary and multiclass."""
+"""Metrics and plot data on hand-checked predictions: binary, multiclass and regression."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +9,13 @@ from sklearn.linear_model import LogisticRegression
 
 from ctml.evaluate import (
     METRIC_NAMES,
+    METRIC_SPECS,
     classification_metrics,
     confusion_rows,
     feature_importance,
+    regression_metrics,
+    residual_histogram,
+    residual_rows,
     roc_points,
 )
 
@@ -102,3 +106,28 @@ def test_feature_importance_ties_sorted_by_name() -> None:
         feature_importances_ = np.array([0.25, 0.5, 0.25])
 
     assert feature_importance(Fixed(), ["z", "m", "a"], top=3)["feature"].tolist() == ["m", "a", "z"]
+
+
+def test_regression_metrics_by_hand() -> None:
+    y, pred = pd.Series([10.0, 20.0, 30.0, 40.0]), np.array([12.0, 18.0, 33.0, 40.0])
+    out = regression_metrics(y, pred)  # errors -2, 2, -3, 0
+    assert out == {"rmse": pytest.approx(np.sqrt(17 / 4), abs=1e-6), "mae": 1.75,
+                   "r2": pytest.approx(1 - 17 / 500, abs=1e-6),
+                   "mape": pytest.approx((0.2 + 0.1 + 0.1 + 0.0) / 4, abs=1e-6)}
+
+
+def test_mape_is_left_out_when_a_label_is_zero() -> None:
+    assert set(regression_metrics(pd.Series([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 2.5]))) == {"rmse", "mae", "r2"}
+
+
+def test_residual_rows_and_histogram() -> None:
+    rows = residual_rows(pd.Series([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0]))
+    assert rows.to_dict("list") == {"actual": [1.0, 2.0, 4.0], "predicted": [1.5, 2.0, 3.0], "residual": [-0.5, 0.0, 1.0]}
+    hist = residual_histogram(rows["residual"], bins=3)
+    assert hist.to_dict("list") == {"residual": [-0.25, 0.25, 0.75], "count": [1, 1, 1]}
+
+
+def test_every_metric_has_a_direction() -> None:
+    assert set(METRIC_SPECS) == set(METRIC_NAMES) | {"rmse", "mae", "r2", "mape"}
+    assert [METRIC_SPECS[m].higher_is_better for m in ("accuracy", "r2", "rmse", "mae", "mape")] == [True, True, False, False, False]
+    assert [METRIC_SPECS[m].relative_tolerance for m in ("roc_auc", "r2", "rmse")] == [False, False, True]

@@ -25,7 +25,8 @@ def fit(params: Params, frame: pd.DataFrame, model: str = "logistic_regression",
     """The project's preprocessing + estimator pipeline, fitted on `frame` (label column 'target')."""
     x, y = split_xy(frame, "target")
     pre = build_preprocessor(feature_kinds(frame, "target"), params.preprocess).fit(x)
-    est = build_estimator(params.train.model_copy(update={"model": model, **train}), seed=0).fit(pre.transform(x), y)
+    est = build_estimator(params.train.model_copy(update={"model": model, **train}), "classification", seed=0)
+    est.fit(pre.transform(x), y)
     return full_pipeline(pre, est)
 
 
@@ -272,3 +273,73 @@ def test_report_and_summary_line():
         "accuracy blocked 0.5 (limit 0.9) | latency ok 2.5 (limit 100) | fairness off")
     passing = gates.report({"latency": results["latency"]}, NOW)
     assert passing["passed"] is True and gates.summary_line(passing).startswith("gates: PASSED |")
+
+
+# --- regression -----------------------------------------------------------------------------------
+
+def fit_regressor(params: Params, frame: pd.DataFrame, model: str = "ridge", **train: float):
+    x, y = split_xy(frame, "target")
+    pre = build_preprocessor(feature_kinds(frame, "target"), params.preprocess).fit(x)
+    est = build_estimator(params.train.model_copy(update={"model": model, **train}), "regression", seed=0)
+    return full_pipeline(pre, est.fit(pre.transform(x), y))
+
+
+def quantity_frame(n: int = 200, seed: int = 0, group_effect: float = 0.0) -> pd.DataFrame:
+    """target = 3 x1 + noise (+ group_effect for group 'a'); x2 is noise."""
+    rng = np.random.default_rng(seed)
+    x1, group = rng.normal(size=n), np.array(["a", "b"] * (n // 2))
+    target = 3 * x1 + 0.1 * rng.normal(size=n) + group_effect * (group == "a")
+    return normalize(pd.DataFrame({"x1": x1, "x2": rng.normal(size=n), "group": group, "target": target}), "target")
+
+
+def test_error_gate_blocks_a_candidate_more_than_tolerance_worse_relative_to_production(params):
+    x, y = split_xy(quantity_frame(seed=1), "target")
+    good = fit_regressor(params, quantity_frame())
+    bad = fit_regressor(params, quantity_frame(), alpha=500.0)  # shrunk towards the mean
+    meta = {"features": list(x.columns), "task": "regression"}
+    gate = gates.accuracy_gate(bad, (good, meta), x, y, "rmse", 0.02)
+    prod = gates.score(good, x, y, "rmse")
+    assert (gate.passed, gate.limit) == (False, pytest.approx(prod * 1.02, abs=1e-6))
+    assert gate.value > prod * 1.02 and "+ 2% tolerance (lower is better)" in gate.detail
+    assert gates.accuracy_gate(good, (bad, meta), x, y, "rmse", 0.02).passed  # lower error passes
+    assert gates.accuracy_gate(good, (good, meta), x, y, "mae", 0.0).passed
+
+
+def test_r2_gate_is_a_score_with_an_absolute_tolerance(params):
+    x, y = split_xy(quantity_frame(seed=1), "target")
+    good, bad = fit_regressor(params, quantity_frame()), fit_regressor(params, quantity_frame(), alpha=500.0)
+    meta = {"features": list(x.columns), "task": "regression"}
+    gate = gates.accuracy_gate(bad, (good, meta), x, y, "r2", 0.02)
+    assert not gate.passed and gate.limit == pytest.approx(gates.score(good, x, y, "r2") - 0.02, abs=1e-6)
+
+
+def test_a_production_model_of_the_other_task_is_not_comparable(params):
+    x, y = split_xy(quantity_frame(seed=1), "target")
+    classifier = fit(params, numeric_frame())  # features x1, x2: present in the test set
+    gate = gates.accuracy_gate(fit_regressor(params, quantity_frame()), (classifier, {"features": ["x1", "x2"]}),
+                               x, y, "rmse", 0.02)
+    assert gate.passed and gate.limit is None
+    assert gate.detail.endswith("production model not comparable (production is a classification model, "
+                                "the candidate a regression model)")
+
+
+def test_mean_gap_blocks_predictions_that_follow_the_group(params):
+    frame = quantity_frame(group_effect=4.0)
+    x, y = split_xy(frame, "target")
+    model = fit_regressor(params, frame)
+    means = gates.group_means(model.predict(x), x["group"])
+    gap = (means["a"] - means["b"]) / float(np.std(y))
+    gate = gates.mean_gap_gate(model, x, y, "group", max_mean_gap=0.25)
+    assert (gate.passed, gate.value, gate.limit) == (False, pytest.approx(gap, abs=1e-6), 0.25) and gap > 0.25
+    assert gate.detail.startswith("mean prediction by 'group': a ")
+
+
+def test_mean_gap_passes_without_a_group_signal_and_is_off_without_a_column(params):
+    frame = quantity_frame()
+    x, y = split_xy(frame, "target")
+    model = fit_regressor(params, frame)
+    assert gates.mean_gap_gate(model, x, y, "group", max_mean_gap=0.25).passed
+    off = gates.mean_gap_gate(model, x, y, "", max_mean_gap=0.25)
+    assert (off.passed, off.value) == (True, None) and off.detail.startswith("disabled")
+    with pytest.raises(UserError, match="gates.fairness.sensitive_column 'nope' is not a feature column"):
+        gates.mean_gap_gate(model, x, y, "nope", max_mean_gap=0.25)

@@ -15,7 +15,11 @@ from ctml.io import write_json
 from ctml.model import build_estimator, save_model
 from ctml.predict import predict_file, prepare_input
 from ctml.schema import infer_schema
+from ctml.task import TaskDecision
 from tests.helpers import read_json
+
+CLASSES = TaskDecision("classification", "test")
+
 
 def raw_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
     """Rows as a user's CSV has them: numbers, a text category, yes/no flags, text labels."""
@@ -37,10 +41,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, params: Params) -> dict[str
     frame = normalize(raw_frame(), "label")
     x, y = split_xy(frame, "label")
     pre = build_preprocessor(feature_kinds(frame, "label"), params.preprocess).fit(x)
-    model = full_pipeline(pre, build_estimator(params.train, seed=0).fit(pre.transform(x), y))
+    model = full_pipeline(pre, build_estimator(params.train, "classification", seed=0).fit(pre.transform(x), y))
     sha = save_model(model, out / "model.joblib")
     write_json(out / "model.json", {"model_sha256": sha, "features": list(x.columns)})
-    write_json(out / "schema.json", infer_schema(frame, "test", "label"))
+    write_json(out / "schema.json", infer_schema(frame, "test", "label", CLASSES))
     return {"model": out / "model.joblib", "meta": out / "model.json", "schema": out / "schema.json", "dir": out}
 
 
@@ -164,3 +168,22 @@ def test_predict_with_the_pipeline_model_reproduces_the_test_metrics(baseline_re
     labels = pd.read_parquet(test)["target"]
     accuracy = float((out["prediction"].to_numpy() == labels.to_numpy()).mean())
     assert accuracy == pytest.approx(read_json(baseline_repo / "metrics/metrics.json")["accuracy"], abs=1e-6)
+
+
+def test_a_regressor_predicts_the_number_without_probability_columns(tmp_path: Path, params):
+    import joblib
+
+    frame = normalize(raw_frame().assign(label=lambda f: 5 * f["x1"] + f["x2"]), "label")
+    x, y = split_xy(frame, "label")
+    pre = build_preprocessor(feature_kinds(frame, "label"), params.preprocess).fit(x)
+    model = full_pipeline(pre, build_estimator(params.train, "regression", seed=0).fit(pre.transform(x), y))
+    sha = save_model(model, tmp_path / "model.joblib")
+    write_json(tmp_path / "model.json", {"model_sha256": sha, "features": list(x.columns), "task": "regression"})
+    write_json(tmp_path / "schema.json", infer_schema(frame, "test", "label", TaskDecision("regression", "test")))
+    rows = raw_frame(n=12, seed=5).drop(columns="label")
+    out = predict_file(write_input(tmp_path, rows), tmp_path / "model.joblib", tmp_path / "model.json",
+                       tmp_path / "schema.json", tmp_path / "pred.csv", params)
+    assert list(out.columns) == ["prediction"] and out["prediction"].dtype == "float64"
+    expected = joblib.load(tmp_path / "model.joblib").predict(normalize(rows.assign(label=0.0), "label").drop(columns="label"))
+    assert out["prediction"].to_numpy() == pytest.approx(expected)
+    assert pd.read_csv(tmp_path / "pred.csv")["prediction"].to_numpy() == pytest.approx(expected)

@@ -9,8 +9,10 @@ import pytest
 
 from ctml.config import ValidateParams
 from ctml.errors import UserError
-from ctml.schema import check_frame, check_training_labels, infer_schema
+from ctml.schema import check_frame, infer_schema
+from ctml.task import TaskDecision, check_training_labels
 
+CLASSES = TaskDecision("classification", "test")
 VP = ValidateParams(max_missing_share=0.5, missing_tolerance=0.1, range_tolerance=1.0, max_unknown_category_share=0.0)
 
 
@@ -25,7 +27,7 @@ def baseline() -> pd.DataFrame:
 
 
 def test_infer_schema_records_kinds_ranges_categories_and_classes() -> None:
-    schema = infer_schema(baseline(), "data/source/b.csv", "y")
+    schema = infer_schema(baseline(), "data/source/b.csv", "y", CLASSES)
     assert (schema["source"], schema["target"], schema["version"]) == ("data/source/b.csv", "y", 1)
     assert schema["label_kind"] == "numeric" and schema["classes"] == [0, 1]
     cols = schema["columns"]
@@ -38,13 +40,13 @@ def test_infer_schema_records_kinds_ranges_categories_and_classes() -> None:
 
 def test_text_labels_are_recorded_as_categorical_classes() -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": ["stay", "churn", "stay"]})
-    schema = infer_schema(frame, "s", "y")
+    schema = infer_schema(frame, "s", "y", CLASSES)
     assert schema["label_kind"] == "categorical" and schema["classes"] == ["churn", "stay"]
     assert check_frame(frame, schema, VP) == []
 
 
 def test_baseline_passes_its_own_schema() -> None:
-    assert check_frame(baseline(), infer_schema(baseline(), "s", "y"), VP) == []
+    assert check_frame(baseline(), infer_schema(baseline(), "s", "y", CLASSES), VP) == []
 
 
 def with_column(name: str, values: list) -> pd.DataFrame:
@@ -54,7 +56,7 @@ def with_column(name: str, values: list) -> pd.DataFrame:
 
 
 def problems(frame: pd.DataFrame, vp: ValidateParams = VP) -> list[str]:
-    return check_frame(frame, infer_schema(baseline(), "s", "y"), vp)
+    return check_frame(frame, infer_schema(baseline(), "s", "y", CLASSES), vp)
 
 
 def test_non_numeric_value_in_a_numeric_column() -> None:
@@ -73,7 +75,7 @@ def test_range_tolerance_is_in_widths_of_the_recorded_range() -> None:
 
 def test_constant_column_range_uses_its_magnitude() -> None:
     frame = pd.DataFrame({"c": [4.0, 4.0], "y": [0, 1]})
-    schema = infer_schema(frame, "s", "y")
+    schema = infer_schema(frame, "s", "y", CLASSES)
     assert check_frame(pd.DataFrame({"c": [8.0, 0.0], "y": [0, 1]}), schema, VP) == []
     assert "outside the allowed range [0, 8]" in check_frame(pd.DataFrame({"c": [8.5, 4.0], "y": [0, 1]}), schema, VP)[0]
 
@@ -91,7 +93,7 @@ def test_missing_share_above_baseline_plus_tolerance() -> None:
 
 def test_missing_share_never_above_the_absolute_maximum() -> None:
     frame = pd.DataFrame({"a": [np.nan, np.nan, np.nan, 1.0], "y": [0, 1, 0, 1]})
-    found = check_frame(frame, infer_schema(frame, "s", "y"), VP)
+    found = check_frame(frame, infer_schema(frame, "s", "y", CLASSES), VP)
     assert found == ["column 'a': 75% missing, above the allowed 50% (rule: missing share)"]
 
 
@@ -114,12 +116,12 @@ def test_missing_unexpected_and_label_columns() -> None:
         "label column 'y': missing",
         "column 'extra': not in the schema (unexpected column)",
     ]
-    assert check_frame(baseline().drop(columns=["y"]), infer_schema(baseline(), "s", "y"), VP, require_target=False) == []
+    assert check_frame(baseline().drop(columns=["y"]), infer_schema(baseline(), "s", "y", CLASSES), VP, require_target=False) == []
 
 
 def test_label_rules() -> None:
     assert problems(with_column("y", [0, 1, 2, 0])) == ["label column 'y': unknown class 2 (recorded classes: [0, 1])"]
-    assert problems(with_column("y", [0, None, 1, 0])) == ["label column 'y': 1 missing labels (rule: labels must be present)"]
+    assert problems(with_column("y", [0, None, 1, 0])) == ["label column 'y': 1 missing labels of 4 (rule: labels must be present)"]
     assert problems(with_column("y", ["0", "one", "1", "0"])) == [
         "label column 'y': non-numeric label 'one' (recorded classes: [0, 1])"]
 
@@ -129,8 +131,8 @@ def test_empty_frame() -> None:
 
 
 def test_training_labels_need_two_classes() -> None:
-    check_training_labels(pd.Series([0, 1, 1]), "y")
+    check_training_labels(pd.Series([0, 1, 1]), "y", "classification")
     with pytest.raises(UserError, match=r"^label column 'y': has 1 class \('yes'\), need at least two$"):
-        check_training_labels(pd.Series(["yes", "yes", None]), "y")
-    with pytest.raises(UserError, match=r"^label column 'y': has 0 classes, need at least two$"):
-        check_training_labels(pd.Series([None, None], dtype=object), "y")
+        check_training_labels(pd.Series(["yes", "yes"]), "y", "classification")
+    with pytest.raises(UserError, match=r"^label column 'y': 2 missing labels of 2 \(rule: labels must be present\)$"):
+        check_training_labels(pd.Series([None, None], dtype=object), "y", "classification")

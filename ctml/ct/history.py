@@ -65,7 +65,7 @@ def append(path: Path, record: StepRecord) -> None:
 
 
 def draw_timeline(records: list[StepRecord], path: Path) -> None:
-    """Drift score per step against the threshold, retrains marked, batch accuracy on a second axis."""
+    """Drift score per step against the threshold, retrains marked, batch accuracy (or RMSE) on a second axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,6 +85,11 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
             acc.plot(history["step"], history["batch_accuracy"], color="grey", alpha=0.6, label="batch accuracy")
             acc.set_ylabel("batch accuracy (grey)")
             acc.set_ylim(0, 1.05)
+        elif history["batch_rmse"].notna().any():  # a regressor's batch error, in the target's units
+            err = ax.twinx()
+            err.plot(history["step"], history["batch_rmse"], color="grey", alpha=0.6, label="batch RMSE")
+            err.set_ylabel("batch RMSE (grey)")
+            err.set_ylim(bottom=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("CT step")
     ax.set_ylabel("drift score")

@@ -10,6 +10,7 @@ import yaml
 from ctml import layout
 from ctml.ct import registry
 from ctml.ct.repo import git
+from ctml.task import recorded_task
 
 
 def show(root: Path, rev: str, path: str | Path) -> str | None:
@@ -41,7 +42,8 @@ def lineage_of(root: Path, version: str) -> dict[str, Any]:
         "tag": tag,
         "commit": registry.commit_of(root, version),
         "message": git(root, "tag", "-l", "--format=%(contents)", tag),
-        "model": {"sha256": meta.get("model_sha256"), "type": (meta.get("params") or {}).get("train", {}).get("model")},
+        "model": {"sha256": meta.get("model_sha256"), "type": (meta.get("params") or {}).get("train", {}).get("model"),
+                  "task": recorded_task(meta)},
         "data": {"source": (params.get("data") or {}).get("source"), "train_rows": meta.get("train_rows"),
                  "train_split_sha256": meta.get("train_data_sha256"),
                  "training_data_md5": outs.get(layout.RAW.as_posix()), "batches": folded_batches(root, tag)},

@@ -49,6 +49,8 @@ class StepRecord:
     batch_rows: int | None = None
     batch_accuracy: float | None = None
     accuracy_drop: float | None = None
+    batch_rmse: float | None = None  # regression: the production model's RMSE on the labelled batch
+    error_increase: float | None = None  # ... and its rise over the test RMSE, as a share of it
     retrained: bool = False
     gates: str = ""
     model_version: str = ""
@@ -73,7 +75,8 @@ class StepRecord:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
 _KINDS = {"step": int, "batch_rows": int, "retrained": bool,
-          **{n: float for n in ("drift_score", "threshold", "drifted_share", "batch_accuracy", "accuracy_drop")}}
+          **{n: float for n in ("drift_score", "threshold", "drifted_share", "batch_accuracy", "accuracy_drop",
+                               "batch_rmse", "error_increase")}}
 _KINDS.update({n: str for n in COLUMNS if n not in _KINDS})
 
 

@@ -52,5 +52,6 @@ def progress_line(i: int, steps: int, record: StepRecord, seconds: float) -> str
     """`step i/N (#step): drift .. acc ..  OUTCOME  note  [s]` for one finished step."""
     shown = "drift -" if record.drift_score is None else f"drift {record.drift_score:.3f}"
     acc = "" if record.batch_accuracy is None else f"  acc {record.batch_accuracy:.3f}"
+    acc += "" if record.batch_rmse is None else f"  rmse {record.batch_rmse:.4g}"
     outcome = _OUTCOMES.get(record.status, "ok").format(version=record.model_version)
     return f"step {i}/{steps} (#{record.step}): {shown}{acc}  {outcome}  {record.note}  [{seconds:.1f}s]"

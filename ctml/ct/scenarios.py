@@ -14,6 +14,10 @@ from ctml.config import CTParams
 from ctml.data import feature_kinds
 
 JITTER_STD = 0.05  # noise added to numeric features, in reference standard deviations
+# Columns with fewer distinct values than this share of rows are left as drawn: noise on a discrete
+# column (a 0/1 flag, a score in steps) breaks its ties, which KS reads as drift (measured on
+# diabetes: `sex` and `s4` drifted in every undrifted batch). Every breast_cancer column is above it.
+JITTER_MIN_DISTINCT_SHARE = 0.5
 
 
 def shifted_columns(reference: pd.DataFrame, target: str, share: float, seed: int) -> list[str]:
@@ -41,16 +45,26 @@ def flip_labels(labels: pd.Series, mask: np.ndarray, classes: list) -> pd.Series
     return out
 
 
+def mirror_targets(targets: pd.Series, mask: np.ndarray, centre: float) -> pd.Series:
+    """Concept drift of a numeric target: masked values are mirrored about `centre` (the reference
+    mean), so where the relation rose it now falls, while the values keep their spread."""
+    out = targets.astype("float64")
+    out[mask] = 2 * centre - out[mask]
+    return out
+
+
 def make_batch(reference: pd.DataFrame, target: str, scenario: str, step: int, steps: int,
-               batch_size: int, seed: int, ct: CTParams) -> pd.DataFrame:
-    """One labelled batch of `scenario` at `step` (1-based) drawn from `reference`."""
+               batch_size: int, seed: int, ct: CTParams, task: str = "classification") -> pd.DataFrame:
+    """One labelled batch of `scenario` at `step` (1-based) drawn from `reference`; `task` says how
+    concept drift changes the labels (next class, or a mirrored target)."""
     rng = np.random.default_rng([seed, step])
     rows = rng.choice(len(reference), size=batch_size, replace=batch_size > len(reference))
     batch = reference.iloc[np.sort(rows)].reset_index(drop=True)
     kinds = feature_kinds(reference, target)
     numeric = [c for c, k in kinds.items() if k == "numeric"]
     std = reference[numeric].std(ddof=0).fillna(0.0)
-    noise = rng.normal(0.0, JITTER_STD, size=(batch_size, len(numeric))) * std.to_numpy()
+    continuous = (reference[numeric].nunique() >= JITTER_MIN_DISTINCT_SHARE * len(reference)).to_numpy()
+    noise = rng.normal(0.0, JITTER_STD, size=(batch_size, len(numeric))) * std.to_numpy() * continuous
     batch[numeric] = batch[numeric].to_numpy() + noise
     chosen = shifted_columns(reference, target, ct.shift_share, seed)
     fraction = shift_fraction(scenario, step, steps, ct.start_step)
@@ -59,8 +73,11 @@ def make_batch(reference: pd.DataFrame, target: str, scenario: str, step: int, s
     if scenario == "concept" and step >= ct.start_step and chosen:
         pivot = chosen[0]
         mask = (batch[pivot] > reference[pivot].median()).to_numpy()
-        classes = sorted(reference[target].dropna().unique().tolist())
-        batch[target] = flip_labels(batch[target], mask, classes)
+        if task == "regression":
+            batch[target] = mirror_targets(batch[target], mask, float(pd.to_numeric(reference[target]).mean()))
+        else:
+            classes = sorted(reference[target].dropna().unique().tolist())
+            batch[target] = flip_labels(batch[target], mask, classes)
     return batch
 
 

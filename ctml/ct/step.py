@@ -31,14 +31,19 @@ def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
-    """Retrain on data drift above ct.threshold, or on an accuracy drop on a labelled batch."""
+    """Retrain on data drift above ct.threshold, or on a labelled batch where a classifier's accuracy
+    dropped more than ct.max_accuracy_drop or a regressor's RMSE rose more than ct.max_error_increase."""
     ct = params.ct
     score = float(drift.get("drift_score") or 0.0)
     if score > ct.threshold:
         return Decision(True, f"drift {score:.3f} > {ct.threshold}")
-    drop = (drift.get("performance") or {}).get("accuracy_drop")
+    performance = drift.get("performance") or {}
+    drop = performance.get("accuracy_drop")
     if drop is not None and drop > ct.max_accuracy_drop:
         return Decision(True, f"accuracy drop {drop:.3f} > {ct.max_accuracy_drop}")
+    increase = performance.get("error_increase")
+    if increase is not None and increase > ct.max_error_increase:
+        return Decision(True, f"rmse increase {increase:.1%} > {ct.max_error_increase:.0%}")
     return Decision(False, f"drift {score:.3f} <= {ct.threshold}")
 
 
@@ -103,6 +108,7 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
     record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")
     record.accuracy_drop = performance.get("accuracy_drop")
+    record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
     decision = decide(drift, ctx.params)
     record.note = decision.reason
     if decision.retrain:
@@ -119,7 +125,7 @@ def record_step(ctx: Context, record: StepRecord) -> None:
     history.append(ctx.path(layout.HISTORY), record)
     if ctx.log is not None:
         step = float(record.step)
-        for key in ("drift_score", "batch_accuracy", "accuracy_drop"):
+        for key in ("drift_score", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase"):
             value = getattr(record, key)
             if value is not None:
                 ctx.log.series(f"ct/{key}", [float(value)], steps=[step])

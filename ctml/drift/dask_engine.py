@@ -1,9 +1,9 @@
 """The drift computation on Dask: partitioned Parquet in, the same report out as the local engine.
 
 Each partition is reduced on the cluster to per-column summaries (numeric: sorted distinct values
-with counts, i.e. an ECDF piece; categorical: category counts) plus predicted-class counts; the
-pieces of a column are merged pairwise in a tree, and its statistic runs on the cluster from the
-merged summary. The merge is exact, so quantile bins, histograms, KS and Wasserstein equal the
+with counts, i.e. an ECDF piece; categorical: category counts) plus the model's tally (predicted
+classes or numbers, hits or error sums); the pieces of a column are merged pairwise in a tree, and
+its statistic runs on the cluster from the merged summary. The merge is exact, so quantile bins, histograms, KS and Wasserstein equal the
 local engine's (which computes the very same summaries from the whole column) up to float rounding.
 Memory: no worker ever holds more than one partition, or one column's distinct values.
 
@@ -34,8 +34,7 @@ def _partition_summary(frame: pd.DataFrame, kinds: dict[str, str], target: str, 
     out: dict[str, Any] = {"rows": len(frame), "features": {n: detect.summarize(features[n], k) for n, k in kinds.items()}}
     if model is not None:
         labelled = features.assign(**{target: frame[target]}) if target in frame.columns else features
-        pred, correct, n_labelled = detect.label_tally(model, labelled, list(kinds), target)
-        out.update(pred=pred, correct=correct, labelled=n_labelled)
+        out["tally"] = detect.label_tally(model, labelled, list(kinds), target)
     return out
 
 
@@ -52,12 +51,12 @@ def _merge_all(*pieces: Summary) -> Summary:
     return merged
 
 
-def _tree(items: list[Any], fan_in: int = 4) -> Any:
-    """Merge delayed summaries a few at a time, level by level, into one."""
+def _tree(items: list[Any], fan_in: int = 4, merge: Any = _merge_all) -> Any:
+    """Merge delayed summaries (or tallies) a few at a time, level by level, into one."""
     from dask import delayed
 
     while len(items) > 1:
-        items = [delayed(_merge_all, pure=True)(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
+        items = [delayed(merge, pure=True)(*items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
     return items[0]
 
 
@@ -68,7 +67,7 @@ def _sum(*values: int) -> int:
 # --- driver ---------------------------------------------------------------------------------------
 
 def detect_partitioned(reference: str | Path, batch: str | Path, target: str, params: DriftParams, client: Any, *,
-                       partition_rows: int, model: Any = None, reference_accuracy: float | None = None,
+                       partition_rows: int, model: Any = None, reference_score: float | None = None,
                        workdir: str | Path | None = None) -> detect.DriftResult:
     """The drift report of `batch` vs `reference` (Parquet or CSV files), computed on `client`'s cluster."""
     import dask.dataframe as dd
@@ -95,13 +94,13 @@ def detect_partitioned(reference: str | Path, batch: str | Path, target: str, pa
         rows = {side: delayed(_sum, pure=True)(*[delayed(_pick)(p, "rows") for p in ps]) for side, ps in parts.items()}
         extra: dict[str, Any] = {"rows": rows}
         if model is not None:
-            extra["pred"] = {side: _tree([delayed(_pick, pure=True)(p, "pred") for p in ps]) for side, ps in parts.items()}
-            extra["correct"] = delayed(_sum)(*[delayed(_pick)(p, "correct") for p in parts["current"]])
-            extra["labelled"] = delayed(_sum)(*[delayed(_pick)(p, "labelled") for p in parts["current"]])
+            extra["tally"] = {side: _tree([delayed(_pick, pure=True)(p, "tally") for p in ps], merge=detect.merge_tallies)
+                              for side, ps in parts.items()}
         features, extra = client.gather(client.compute([tasks, extra]))
-    prediction, perf = None, detect.performance(0, 0, reference_accuracy)
+    prediction, perf = None, detect.performance(0, 0, reference_score)
     if model is not None:
-        prediction = detect.prediction_drift(extra["pred"]["reference"], extra["pred"]["current"], params)
-        perf = detect.performance(extra["correct"], extra["labelled"], reference_accuracy)
+        tally = extra["tally"]
+        prediction = detect.prediction_drift(tally["reference"].predicted, tally["current"].predicted, params)
+        perf = detect.performance_of(tally["current"], reference_score)
     report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf)
     return detect.DriftResult(report, features)

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from ctml.config import DriftParams
 from ctml.data import cast_to_kinds, feature_kinds
 from ctml.drift import registry, summary
 from ctml.drift.plots import distribution
-from ctml.drift.summary import Counts, Ecdf, Summary
+from ctml.drift.summary import Ecdf, Summary
 from ctml.errors import UserError
+from ctml.task import task_of_model
 
 
 @dataclass
@@ -128,9 +130,40 @@ def check_overrides(kinds: dict[str, str], params: DriftParams) -> None:
 
 # --- predictions and performance ------------------------------------------------------------------
 
-def prediction_drift(ref_pred: Counts, cur_pred: Counts, params: DriftParams) -> dict[str, Any]:
-    """Drift of the predicted class shares, batch vs reference, by the categorical auto method."""
-    method = registry.get(registry.auto_method("categorical", ref_pred.n, params.auto))
+@dataclass(frozen=True)
+class Tally:
+    """What a model did on a sample: its predictions, and on the labelled rows how far off it was.
+
+    Sums and a mergeable summary only, so the Dask engine adds up partitions (`merge_tallies`) and
+    gets the local engine's figures. A classifier's predictions are class counts and its hits are
+    `correct`; a regressor's predictions are an ECDF and its misses the error sums.
+    """
+
+    predicted: Summary
+    labelled: int = 0
+    correct: int = 0
+    squared_error: float = 0.0
+    absolute_error: float = 0.0
+
+    @property
+    def regression(self) -> bool:
+        return isinstance(self.predicted, Ecdf)
+
+
+def merge_tallies(*tallies: Tally) -> Tally:
+    merged = tallies[0]
+    for t in tallies[1:]:
+        merged = Tally(summary.merge(merged.predicted, t.predicted), merged.labelled + t.labelled,
+                       merged.correct + t.correct, merged.squared_error + t.squared_error,
+                       merged.absolute_error + t.absolute_error)
+    return merged
+
+
+def prediction_drift(ref_pred: Summary, cur_pred: Summary, params: DriftParams) -> dict[str, Any]:
+    """Drift of the predictions, batch vs reference: of the predicted class shares by the categorical
+    auto method, of a regressor's predicted numbers by the numeric one."""
+    group = "numeric" if isinstance(ref_pred, Ecdf) else "categorical"
+    method = registry.get(registry.auto_method(group, ref_pred.n, params.auto))
     threshold = params.thresholds.get(method.name, method.default_threshold)
     stat = method.func(ref_pred, cur_pred, params.psi_bins)
     return {"method": method.name, "score": rounded(stat.score), "p_value": rounded(stat.p_value),
@@ -148,21 +181,47 @@ def performance(correct: int, labelled: int, reference_accuracy: float | None) -
             "accuracy_drop": rounded(drop)}
 
 
-def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str) -> tuple[Counts, int, int]:
-    """Predicted-class counts, and correct/labelled row counts where `frame` carries labels."""
+def error_performance(tally: Tally, reference_rmse: float | None) -> dict[str, Any]:
+    """RMSE and MAE of a regressor on the labelled rows of the batch, and how much the RMSE rose
+    over its test RMSE, as a share of it (0.25 = 25% worse): errors have the target's units, so
+    only a relative rise means the same for a price and a temperature."""
+    if tally.labelled == 0:
+        return {"labelled": False, "rmse": None, "mae": None, "reference_rmse": rounded(reference_rmse),
+                "error_increase": None}
+    rmse = math.sqrt(tally.squared_error / tally.labelled)
+    increase = None if not reference_rmse else (rmse - reference_rmse) / reference_rmse
+    return {"labelled": True, "rmse": rounded(rmse), "mae": rounded(tally.absolute_error / tally.labelled),
+            "reference_rmse": rounded(reference_rmse), "error_increase": rounded(increase)}
+
+
+def performance_of(tally: Tally, reference_score: float | None) -> dict[str, Any]:
+    """The performance section of the report, by what the model is."""
+    if tally.regression:
+        return error_performance(tally, reference_score)
+    return performance(tally.correct, tally.labelled, reference_score)
+
+
+def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str) -> Tally:
+    """The model's predictions on `frame`, and where `frame` carries labels, its hits (a classifier)
+    or its error sums (a regressor)."""
     predicted = pd.Series(model.predict(frame[features]))
-    correct = labelled = 0
-    if target in frame.columns:
-        labels = frame[target].reset_index(drop=True)
-        known = labels.notna().to_numpy()
-        labelled = int(known.sum())
-        truth, guess = labels[known], predicted[known]
-        if pd.api.types.is_numeric_dtype(guess.dtype):  # labels read from CSV text compare as numbers
-            truth = pd.to_numeric(truth, errors="coerce")
-            correct = int((truth.to_numpy(dtype="float64", na_value=float("nan")) == guess.to_numpy(dtype="float64")).sum())
-        else:
-            correct = int((truth.astype("str").to_numpy() == guess.astype("str").to_numpy()).sum())
-    return summary.counts(predicted), correct, labelled
+    regression = task_of_model(model) == "regression"
+    if target not in frame.columns:
+        return Tally(summary.ecdf(predicted) if regression else summary.counts(predicted))
+    labels = frame[target].reset_index(drop=True)
+    if regression:
+        truth = pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        known = np.isfinite(truth)
+        errors = truth[known] - predicted.to_numpy(dtype="float64")[known]
+        return Tally(summary.ecdf(predicted), int(known.sum()), 0, float(np.sum(errors ** 2)), float(np.sum(np.abs(errors))))
+    known = labels.notna().to_numpy()
+    truth, guess = labels[known], predicted[known]
+    if pd.api.types.is_numeric_dtype(guess.dtype):  # labels read from CSV text compare as numbers
+        truth = pd.to_numeric(truth, errors="coerce")
+        correct = int((truth.to_numpy(dtype="float64", na_value=float("nan")) == guess.to_numpy(dtype="float64")).sum())
+    else:
+        correct = int((truth.astype("str").to_numpy() == guess.astype("str").to_numpy()).sum())
+    return Tally(summary.counts(predicted), int(known.sum()), correct)
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -184,20 +243,21 @@ def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
 
 
 def detect(reference: pd.DataFrame, batch: pd.DataFrame, target: str, params: DriftParams, *,
-           model: Any = None, reference_accuracy: float | None = None, batch_path: str | Path = "batch") -> DriftResult:
-    """Local engine: the whole comparison on in-memory frames."""
+           model: Any = None, reference_score: float | None = None, batch_path: str | Path = "batch") -> DriftResult:
+    """Local engine: the whole comparison on in-memory frames. `reference_score` is the model's test
+    accuracy (a classifier) or RMSE (a regressor), what a labelled batch's performance is held to."""
     kinds = feature_kinds(reference, target)
     check_overrides(kinds, params)
     current = align(batch, kinds, batch_path)
     features = feature_drift(reference, current, kinds, params)
-    prediction, perf = None, performance(0, 0, reference_accuracy)
+    prediction, perf = None, performance(0, 0, reference_score)
     if model is not None:
         names = list(kinds)
-        ref_pred, _, _ = label_tally(model, reference, names, target)
+        ref_tally = label_tally(model, reference, names, target)
         labelled_batch = current.assign(**{target: batch[target]}) if target in batch.columns else current
-        cur_pred, correct, labelled = label_tally(model, labelled_batch, names, target)
-        prediction = prediction_drift(ref_pred, cur_pred, params)
-        perf = performance(correct, labelled, reference_accuracy)
+        cur_tally = label_tally(model, labelled_batch, names, target)
+        prediction = prediction_drift(ref_tally.predicted, cur_tally.predicted, params)
+        perf = performance_of(cur_tally, reference_score)
     return DriftResult(build_report(features, len(reference), len(batch), prediction, perf), features)
 
 

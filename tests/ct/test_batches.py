@@ -14,8 +14,10 @@ from ctml.drift import detect
 from ctml.errors import UserError
 from ctml.io import write_json
 from ctml.schema import infer_schema
+from ctml.task import TaskDecision
 from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 
+CLASSES = TaskDecision("classification", "test")
 REFERENCE = mixed(400, 0)
 KINDS = feature_kinds(REFERENCE, "target")
 
@@ -23,7 +25,7 @@ KINDS = feature_kinds(REFERENCE, "target")
 @pytest.fixture
 def ctx(tmp_path: Path, params) -> Context:
     """A project whose schema was recorded from REFERENCE; nothing else is needed to check a batch."""
-    write_json(tmp_path / "data/schema.json", infer_schema(REFERENCE, "test", "target"))
+    write_json(tmp_path / "data/schema.json", infer_schema(REFERENCE, "test", "target", CLASSES))
     return Context(root=tmp_path, params=params)
 
 
@@ -72,3 +74,16 @@ def test_kinds_come_from_the_schema_not_the_batch(ctx: Context) -> None:
     assert typed is None and problems == ["column 'city': unknown category '7' (allowed: lima, oslo, paris, rome; "
                                           "rule: max_unknown_category_share 0.0)"]
     assert detect.align(batch, KINDS, "batch")["city"].tolist() == ["7"] * 50
+
+
+def test_a_regression_batch_holds_its_labels_to_numbers_in_the_recorded_range(tmp_path: Path, params) -> None:
+    reference = mixed(400, 0).assign(target=lambda f: 10 * f["x"] + 50)
+    write_json(tmp_path / "data/schema.json", infer_schema(reference, "test", "target", TaskDecision("regression", "test")))
+    ctx = Context(root=tmp_path, params=params)
+    batch = mixed(50, 1).assign(target=lambda f: 10 * f["x"] + 50)
+    assert check(batch, ctx)[1] == [] and check(batch.drop(columns="target"), ctx)[1] == []
+    text = batch.astype({"target": object})
+    text.loc[3, "target"] = "n/a"
+    assert check(text, ctx)[1] == ["label column 'target': recorded numeric, found non-numeric value 'n/a'"]
+    huge = batch.assign(target=lambda f: f["target"].where(f.index != 5, 1e12))
+    assert check(huge, ctx)[1][0].startswith("label column 'target': value 1e+12 outside the allowed range")

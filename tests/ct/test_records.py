@@ -45,6 +45,18 @@ def test_a_file_from_an_older_version_is_migrated_on_append(tmp_path: Path):
     assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
 
 
+def test_a_history_from_before_regression_gains_the_error_columns(tmp_path: Path):
+    path = tmp_path / "ct_history.csv"
+    old = [c for c in COLUMNS if c not in ("batch_rmse", "error_increase")]
+    path.write_text(",".join(old) + "\n" + ",".join({"step": "1", "time": "t", "scenario": "none", "status": "ok",
+                                                      "batch_accuracy": "0.9", "retrained": "False"}.get(c, "") for c in old) + "\n")
+    history.append(path, record(2, batch_rmse=41.5, error_increase=0.25))
+    first, second = history.read(path)
+    assert (first.batch_accuracy, first.batch_rmse, first.error_increase) == (0.9, None, None)
+    assert (second.batch_accuracy, second.batch_rmse, second.error_increase) == (None, 41.5, 0.25)
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+
+
 def test_frame_has_the_history_columns_and_statuses_are_known():
     table = history.frame([record(1, drift_score=0.5), record(2, retrained=True)])
     assert list(table.columns) == list(COLUMNS) and table["retrained"].tolist() == [False, True]

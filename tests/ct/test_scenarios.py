@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from ctml.ct.scenarios import flip_labels, make_batch, replay_batches, shift_fraction, shifted_columns
+from ctml.ct.scenarios import flip_labels, make_batch, mirror_targets, replay_batches, shift_fraction, shifted_columns
 
 
 
@@ -65,3 +65,33 @@ def test_replay_streams_rows_after_the_reference_in_order():
     frame = pd.DataFrame({"x": range(25)})
     batches = list(replay_batches(frame, 10, 6))
     assert [b["x"].tolist() for b in batches] == [[10, 11, 12, 13, 14, 15], [16, 17, 18, 19, 20, 21], [22, 23, 24]]
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> pd.DataFrame:
+    return load_diabetes(as_frame=True).frame
+
+
+def test_concept_mirrors_a_numeric_target_above_the_pivot(diabetes, params):
+    plain = make_batch(diabetes, "target", "none", params.ct.start_step, 6, 300, 7, params.ct, "regression")
+    concept = make_batch(diabetes, "target", "concept", params.ct.start_step, 6, 300, 7, params.ct, "regression")
+    features = [c for c in diabetes.columns if c != "target"]
+    pd.testing.assert_frame_equal(plain[features], concept[features])
+    pivot = shifted_columns(diabetes, "target", params.ct.shift_share, 7)[0]
+    above = (plain[pivot] > diabetes[pivot].median()).to_numpy()
+    centre = diabetes["target"].mean()
+    np.testing.assert_allclose(concept["target"][above], 2 * centre - plain["target"][above])
+    assert (concept["target"][~above] == plain["target"][~above]).all()
+
+
+def test_mirror_targets_by_hand():
+    out = mirror_targets(pd.Series([1, 5, 9]), np.array([True, False, True]), centre=4.0)
+    assert out.tolist() == [7.0, 5.0, -1.0]
+
+
+def test_discrete_columns_are_not_jittered(diabetes, params):
+    """diabetes' `sex` has 2 values and `s4` steps: noise would make an undrifted batch look drifted."""
+    batch = make_batch(diabetes, "target", "none", 1, 6, 200, 7, params.ct, "regression")
+    assert set(batch["sex"]) <= set(diabetes["sex"]) and set(batch["s4"]) <= set(diabetes["s4"])
+    continuous = make_batch(load_breast_cancer(as_frame=True).frame, "target", "none", 1, 6, 200, 7, params.ct)
+    assert not set(continuous["mean radius"]) <= set(load_breast_cancer(as_frame=True).frame["mean radius"])

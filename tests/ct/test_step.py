@@ -26,6 +26,18 @@ def test_decide_retrains_above_the_threshold_or_on_an_accuracy_drop(params, repo
     assert (decision.retrain, decision.reason) == (retrain, reason)
 
 
+@pytest.mark.parametrize(("increase", "retrain", "reason"), [
+    (0.25, True, "rmse increase 25.0% > 20%"),
+    (0.2, False, "drift 0.100 <= 0.3"),  # ct.max_error_increase itself does not retrain
+    (-0.3, False, "drift 0.100 <= 0.3"),  # a better batch error is no reason
+    (None, False, "drift 0.100 <= 0.3"),  # unlabelled batch
+])
+def test_decide_retrains_a_regressor_whose_error_rose(params, increase, retrain, reason):
+    report = {"drift_score": 0.1, "performance": {"labelled": True, "rmse": 5.0, "error_increase": increase}}
+    decision = decide(report, params)
+    assert (decision.retrain, decision.reason) == (retrain, reason)
+
+
 def test_drift_is_checked_before_the_accuracy_drop(params):
     assert decide(drift(0.9, drop=0.5), params).reason == "drift 0.900 > 0.3"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ctml.config import load_params
 from ctml import dask_io
@@ -17,11 +18,18 @@ from tests.helpers import ROOT
 PARAMS = load_params(ROOT / "params.yaml").drift
 
 
-class Sign:
+class Sign(ClassifierMixin, BaseEstimator):
     """A fixed model: predicts 1 when x > 0.5."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (frame["x"].to_numpy() > 0.5).astype("int64")
+
+
+class Double(RegressorMixin, BaseEstimator):
+    """A fixed regressor: predicts 2 x."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return 2 * frame["x"].to_numpy()
 
 
 def assert_same(local: dict, distributed: dict) -> None:
@@ -41,9 +49,9 @@ def test_dask_engine_equals_local_engine(dask_client, tmp_path: Path, shift: flo
     ref, batch = mixed(ref_rows, 0), mixed(batch_rows, 1, shift=shift)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_parquet(tmp_path / "batch.parquet", index=False)
-    local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.8).report
+    local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.8).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
-                                                 dask_client, partition_rows=700, model=Sign(), reference_accuracy=0.8).report
+                                                 dask_client, partition_rows=700, model=Sign(), reference_score=0.8).report
     assert local["n_drifted"] == (4 if shift else 0)
     assert_same(local, distributed)
 
@@ -70,3 +78,16 @@ def test_unreadable_batch_is_a_user_error(tmp_path: Path):
     (tmp_path / "batch.parquet").write_bytes(b"PAR1 not really parquet")
     with pytest.raises(UserError, match=r"batch.parquet: cannot be parsed"):
         dask_io.partition(tmp_path / "batch.parquet", tmp_path / "parts", 1000)
+
+
+def test_dask_engine_equals_local_engine_for_a_regressor(dask_client, tmp_path: Path):
+    ref, batch = mixed(3000, 0), mixed(2100, 1, shift=0.5)
+    ref["target"], batch["target"] = 2 * ref["x"] + 0.5, 2 * batch["x"] + np.linspace(-2, 2, len(batch))
+    ref.to_parquet(tmp_path / "train.parquet", index=False)
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    local = detect.detect(ref, batch, "target", PARAMS, model=Double(), reference_score=0.5).report
+    distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
+                                                 dask_client, partition_rows=700, model=Double(), reference_score=0.5).report
+    assert local["performance"]["rmse"] > 0.5 and local["prediction"]["method"] == "wasserstein"
+    assert local["performance"] == pytest.approx(distributed["performance"]) and local["prediction"] == distributed["prediction"]
+    assert_same(local, distributed)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ctml.config import FeatureDriftParams, load_params
 from ctml.drift import detect
@@ -107,18 +108,38 @@ def test_a_csv_batch_is_typed_like_the_reference():
 
 
 def test_model_predictions_and_accuracy_on_a_labelled_batch():
-    class Sign:  # a fixed "model": predicts 1 when x > 0.5
+    class Sign(ClassifierMixin, BaseEstimator):  # a fixed "model": predicts 1 when x > 0.5
         def predict(self, frame: pd.DataFrame) -> np.ndarray:
             return (frame["x"].to_numpy() > 0.5).astype("int64")
 
     ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
-    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_accuracy=0.9).report
+    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.9).report
     expected = float(((batch["x"] > 0.5).astype(int) == batch["target"]).mean())
     assert report["performance"] == {"labelled": True, "accuracy": round(expected, 6), "reference_accuracy": 0.9,
                                      "accuracy_drop": round(0.9 - expected, 6)}
     assert report["prediction"]["method"] == "jensenshannon" and report["prediction"]["drifted"] is True
     unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Sign()).report
     assert unlabelled["performance"]["labelled"] is False and unlabelled["prediction"] == report["prediction"]
+
+
+class Double(RegressorMixin, BaseEstimator):
+    """A fixed regressor: predicts 2 x."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return 2 * frame["x"].to_numpy()
+
+
+def test_regressor_error_and_numeric_prediction_drift_on_a_labelled_batch():
+    ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
+    batch["target"] = 2 * batch["x"] + np.where(np.arange(len(batch)) % 2, 1.0, -3.0)  # errors 3 and -1, alternating
+    report = detect.detect(ref, batch, "target", PARAMS, model=Double(), reference_score=1.5).report
+    rmse = float(np.sqrt((9 + 1) / 2))
+    assert report["performance"] == {"labelled": True, "rmse": round(rmse, 6), "mae": 2.0, "reference_rmse": 1.5,
+                                     "error_increase": round((rmse - 1.5) / 1.5, 6)}
+    assert report["prediction"]["method"] == "wasserstein" and report["prediction"]["drifted"] is True
+    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Double(), reference_score=1.5).report
+    assert unlabelled["performance"] == {"labelled": False, "rmse": None, "mae": None, "reference_rmse": 1.5,
+                                         "error_increase": None}
 
 
 def test_most_drifted_ranks_by_distance_past_threshold():

@@ -102,7 +102,8 @@ def test_fresh_project_repro_then_metrics_show(repo: Path) -> None:
     assert meta["train_data_sha256"] == sha256(repo / "data" / "prepared" / "train.parquet")
     assert (meta["train_rows"], meta["classes"], len(meta["features"])) == (426, [0, 1], 30)
     assert meta["params"] == {"seed": 42, "train": {"model": "random_forest", "n_estimators": 120, "max_depth": 5,
-                                                    "learning_rate": 0.1, "C": 1.0, "max_iter": 1000}}
+                                                    "learning_rate": 0.1, "C": 1.0, "max_iter": 1000,
+                                                    "alpha": 1.0}}
     assert meta["git_commit"] == git("rev-list", "--max-parents=0", "HEAD", cwd=repo).stdout.strip()
     assert {"python", "scikit-learn", "dvc"} <= set(meta["libraries"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -17,18 +18,18 @@ validate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(validate)
 
 
-def params_file(tmp_path: Path, source: str = "data/source/t.csv") -> Path:
+def params_file(tmp_path: Path, source: str = "data/source/t.csv", task: str = "auto") -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["data"].update(source=source, target="y")
+    raw["data"].update(source=source, target="y", task=task)
     raw["tracking"]["enabled"] = False
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-def run(tmp_path: Path, frame: pd.DataFrame, source: str = "data/source/t.csv") -> int:
+def run(tmp_path: Path, frame: pd.DataFrame, source: str = "data/source/t.csv", task: str = "auto") -> int:
     write_parquet(tmp_path / "raw.parquet", frame)
-    argv = ["--params", str(params_file(tmp_path, source)), "--data", str(tmp_path / "raw.parquet"),
+    argv = ["--params", str(params_file(tmp_path, source, task)), "--data", str(tmp_path / "raw.parquet"),
             "--schema", str(tmp_path / "schema.json"), "--out", str(tmp_path / "validation.json")]
     return run_main(validate.main, argv)
 
@@ -71,3 +72,60 @@ def test_one_class_is_refused_before_recording(tmp_path: Path, capsys: pytest.Ca
     assert run(tmp_path, good().assign(y=1)) == 1
     assert capsys.readouterr().err == "error: label column 'y': has 1 class (1), need at least two\n"
     assert not (tmp_path / "schema.json").exists() and not (tmp_path / "validation.json").exists()
+
+
+def prices(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"x": x, "y": 100 + 10 * x + rng.normal(size=n)})
+
+
+def test_auto_says_what_it_decided_and_why_in_the_output_and_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(tmp_path, prices()) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("task regression (data.task auto: numbers that are not whole (e.g. 100.821))\n")
+    schema = yaml.safe_load((tmp_path / "schema.json").read_text())
+    assert (schema["task"], schema["task_reason"], "classes" in schema) == ("regression", "numbers that are not whole (e.g. 100.821)",
+                                                                              False)
+    assert (schema["label_min"], schema["label_max"]) == (prices()["y"].min(), prices()["y"].max())
+
+
+def test_switching_data_task_records_the_schema_anew(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    whole = prices().assign(y=lambda f: (f["y"] > 100).astype(int))
+    assert run(tmp_path, whole) == 0 and yaml.safe_load((tmp_path / "schema.json").read_text())["task"] == "classification"
+    capsys.readouterr()
+    assert run(tmp_path, whole, task="auto") == 0 and "(recorded now)" not in capsys.readouterr().out
+    assert run(tmp_path, whole, task="regression") == 0
+    assert "(recorded now); task regression (named by data.task)" in capsys.readouterr().out
+    schema = yaml.safe_load((tmp_path / "schema.json").read_text())
+    assert (schema["task"], schema["label_min"], schema["label_max"]) == ("regression", 0.0, 1.0)
+    assert run(tmp_path, whole, task="auto") == 0 and "(recorded now)" not in capsys.readouterr().out  # auto keeps the record
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["12.5", "abc", "14", "15.5"], "label column 'y': non-numeric label 'abc' (data.task regression needs numbers)"),
+    ([3.0, 3.0, 3.0, 3.0], "label column 'y': every label is 3; a constant has nothing to learn"),
+    ([1.0, float("inf"), 2.0, 3.0], "label column 'y': non-finite label inf (rule: labels must be finite)"),
+    ([1.5, None, None, None], "label column 'y': 3 missing labels of 4 (rule: labels must be present)"),
+])
+def test_bad_regression_labels_are_one_line_and_record_nothing(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                               labels: list, message: str) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": pd.Series(labels, dtype=object if isinstance(labels[0], str) else None)})
+    assert run(tmp_path, frame, task="regression") == 1
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "schema.json").exists() and not (tmp_path / "validation.json").exists()
+
+
+def test_ambiguous_labels_stop_naming_data_task(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    frame = pd.DataFrame({"x": np.arange(30.0), "y": np.arange(30)})
+    assert run(tmp_path, frame) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "30 distinct whole-number labels" in err and "set data.task: classification or" in err
+    assert not (tmp_path / "schema.json").exists()
+
+
+def test_a_regression_batch_is_held_to_the_recorded_label_range(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(tmp_path, prices()) == 0
+    capsys.readouterr()
+    assert run(tmp_path, pd.concat([prices(), pd.DataFrame({"x": [0.0], "y": [1e9]})], ignore_index=True)) == 1
+    assert "label column 'y': value 1e+09 outside the allowed range" in capsys.readouterr().err

@@ -4,10 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ctml.ct import registry
-from ctml.ct.report import table
-from ctml.ct.repo import dvc, project_root
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compare", parents=[common], help="params and metrics of two versions side by side")
@@ -17,6 +13,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import registry
+    from ctml.ct.repo import dvc, project_root
+    from ctml.ct.report import table
+
     root = project_root()
     old, new = registry.resolve(root, args.old), registry.resolve(root, args.new)
     a, b = registry.tag_of(old), registry.tag_of(new)

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from ctml.ct.report import print_json, table
-from ctml.ct.repo import project_root
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export-runs", parents=[common],
@@ -18,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json, table
+
     from ctml.runs.export_mlflow import ARTIFACTS_DIR, DEFAULT_DB, export
 
     result = export(project_root(), args.uri, args.experiment)

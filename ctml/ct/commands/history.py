@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 
 from ctml import layout
-from ctml.ct import history
 from ctml.ct.commands._args import non_negative
 from ctml.ct.records import COLUMNS
-from ctml.ct.report import print_json, table
-from ctml.ct.repo import project_root
 
-SHOWN = ("step", "time", "scenario", "status", "drift_score", "threshold", "batch_accuracy", "retrained", "model_version", "note")
+
+SHOWN = ("step", "time", "scenario", "status", "drift_score", "threshold", "batch_accuracy", "batch_rmse", "retrained",
+         "model_version", "note")
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -21,6 +20,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import history
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json, table
+
     past = history.read(project_root() / layout.HISTORY)
     shown = past[len(past) - args.limit:] if args.limit else []
     if args.json:
@@ -29,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if not past:
         print("no CT steps recorded yet; run `python ct.py simulate`")
         return 0
-    table(f"CT history ({len(shown)} of {len(past)} steps)", list(SHOWN),
-          [[getattr(r, name) for name in SHOWN] for r in shown])
+    # a regressor's steps have an RMSE, a classifier's an accuracy: the column of a task with no step is left out
+    hidden = "batch_rmse" if all(r.batch_rmse is None for r in shown) else \
+        "batch_accuracy" if all(r.batch_accuracy is None for r in shown) else None
+    columns = [n for n in SHOWN if n != hidden]
+    table(f"CT history ({len(shown)} of {len(past)} steps)", columns, [[getattr(r, name) for name in columns] for r in shown])
     return 0

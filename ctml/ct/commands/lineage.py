@@ -4,11 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ctml.ct import registry
-from ctml.ct.lineage import lineage_of
-from ctml.ct.report import print_json, table
-from ctml.ct.repo import project_root
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("lineage", parents=[common], help="which data, params and code made a model version")
@@ -18,6 +13,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import registry
+    from ctml.ct.lineage import lineage_of
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json, table
+
     root = project_root()
     info = lineage_of(root, registry.resolve(root, args.version))
     if args.json:

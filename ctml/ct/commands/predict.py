@@ -1,16 +1,13 @@
-"""`ct.py predict`: predictions with probabilities from the production (or a named) model version."""
+"""`ct.py predict`: predictions (class probabilities too, for a classifier) from the production (or a named) model version."""
 from __future__ import annotations
 
 import argparse
 
 from ctml import layout
-from ctml.config import load_params
-from ctml.ct import registry, versions
-from ctml.ct.repo import project_root
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("predict", parents=[common], help="predictions with probabilities from a model version")
+    p = sub.add_parser("predict", parents=[common], help="predictions (with class probabilities for a classifier) from a model version")
     p.add_argument("--input", required=True, help="CSV or Parquet rows to score")
     p.add_argument("--version", help="model version (default: the one in production)")
     p.add_argument("--output", help="CSV or Parquet file (default: CSV on stdout)")
@@ -18,6 +15,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.config import load_params
+    from ctml.ct import registry, versions
+    from ctml.ct.repo import project_root
+
     from ctml.predict import predict_file
 
     root = project_root()

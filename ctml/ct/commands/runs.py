@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 
 from ctml.ct.commands._args import non_negative
-from ctml.ct.report import print_json, table
-from ctml.ct.repo import project_root
 from ctml.errors import UserError
 
 
@@ -21,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json
+
     from ctml.runs import offline
 
     root = project_root()
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prune(root, args: argparse.Namespace) -> int:
+    from ctml.ct.report import print_json, table
+
     from ctml.ct import lock, registry
     from ctml.runs.prune import prune
 

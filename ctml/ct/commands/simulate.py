@@ -32,15 +32,17 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
     import pandas as pd
 
     from ctml.ct import scenarios
-    from ctml.io import read_table
+    from ctml.io import read_json, read_table
+    from ctml.task import recorded_task
 
     if args.scenario == "replay":
         yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
         return
     reference = pd.read_parquet(ctx.path(layout.RAW))
+    task = recorded_task(read_json(ctx.path(layout.SCHEMA)))
     for i in range(1, args.steps + 1):
         yield scenarios.make_batch(reference, ctx.params.data.target, args.scenario, i, args.steps,
-                                   args.batch_size, seed, ctx.params.ct)
+                                   args.batch_size, seed, ctx.params.ct, task)
 
 
 def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:

@@ -5,10 +5,6 @@ import argparse
 from typing import Any
 
 from ctml import layout
-from ctml.config import load_params
-from ctml.ct import history, registry
-from ctml.ct.report import print_json, table
-from ctml.ct.repo import project_root
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def current_status(root) -> dict[str, Any]:
     """Where CT stands, as plain data (what `--json` prints)."""
+    from ctml.config import load_params
+    from ctml.ct import history, registry
+
     params = load_params(root / layout.PARAMS)
     past = history.read(root / layout.HISTORY)
     last = past[-1] if past else None
@@ -36,6 +35,9 @@ def current_status(root) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json, table
+
     info = current_status(project_root())
     if args.json:
         print_json(info)
