@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256
+from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256, store
 
 pytestmark = pytest.mark.slow
 
@@ -314,7 +314,7 @@ def test_push_then_pull_restores_outputs_from_the_local_remote(repo: Path) -> No
                "models/preprocessor.joblib", "models/model.joblib"]
     before = hashes(repo, tracked)
     dvc("push", cwd=repo)
-    assert (repo / ".dvcstore" / "files" / "md5").is_dir()
+    assert (store(repo) / "files" / "md5").is_dir()
     for rel in tracked:
         (repo / rel).unlink()
     shutil.rmtree(repo / ".dvc" / "cache")

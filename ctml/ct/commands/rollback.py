@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ctml.ct import lock, registry
+from ctml.ct import dvcdata, lock, registry
 from ctml.ct.repo import commit_state, restore_state
 from ctml.ct.session import open_context, start
 from ctml.ct.step import RECORDS
@@ -19,13 +19,14 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def run(args: argparse.Namespace) -> int:
     ctx = open_context(args, commit=True)
     with lock.exclusive(ctx.root):
-        start(ctx)
+        start(ctx, workspace_data=False)  # the workspace's data is replaced, not needed
         current = registry.production_version(ctx.root)
         if current is None:
             raise UserError("no model in production yet; nothing to roll back")
         target = registry.resolve(ctx.root, args.version) if args.version else registry.previous_production(ctx.root)
         if target == current:
             raise UserError(f"{target} is already in production")
+        dvcdata.ensure(ctx.root, registry.tag_of(target), target)  # before any change: refuse or fetch
         restore_state(ctx.root, registry.tag_of(target), keep=RECORDS)
         commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
         tag = registry.assign_prod(ctx.root, target, f"rollback from {current}")
