@@ -46,6 +46,7 @@ class StepRecord:
     batch_rows: int | None = None
     batch_accuracy: float | None = None
     accuracy_drop: float | None = None
+    top_drifted: str = ""  # the batch's drifted features, most drifted first, `; `-separated (at most drift.top_plots)
     retrained: bool = False
     gates: str = ""
     model_version: str = ""

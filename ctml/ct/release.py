@@ -10,7 +10,7 @@ import shutil
 from typing import Any
 
 from ctml import layout
-from ctml.ct import lock, registry
+from ctml.ct import history, lock, registry
 from ctml.ct.context import Context
 from ctml.ct.repo import commit_state, dvc, git
 from ctml.errors import UserError
@@ -48,6 +48,9 @@ def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int |
         ctx.created.append(version + " (uncommitted)")
         return version
     message = tag_message(version, reason, metrics, drift)
+    records = ctx.path(layout.HISTORY)
+    history.ensure_file(records)  # every plot source is in the release commit (`dvc plots diff` between tags)
+    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
     lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
                                   "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)

@@ -1,6 +1,7 @@
 """One CT step: a checked batch in, drift measured, the decision, and a retrain + release when it matters."""
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ from ctml.ct.context import Context, now
 from ctml.ct.records import Batch, StepRecord
 from ctml.ct.release import gates_result, release
 from ctml.ct.repo import dvc, git, restore_state
+from ctml.drift.plots import SCORES
 from ctml.errors import UserError
+from ctml.gates import verdict
 from ctml.io import read_json, write_json, write_parquet
 
 RECORDS = (layout.HISTORY, layout.TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
@@ -35,6 +38,16 @@ def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
         ctx.detail(f"drift: `dvc repro drift` in a new process ({done.reason})")
         dvc(ctx.root, "repro", "drift", **ctx.env(step))
     return read_json(ctx.path(layout.DRIFT))
+
+
+def drifted_features(ctx: Context) -> list[str]:
+    """The drifted features of the batch just measured, most drifted first (the order of the drift
+    stage's scores plot; metrics/drift.json holds only the summary)."""
+    scores = ctx.path(layout.DRIFT_PLOTS / f"{SCORES}.csv")
+    if not scores.exists():
+        return []
+    with open(scores, newline="") as handle:
+        return [row["feature"] for row in csv.DictReader(handle) if row.get("drifted") == "True"]
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
@@ -66,6 +79,7 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
         blocked = ",".join(gates.get("blocked_by", []))
         _discard(ctx)
         write_json(ctx.path(layout.GATES), gates)  # the record of why; production is untouched
+        write_json(ctx.path(layout.GATES_SUMMARY), verdict(gates))
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
         return
     released = release(ctx, reason, drift, step)
@@ -104,9 +118,10 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     tick = time.perf_counter()
     drift = measure_drift(ctx, step)
     ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
-    drifted = [name for name, f in (drift.get("features") or {}).items() if f.get("drifted")]
+    drifted = drifted_features(ctx)
     if drifted:
         ctx.detail(f"drifted features ({len(drifted)}): {', '.join(drifted[:10])}{' ...' if len(drifted) > 10 else ''}")
+    record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
     performance = drift.get("performance") or {}
     record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
     record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")

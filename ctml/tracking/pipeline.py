@@ -1,4 +1,4 @@
-"""The pipeline id that groups the runs of one pipeline execution.
+"""The pipeline id that groups the runs of one pipeline execution, and the DVC experiment it belongs to.
 
 `CT_PIPELINE_ID` (set by ct.py), else derived from the `dvc repro` process that started the stage,
 so all stages of one `dvc repro` share it and two invocations never do.
@@ -65,3 +65,10 @@ def pipeline_id(environ: Mapping[str, str] = os.environ) -> str:
             return _process_id(pid, stat[1])
         pid, depth = stat[0], depth + 1
     return new_pipeline_id()
+
+
+def experiment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The `dvc exp run` experiment a stage runs in: its name and the commit it started from (DVC sets
+    DVC_EXP_NAME and DVC_EXP_BASELINE_REV for every stage of one); empty outside experiments."""
+    name = environ.get("DVC_EXP_NAME", "").strip()
+    return {"experiment": name, "baseline_rev": environ.get("DVC_EXP_BASELINE_REV", "").strip()} if name else {}

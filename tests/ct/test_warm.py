@@ -27,7 +27,7 @@ def write_batch(repo: Path, shift: float = 0.0, rows: int = 200) -> None:
 
 def outputs(repo: Path) -> dict[str, bytes]:
     """metrics/drift.json and every file under metrics/drift_plots, by relative path."""
-    files = [repo / "metrics/drift.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
+    files = [repo / "metrics/drift.json", repo / "metrics/drift_features.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
     return {str(p.relative_to(repo)): p.read_bytes() for p in files}
 
 
@@ -41,8 +41,8 @@ def test_warm_repro_writes_what_dvc_repro_writes_and_leaves_dvc_clean(repo: Path
     assert warm.repro(repo, "drift", ENV).done is True
     warm_out = outputs(repo)
     assert dvc_status(repo) == {}
-    report = json.loads(warm_out["metrics/drift.json"])
-    assert report["batch_rows"] == 200 and report["features"]["mean radius"]["drifted"] is (shift > 0)
+    report, features = json.loads(warm_out["metrics/drift.json"]), json.loads(warm_out["metrics/drift_features.json"])
+    assert report["batch_rows"] == 200 and features["mean radius"]["drifted"] is (shift > 0)
     # Images only when something drifted (drift.images: drifted); the CSVs dvc plots renders always.
     assert ("metrics/drift_plots/scores.png" in warm_out) is (shift > 0)
     assert "metrics/drift_plots/scores.csv" in warm_out
