@@ -4,6 +4,6 @@ Each `run(args) -> int` is thin: it parses nothing itself and calls the ctml.ct 
 """
 from __future__ import annotations
 
-from ctml.ct.commands import check, compare, history, lineage, predict, report, rollback, runs, simulate, status
+from ctml.ct.commands import check, compare, history, lineage, predict, promote, report, rollback, runs, simulate, status
 
-COMMANDS = (simulate, check, status, history, runs, rollback, lineage, compare, predict, report)
+COMMANDS = (simulate, check, status, history, runs, rollback, promote, lineage, compare, predict, report)
