@@ -129,3 +129,32 @@ def set_params(repo: Path, **updates: Any) -> None:
 def ran_stages(output: str) -> list[str]:
     """Stage names `dvc repro` actually ran, read from its output."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+def chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium (Debian's `chromium`, which .ci/run installs) on a local page, no network."""
+    import tempfile
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "chromium is not installed: `apt-get install -y chromium` (.ci/run installs it)"
+    with tempfile.TemporaryDirectory(prefix="ct-chromium-") as profile:
+        return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args,
+                               Path(page).resolve().as_uri()], capture_output=True, text=True, timeout=180, check=True)
+
+
+def rendered_dom(page: Path) -> str:
+    """The page's DOM after its scripts ran (what a person's browser would show)."""
+    return chromium(page, "--dump-dom").stdout
+
+
+def screenshot_ink(page: Path, out: Path) -> float:
+    """Share of the screenshot's pixels that are not background white: 0 for a blank page."""
+    import matplotlib.image
+
+    chromium(page, f"--screenshot={out}", "--window-size=1280,1600")
+    pixels = matplotlib.image.imread(out)[..., :3]
+    return float((pixels.min(axis=-1) < 0.95).mean())

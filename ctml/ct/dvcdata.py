@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ctml.errors import UserError
 
@@ -74,8 +74,10 @@ def _exists(odb: Any, oids: list[str]) -> bool:
         return False
 
 
-def check(root: Path, rev: str, workspace: bool = False) -> Availability:
-    """Where the data of `rev`'s outputs is; `workspace`: files present in the working tree count as there."""
+def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = ()) -> Availability:
+    """Where the data of `rev`'s outputs (or of the `only` ones) is; `workspace`: files present in the
+    working tree count as there."""
+    wanted = {Path(p).as_posix() for p in only}
     with _repo(root) as repo:
         described, name = _remote(repo)
         result = Availability(rev, described)
@@ -88,7 +90,7 @@ def check(root: Path, rev: str, workspace: bool = False) -> Availability:
                 if not out.use_cache or out.hash_info is None or not out.hash_info.value:
                     continue
                 rel = repo.fs.relpath(out.fs_path, repo.root_dir)
-                if workspace and (root / rel).exists():
+                if (wanted and rel not in wanted) or (workspace and (root / rel).exists()):
                     continue
                 if workspace:
                     result.not_in_workspace.append(rel)
@@ -102,15 +104,15 @@ def check(root: Path, rev: str, workspace: bool = False) -> Availability:
 def _refuse(found: Availability, label: str) -> UserError:
     shown = ", ".join(found.missing[:SHOWN_FILES]) + (f" (+{len(found.missing) - SHOWN_FILES} more)"
                                                       if len(found.missing) > SHOWN_FILES else "")
-    return UserError(f"{label}: data of {shown} is in neither the DVC cache nor {found.remote}; nothing was changed. "
-                     "`dvc push` it from a copy that has it, or point the remote at the store that holds it "
-                     "(`dvc remote modify --local`, README: Versioning and the DVC remote)")
+    return UserError(f"{label}: {shown}: in neither the DVC cache nor {found.remote}; nothing was changed. "
+                     "`dvc push` from a copy that has the data, or point the remote at its store "
+                     "(`dvc remote modify --local NAME url PATH`)")
 
 
-def ensure(root: Path, rev: str, label: str) -> Availability:
-    """Make sure `rev`'s data is in the DVC cache: fetch what only the remote has; refuse (UserError,
-    nothing changed) when some of it is in neither. `label` names the version in the message."""
-    found = check(root, rev)
+def ensure(root: Path, rev: str, label: str, only: Sequence[Path] = ()) -> Availability:
+    """Make sure `rev`'s data (or the `only` outputs') is in the DVC cache: fetch what only the remote
+    has; refuse (UserError, nothing changed) when some is in neither. `label` names the version."""
+    found = check(root, rev, only=only)
     if found.missing:
         raise _refuse(found, label)
     if found.remote_only:
@@ -137,7 +139,7 @@ def fetch(root: Path, rev: str, found: Availability) -> None:
     """Copy `rev`'s objects that only the remote has into the DVC cache (the working tree is not touched)."""
     with _repo(root) as repo:
         try:
-            repo.fetch(revs=[rev], workspace=False)
+            repo.fetch(targets=found.remote_only, revs=[rev], workspace=False)
         except Exception as exc:  # noqa: BLE001 - DVC's download errors, as one line
             raise UserError(f"{rev}: fetching {len(found.remote_only)} file(s) from {found.remote} failed: "
                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; nothing was changed") from None

@@ -151,4 +151,5 @@ def write(path: Path, page: str) -> None:
         with atomic_path(path) as tmp:
             tmp.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"{path}: cannot write the report ({exc.strerror or type(exc).__name__})") from None
+        where = f": {exc.filename}" if exc.filename and Path(exc.filename) != Path(path) else ""
+        raise UserError(f"{path}: cannot write the report ({exc.strerror or type(exc).__name__}{where})") from None

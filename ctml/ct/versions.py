@@ -48,7 +48,7 @@ def checkout(root: Path, version: str) -> Iterator[ServedFiles]:
     import dvc.api
 
     tag = registry.tag_of(version)
-    dvcdata.ensure(root, tag, version)
+    dvcdata.ensure(root, tag, version, only=(layout.MODEL,))
     with tempfile.TemporaryDirectory() as tmp:
         files = ServedFiles(Path(tmp) / "model.joblib", Path(tmp) / "model.json", Path(tmp) / "schema.json")
         with dvc.api.open(layout.MODEL.as_posix(), repo=str(root), rev=tag, mode="rb") as src:
