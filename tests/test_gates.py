@@ -251,3 +251,6 @@ def test_report_and_summary_line():
         "accuracy blocked 0.5 (limit 0.9) | latency ok 2.5 (limit 100) | fairness off")
     passing = gates.report({"latency": results["latency"]}, NOW)
     assert passing["passed"] is True and gates.summary_line(passing).startswith("gates: PASSED |")
+    # The metric `dvc metrics show` compares: the verdict and counts, no text or time.
+    assert gates.verdict(result) == {"passed": False, "blocked": 1, "alerts": 1}
+    assert gates.verdict(passing) == {"passed": True, "blocked": 0, "alerts": 0}
