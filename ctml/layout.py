@@ -37,6 +37,7 @@ PLOTS = METRICS_DIR / "plots"
 DRIFT = METRICS_DIR / "drift.json"  # the summary a person compares (a DVC metric)
 DRIFT_FEATURES = METRICS_DIR / "drift_features.json"  # per-feature tests (an output: 30+ columns are no metric)
 DRIFT_PLOTS = METRICS_DIR / "drift_plots"
+DRIFT_SCORES = DRIFT_PLOTS / "scores.csv"  # per-feature scores, most drifted first (a DVC plot)
 GATES = METRICS_DIR / "gates.json"  # every gate's value, limit and detail (an output)
 GATES_SUMMARY = METRICS_DIR / "gates_summary.json"  # passed, blocked, alerts (a DVC metric)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step

@@ -74,7 +74,7 @@ def test_inputs_are_deps_and_outputs_are_outs(pipeline):
 
 def test_ct_records_and_production_are_where_dvc_yaml_plots_and_deps_say(pipeline):
     plots = {next(iter(p)) if isinstance(p, dict) else p for p in pipeline["plots"]}
-    assert layout.TIMELINE.as_posix() in plots
+    assert layout.TIMELINE.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
     timeline = next(p for p in pipeline["plots"] if isinstance(p, dict) and "CT timeline" in p)
     assert layout.HISTORY.as_posix() in timeline["CT timeline"]["y"]
     assert {layout.VALIDATION, layout.METRICS, layout.DRIFT, layout.GATES_SUMMARY} == {Path(m) for m in pipeline["metrics"]}

@@ -16,9 +16,7 @@ from ctml.ct.context import Context, now
 from ctml.ct.records import Batch, StepRecord
 from ctml.ct.release import gates_result, release
 from ctml.ct.repo import dvc, git, restore_state
-from ctml.drift.plots import SCORES
 from ctml.errors import UserError
-from ctml.gates import verdict
 from ctml.io import read_json, write_json, write_parquet
 
 RECORDS = (layout.HISTORY, layout.TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
@@ -43,7 +41,7 @@ def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
 def drifted_features(ctx: Context) -> list[str]:
     """The drifted features of the batch just measured, most drifted first (the order of the drift
     stage's scores plot; metrics/drift.json holds only the summary)."""
-    scores = ctx.path(layout.DRIFT_PLOTS / f"{SCORES}.csv")
+    scores = ctx.path(layout.DRIFT_SCORES)
     if not scores.exists():
         return []
     with open(scores, newline="") as handle:
@@ -78,6 +76,8 @@ def retrain(ctx: Context, step: int, batch: Path, drift: dict[str, Any], reason:
     if not gates.get("passed", False):
         blocked = ",".join(gates.get("blocked_by", []))
         _discard(ctx)
+        from ctml.gates import verdict  # here: ctml.gates pulls scikit-learn, ~1 s of every ct.py start-up
+
         write_json(ctx.path(layout.GATES), gates)  # the record of why; production is untouched
         write_json(ctx.path(layout.GATES_SUMMARY), verdict(gates))
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
