@@ -6,8 +6,10 @@
   python ct.py status | history | runs [--json]         where things stand
   python ct.py export-runs | runs --prune --keep N      tracked runs into MLflow; bound .neptune
   python ct.py rollback [VERSION]                       put an earlier model back in production
+  python ct.py promote EXPERIMENT                       a `dvc exp` experiment's params into production
   python ct.py lineage VERSION | compare V1 V2          audit model versions
   python ct.py predict --input FILE [--version V]       serve a model version
+  python ct.py report [--output FILE]                   what happened, as one offline HTML page
 
 -q / -v go before or after the command. Exit codes: 0 success, 1 error (one line on stderr),
 2 usage error, 75 another ct.py is running.

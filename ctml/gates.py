@@ -285,6 +285,13 @@ def report(gates: Mapping[str, Gate], checked_at: datetime) -> dict[str, Any]:
     }
 
 
+def verdict(result: Mapping[str, Any]) -> dict[str, Any]:
+    """metrics/gates_summary.json, what `dvc metrics show` and `dvc exp show` compare: passed or not and
+    how many gates blocked or alerted. Values, limits, details and the time stay in metrics/gates.json
+    (an output, not a metric): text and timestamps made `dvc exp show` columns too wide to read."""
+    return {"passed": bool(result["passed"]), "blocked": len(result["blocked_by"]), "alerts": len(result["alerts"])}
+
+
 def summary_line(result: Mapping[str, Any]) -> str:
     """One line: the verdict first, then each gate's state with its value and limit."""
     verdict = "PASSED" if result["passed"] else f"BLOCKED by {', '.join(result['blocked_by'])}"

@@ -36,13 +36,18 @@ METRICS_DIR = Path("metrics")
 VALIDATION = METRICS_DIR / "validation.json"
 METRICS = METRICS_DIR / "metrics.json"
 PLOTS = METRICS_DIR / "plots"
-DRIFT = METRICS_DIR / "drift.json"
+DRIFT = METRICS_DIR / "drift.json"  # the summary a person compares (a DVC metric)
+DRIFT_FEATURES = METRICS_DIR / "drift_features.json"  # per-feature tests (an output: 30+ columns are no metric)
 DRIFT_PLOTS = METRICS_DIR / "drift_plots"
-GATES = METRICS_DIR / "gates.json"
+DRIFT_SCORES = DRIFT_PLOTS / "scores.csv"  # per-feature scores, most drifted first (a DVC plot)
+GATES = METRICS_DIR / "gates.json"  # every gate's value, limit and detail (an output)
+GATES_SUMMARY = METRICS_DIR / "gates_summary.json"  # passed, blocked, alerts (a DVC metric)
 BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
 TIMELINE = METRICS_DIR / "ct_timeline.png"
 CT_RECORDS = (HISTORY, TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
+
+REPORT = Path("ct-report.html")  # `ct.py report` (git-ignored)
 
 # CT's own state
 LOCK = Path(".ct.lock")  # flock: one ct.py at a time

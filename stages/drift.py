@@ -38,6 +38,17 @@ def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
     return newest[0] if newest else Path(training)
 
 
+def kept_measurement(out: str | Path, features: str | Path) -> bool:
+    """With no batch, whether the last measurement stays: both its files are there.
+
+    Why keep it: a queued `dvc exp run` works in a copy of the project without git-ignored files, so
+    it never sees the batch in data/incoming; rewriting drift.json as "no batch" there would undo the
+    workspace's measurement on `dvc exp apply`. The reference and production model do not change in
+    an experiment, so the last measurement still describes the last batch.
+    """
+    return Path(out).exists() and Path(features).exists()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
@@ -47,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--meta", required=True, help="its metadata (sha256 checked before loading)")
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
     p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy or RMSE fallback)")
-    p.add_argument("--out", required=True, help="output: drift report (JSON metric)")
+    p.add_argument("--out", required=True, help="output: drift summary (JSON metric)")
+    p.add_argument("--features", required=True, help="output: per-feature tests (JSON)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
     args, params = stage.parse(p, argv)
     dp, target = params.drift, params.data.target
@@ -55,8 +67,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         batch = layout.find_batch(args.checked)
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
+            if kept_measurement(args.out, args.features):
+                print(f"drift: no batch in {args.incoming}; {args.out} keeps the last measurement")
+                return
             write_plots({}, [], args.plots)
-            write_json(args.out, detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
+            report, features = detect.split_report(detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
+            write_json(args.features, features)
+            write_json(args.out, report)
             run.metrics("drift", {"drift_score": 0.0})
             print(f"drift: no batch in {args.checked}; nothing to compare")
             return
@@ -75,10 +92,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                                    reference_score=ref_score, batch_path=batch)
         pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
                            images=detect.wants_images(result.report, dp.images))
-        write_json(args.out, result.report)
-        report = result.report
+        report, features = detect.split_report(result.report)
+        write_json(args.features, features)
+        write_json(args.out, report)
         run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows")})
-        run.metrics("drift/features", {n: f["score"] for n, f in report["features"].items() if f["score"] is not None})
+        run.metrics("drift/features", {n: f["score"] for n, f in features.items() if f["score"] is not None})
         for png in pngs:
             run.upload(f"drift/plots/{png.stem}", png)
         print(f"drift: {report['n_drifted']}/{report['n_features']} features drifted "

@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="training data (Parquet), dated by its datetime columns")
     p.add_argument("--batches", required=True, help="directory of CT batches, dated by file time otherwise")
     p.add_argument("--validation", required=True, help="validate stage report (JSON)")
-    p.add_argument("--out", required=True, help="output: gate results (JSON metric)")
+    p.add_argument("--out", required=True, help="output: every gate's result, value, limit and detail (JSON)")
+    p.add_argument("--summary", required=True, help="output: the verdict and counts (JSON metric)")
     args, params = stage.parse(p, argv)
     g = params.gates
     with tracking.stage_run("gates", params, section="gates") as run:
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         result = gates.report(results, now)
         write_json(args.out, result)
+        write_json(args.summary, gates.verdict(result))
         run.metrics("gates", result)
         run.log("models", {"candidate_sha256": meta.get("model_sha256"),
                            "production_sha256": production[1].get("model_sha256") if production else ""})

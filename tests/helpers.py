@@ -15,9 +15,13 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 # What a fresh clone of the project holds (generated pipeline state is not part of it).
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "ct.py", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore"]
-PROJECT_DIRS = ["stages", "ctml"]
+PROJECT_DIRS = ["stages", "ctml", "dvc_plots_template"]
 PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md", "data/checked/README.md",
                    "models/production/README.md"]
+# Each test project pushes to a store beside it (`<parent>/.dvcstore`), not to the user's default
+# (`~/.dvcstore/ct`): `.dvc/config.local` says so with a path relative to `.dvc/`, so a copy of the
+# project gets a store of its own. Tests of the shipped default remove the file and set HOME.
+TEST_REMOTE = "['remote \"store\"']\n    url = ../../.dvcstore\n"
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -60,6 +64,7 @@ def make_project(dest: Path) -> Path:
             shutil.copy2(src, dest / rel)
     for rel in PROJECT_DIRS:
         shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / ".dvc" / "config.local").write_text(TEST_REMOTE)
     git("init", "-q", "-b", "main", cwd=dest)
     git("config", "user.name", "Test", cwd=dest)
     git("config", "user.email", "test@example.com", cwd=dest)
@@ -73,6 +78,11 @@ def copy_project(src: Path, parent: Path) -> Path:
     dest = parent / "project"
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def store(repo: Path) -> Path:
+    """The DVC remote of a test project (see TEST_REMOTE)."""
+    return repo.parent / ".dvcstore"
 
 
 def ct(repo: Path, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
@@ -119,3 +129,32 @@ def set_params(repo: Path, **updates: Any) -> None:
 def ran_stages(output: str) -> list[str]:
     """Stage names `dvc repro` actually ran, read from its output."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+def chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium (Debian's `chromium`, which .ci/run installs) on a local page, no network."""
+    import tempfile
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "chromium is not installed: `apt-get install -y chromium` (.ci/run installs it)"
+    with tempfile.TemporaryDirectory(prefix="ct-chromium-") as profile:
+        return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args,
+                               Path(page).resolve().as_uri()], capture_output=True, text=True, timeout=180, check=True)
+
+
+def rendered_dom(page: Path) -> str:
+    """The page's DOM after its scripts ran (what a person's browser would show)."""
+    return chromium(page, "--dump-dom").stdout
+
+
+def screenshot_ink(page: Path, out: Path) -> float:
+    """Share of the screenshot's pixels that are not background white: 0 for a blank page."""
+    import matplotlib.image
+
+    chromium(page, f"--screenshot={out}", "--window-size=1280,1600")
+    pixels = matplotlib.image.imread(out)[..., :3]
+    return float((pixels.min(axis=-1) < 0.95).mean())

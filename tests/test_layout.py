@@ -24,10 +24,12 @@ FLAGS = {
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
-    ("drift", "--metrics"): layout.METRICS, ("drift", "--out"): layout.DRIFT, ("drift", "--plots"): layout.DRIFT_PLOTS,
+    ("drift", "--metrics"): layout.METRICS, ("drift", "--out"): layout.DRIFT, ("drift", "--features"): layout.DRIFT_FEATURES,
+    ("drift", "--plots"): layout.DRIFT_PLOTS,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,
     ("gates", "--production"): layout.PRODUCTION, ("gates", "--data"): layout.RAW, ("gates", "--batches"): layout.BATCHES,
     ("gates", "--validation"): layout.VALIDATION, ("gates", "--out"): layout.GATES,
+    ("gates", "--summary"): layout.GATES_SUMMARY,
 }
 
 
@@ -59,7 +61,8 @@ def test_every_path_flag_of_every_stage_is_a_layout_path(pipeline):
 
 
 def test_inputs_are_deps_and_outputs_are_outs(pipeline):
-    writes = {"--out", "--train-out", "--test-out", "--model", "--meta", "--metrics", "--plots", "--schema", "--preprocessor"}
+    writes = {"--out", "--train-out", "--test-out", "--model", "--meta", "--metrics", "--plots", "--schema", "--preprocessor",
+              "--features", "--summary"}
     for name, stage in pipeline["stages"].items():
         deps = _paths(stage.get("deps", []))
         outs = _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
@@ -72,10 +75,10 @@ def test_inputs_are_deps_and_outputs_are_outs(pipeline):
 
 def test_ct_records_and_production_are_where_dvc_yaml_plots_and_deps_say(pipeline):
     plots = {next(iter(p)) if isinstance(p, dict) else p for p in pipeline["plots"]}
-    assert layout.TIMELINE.as_posix() in plots
+    assert layout.TIMELINE.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
     timeline = next(p for p in pipeline["plots"] if isinstance(p, dict) and "CT timeline" in p)
     assert layout.HISTORY.as_posix() in timeline["CT timeline"]["y"]
-    assert {layout.VALIDATION, layout.METRICS, layout.DRIFT, layout.GATES} == {Path(m) for m in pipeline["metrics"]}
+    assert {layout.VALIDATION, layout.METRICS, layout.DRIFT, layout.GATES_SUMMARY} == {Path(m) for m in pipeline["metrics"]}
     assert pipeline["artifacts"]["model"]["path"] == layout.MODEL.as_posix()
     for rel in layout.PRODUCTION_FILES.values():
         assert any(rel.as_posix() in _paths(s.get("outs", [])) | _paths(s.get("metrics", []))

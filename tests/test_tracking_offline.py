@@ -158,3 +158,28 @@ def test_a_damaged_folder_is_skipped_with_one_line_and_the_rest_listed(workdir: 
     assert [r.stage for r in offline_runs(workdir)] == ["ct", "validate"]
     err = capsys.readouterr().err.splitlines()
     assert err == [f"warning: tracking: {folder}: {why}" + err[0].split(why, 1)[1]] and err[0].endswith("; skipped")
+
+
+def test_a_queued_experiment_logs_into_the_project_with_its_name(workdir: Path, params, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dvc exp run --queue` runs stages in a temporary copy it deletes afterwards; DVC_ROOT names the project."""
+    project, copy = workdir / "project", workdir / "exp-copy"
+    project.mkdir()
+    copy.mkdir()
+    monkeypatch.setenv("NEPTUNE_DATA_DIRECTORY", ".neptune")  # so the variable the run sets is undone after the test
+    monkeypatch.chdir(copy)
+    monkeypatch.setenv("DVC_ROOT", str(project))
+    monkeypatch.setenv("DVC_EXP_NAME", "tonal-book")
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "39104dd11a9fbcf2c8085581837875232e2c66b5")
+    with tracking.stage_run("train", params, section="train") as run:
+        run.metrics("train", {"rows": 426})
+    assert not (copy / ".neptune").exists()
+    (logged,) = offline_runs(project)
+    assert logged.fields["pipeline/experiment"] == "tonal-book" and "exp:tonal-book" in logged.tags
+    assert logged.fields["pipeline/baseline_rev"] == "39104dd11a9fbcf2c8085581837875232e2c66b5"
+
+
+def test_data_directory_follows_dvc_root_unless_a_root_is_named() -> None:
+    assert tracking.data_directory(environ={"DVC_ROOT": "/p"}) == Path("/p/.neptune")
+    assert tracking.data_directory("/q", {"DVC_ROOT": "/p"}) == Path("/q/.neptune")
+    assert tracking.data_directory(environ={"DVC_ROOT": "/p", "NEPTUNE_DATA_DIRECTORY": "runs"}) == Path("/p/runs")
+    assert tracking.data_directory(environ={}) == Path(".neptune")

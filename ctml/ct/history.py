@@ -64,6 +64,15 @@ def append(path: Path, record: StepRecord) -> None:
         tmp.write_text(out.getvalue())
 
 
+def ensure_file(path: Path) -> None:
+    """A header-only history when there is none yet: the baseline release then holds every file
+    `dvc.yaml` declares as a plot, so `dvc plots diff` against it warns about nothing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(",".join(COLUMNS) + "\n")
+
+
 def draw_timeline(records: list[StepRecord], path: Path) -> None:
     """Drift score per step against the threshold, retrains marked, batch accuracy (or RMSE) on a second axis."""
     import matplotlib
@@ -94,7 +103,8 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
     ax.set_xlabel("CT step")
     ax.set_ylabel("drift score")
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="upper left", fontsize=8)
+    if len(history):  # the baseline release draws an empty timeline: no artists to label
+        ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Continuous training timeline")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")

@@ -51,6 +51,7 @@ class StepRecord:
     accuracy_drop: float | None = None
     batch_rmse: float | None = None  # regression: the production model's RMSE on the labelled batch
     error_increase: float | None = None  # ... and its rise over the test RMSE, as a share of it
+    top_drifted: str = ""  # the batch's drifted features, most drifted first, `; `-separated (at most drift.top_plots)
     retrained: bool = False
     gates: str = ""
     model_version: str = ""

@@ -10,7 +10,7 @@ import shutil
 from typing import Any
 
 from ctml import layout
-from ctml.ct import lock, registry, warm
+from ctml.ct import history, lock, registry, warm
 from ctml.ct.context import Context
 from ctml.ct.repo import commit_state, git, restore_state
 from ctml.errors import UserError
@@ -45,6 +45,9 @@ def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int |
         ctx.created.append(version + " (uncommitted)")
         return version
     message = tag_message(version, reason, metrics, drift)
+    records = ctx.path(layout.HISTORY)
+    history.ensure_file(records)  # every plot source is in the release commit (`dvc plots diff` between tags)
+    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
     lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
                                   "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)
@@ -123,6 +126,9 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
     target = registry.resolve(ctx.root, version) if version else registry.previous_production(ctx.root)
     if target == current:
         raise UserError(f"{target} is already in production")
+    from ctml.ct import dvcdata
+
+    dvcdata.ensure(ctx.root, registry.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
     restore_state(ctx.root, registry.tag_of(target), keep=layout.CT_RECORDS)
     _remeasure_drift(ctx)
     commit_state(ctx.root, f"ct: roll back production {current} -> {target}")

@@ -80,7 +80,8 @@ def project_root(start: Path | None = None) -> Path:
     raise UserError(f"{root}: no dvc.yaml/params.yaml here or above; run ct.py inside the project")
 
 
-def _is_state(path: str) -> bool:
+def is_state(path: str) -> bool:
+    """Whether a path (relative to the project) is pipeline state CT owns and commits."""
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in STATE_PATHS)
 
 
@@ -94,7 +95,7 @@ def unrelated_changes(root: Path) -> list[str]:
             paths.append(entry[3:])
             if entry[0] in "RC":  # a rename or copy: its source path is the next entry
                 next(entries, None)
-    return [p for p in paths if not _is_state(p)]
+    return [p for p in paths if not is_state(p)]
 
 
 def commit_state(root: Path, message: str, extra_paths: Sequence[str] = ()) -> str:

@@ -29,3 +29,14 @@ def start(ctx: Context) -> None:
         from ctml.ct.recovery import recover  # the step machinery: only when there is a step to finish or undo
 
         ctx.say(f"recovery: {recover(ctx)}")
+
+
+def ensure_data(ctx: Context) -> None:
+    """Bring back HEAD's DVC data a fresh clone has not pulled, or refuse with nothing changed when it
+    is in neither the DVC cache nor the remote (for commands that run the pipeline on the workspace)."""
+    from ctml.ct import dvcdata, registry
+
+    production = registry.production_version(ctx.root)
+    label = f"HEAD (production {production})" if production else "HEAD"
+    if restored := dvcdata.ensure_workspace(ctx.root, label):
+        ctx.say(f"data: {len(restored)} DVC-tracked file(s) restored from the DVC cache or remote (what `dvc pull` does)")

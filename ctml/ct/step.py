@@ -1,6 +1,7 @@
 """One CT step: a checked batch in, drift measured, the decision, and a retrain + release when it matters."""
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from dataclasses import dataclass
@@ -28,6 +29,16 @@ def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
     """`dvc repro drift` on the staged batch; returns metrics/drift.json."""
     ctx.reproduce(("drift",), step)
     return read_json(ctx.path(layout.DRIFT))
+
+
+def drifted_features(ctx: Context) -> list[str]:
+    """The drifted features of the batch just measured, most drifted first (the order of the drift
+    stage's scores plot; metrics/drift.json holds only the summary)."""
+    scores = ctx.path(layout.DRIFT_SCORES)
+    if not scores.exists():
+        return []
+    with open(scores, newline="") as handle:
+        return [row["feature"] for row in csv.DictReader(handle) if row.get("drifted") == "True"]
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
@@ -101,9 +112,10 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     tick = time.perf_counter()
     drift = measure_drift(ctx, step)
     ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
-    drifted = [name for name, f in (drift.get("features") or {}).items() if f.get("drifted")]
+    drifted = drifted_features(ctx)
     if drifted:
         ctx.detail(f"drifted features ({len(drifted)}): {', '.join(drifted[:10])}{' ...' if len(drifted) > 10 else ''}")
+    record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
     performance = drift.get("performance") or {}
     record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
     record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ctml import layout
-from ctml.ct import registry
+from ctml.ct import dvcdata, registry
 from ctml.ct.lineage import show
 
 
@@ -28,11 +28,27 @@ def current(root: Path) -> ServedFiles:
 
 
 @contextlib.contextmanager
+def served(root: Path, version: str | None) -> Iterator[ServedFiles]:
+    """What `predict` scores with: `version`'s files, or (None) the production model in the workspace;
+    a clone that has not pulled it gets production's files the way a named version's come."""
+    if version is None:
+        files = current(root)
+        version = None if files.model.exists() else registry.production_version(root)
+        if version is None:
+            yield files
+            return
+    with checkout(root, version) as files:
+        yield files
+
+
+@contextlib.contextmanager
 def checkout(root: Path, version: str) -> Iterator[ServedFiles]:
-    """The files of `version` in a temporary folder, removed on exit."""
+    """The files of `version` in a temporary folder, removed on exit; refused up front (nothing
+    written) when its model is in neither the DVC cache nor the remote."""
     import dvc.api
 
     tag = registry.tag_of(version)
+    dvcdata.ensure(root, tag, version, only=(layout.MODEL,))
     with tempfile.TemporaryDirectory() as tmp:
         files = ServedFiles(Path(tmp) / "model.joblib", Path(tmp) / "model.json", Path(tmp) / "schema.json")
         with dvc.api.open(layout.MODEL.as_posix(), repo=str(root), rev=tag, mode="rb") as src:

@@ -236,6 +236,12 @@ def build_report(features: dict[str, FeatureResult], reference_rows: int, batch_
             "prediction": prediction, "performance": perf}
 
 
+def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, per-feature results): metrics/drift.json holds the summary a person compares in
+    `dvc metrics show`; the per-feature detail (5-6 values per column) goes to metrics/drift_features.json."""
+    return {k: v for k, v in report.items() if k != "features"}, report.get("features", {})
+
+
 def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
     return {"has_batch": False, "batch_rows": 0, "reference_rows": int(reference_rows), "drift_score": 0.0,
             "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "features": {}, "prediction": None,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DIST_BINS = 20
 SCORES = "scores"
 DISTRIBUTIONS = "distributions"
+NO_BATCH = "(no batch)"  # the one row of each plot file when no batch was compared
 
 
 def distribution(reference: Summary, current: Summary, bins: int = DIST_BINS) -> pd.DataFrame:
@@ -119,6 +120,17 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def _no_batch(out_dir: Path) -> None:
+    """One "(no batch)" row per plot file: every plot dvc.yaml declares then exists at every revision
+    (the baseline release included), so `dvc plots diff` against it has nothing to warn about, and an
+    empty file would render as a blank chart."""
+    pd.DataFrame([{"feature": NO_BATCH, "method": "", "score": None, "p_value": None, "threshold": None, "value": 0.0,
+                   "mark": 0.0, "drifted": False}]).to_csv(out_dir / f"{SCORES}.csv", index=False)
+    (out_dir / DISTRIBUTIONS).mkdir()
+    pd.DataFrame({"bin": [NO_BATCH], "reference": [0.0], "current": [0.0]}).to_csv(
+        out_dir / DISTRIBUTIONS / "no_batch.csv", index=False)
+
+
 def write_plots(features: dict[str, FeatureResult], top: list[str], out_dir: str | Path, images: bool = True) -> list[Path]:
     """Replace `out_dir` with scores.csv and distributions/<feature>.csv (what `dvc plots` renders),
     plus scores.png and distributions.png when `images` is set.
@@ -132,7 +144,9 @@ def write_plots(features: dict[str, FeatureResult], top: list[str], out_dir: str
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         pngs = []
-        if features:
+        if not features:
+            _no_batch(tmp)
+        else:
             table = scores_table(features)
             table.to_csv(tmp / f"{SCORES}.csv", index=False)
             if images:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from ctml.provenance import git_commit, library_versions
 from ctml.tracking import fallback, neptune_client
 from ctml.tracking.mode import LOCAL_MODES, Settings, data_directory, settings
-from ctml.tracking.pipeline import pipeline_id
+from ctml.tracking.pipeline import experiment, pipeline_id
 from ctml.tracking.run import Run, first_line, redact, warn
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def open_run(name: str, tags: Sequence[str], cfg: Settings, pipeline: str | None
     except Exception as exc:  # noqa: BLE001
         warn(f"neptune unavailable ({first_line(exc)}); this run is not tracked")
         return Run(), facts
+    neptune_client.write_runs_under(data_directory())
     mode = cfg.mode
     if mode not in LOCAL_MODES:
         if earlier := (fallback.earlier_failure(pipeline) if pipeline else None):
@@ -84,12 +85,14 @@ def _start(stage: str, params: Params | None, section: str | None, cfg: Settings
     pid = pipeline or pipeline_id()
     version = model_version if model_version is not None else os.environ.get("CT_MODEL_VERSION", "").strip()
     step = os.environ.get("CT_STEP", "").strip()
-    tags = [stage, f"pipeline:{pid}"] + ([f"model:{version}"] if version else []) + ([f"step:{step}"] if step else [])
+    exp = experiment()
+    tags = [stage, f"pipeline:{pid}"] + ([f"model:{version}"] if version else []) + ([f"step:{step}"] if step else []) \
+        + ([f"exp:{exp['experiment']}"] if exp else [])
     run, facts = open_run(f"{stage} {pid}" + (f" step {step}" if step else ""), tags, cfg, pid)
     if not run.enabled:
         return run
     run.log("pipeline", {"stage": stage, "id": pid, **({"model_version": version} if version else {}),
-                         **({"step": step} if step else {})})
+                         **({"step": step} if step else {}), **exp})
     if params is not None:
         run.log("config", params.as_dict())
         if section and (own := _section(params, section)) is not None:
@@ -106,7 +109,8 @@ def stage_run(stage: str, params: Params | None, section: str | None = None, *,
               pipeline: str | None = None, model_version: str | None = None) -> Iterator[Run]:
     """One tracked run per stage execution or CT command.
 
-    Logs at the start: `pipeline/{stage,id,model_version,step}` (also as tags), the whole resolved config
+    Logs at the start: `pipeline/{stage,id,model_version,step}` (also as tags; in a `dvc exp run` also
+    `pipeline/{experiment,baseline_rev}` and the tag `exp:<name>`), the whole resolved config
     under `config/`, the stage's own params section under `parameters/`, `run/{started_at,git_commit,
     libraries,mode,tracking_init_s}`; at the end: `run/{status,duration_s,error,metric_keys}` and
     `sys/failed`. `pipeline` and `model_version` default to CT_PIPELINE_ID / CT_MODEL_VERSION; the

@@ -65,6 +65,9 @@ def settings(params: Params | None, environ: Mapping[str, str] = os.environ) -> 
     return Settings(enabled, mode, float(getattr(tracking, "online_timeout_s", DEFAULT_TIMEOUT_S)), problem)
 
 
-def data_directory(root: str | Path = ".", environ: Mapping[str, str] = os.environ) -> Path:
-    """Where Neptune keeps its files for a process whose working directory is `root`."""
-    return Path(root) / environ.get("NEPTUNE_DATA_DIRECTORY", ".neptune")
+def data_directory(root: str | Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
+    """Where Neptune keeps the runs of the project at `root`; None: of this process's project, which is
+    DVC_ROOT when DVC runs the stage (in a queued `dvc exp run` the project, not the temporary copy the
+    stage runs in, deleted with its runs afterwards), else the working directory."""
+    base = Path(root) if root is not None else Path(environ.get("DVC_ROOT") or ".")
+    return base / environ.get("NEPTUNE_DATA_DIRECTORY", ".neptune")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import threading
 from contextlib import suppress
@@ -89,6 +90,14 @@ def init_online(mode: str, timeout_s: float, name: str, tags: Sequence[str]) -> 
             return state["run"], None
         state["abandoned"] = True
         return None, state.get("error") or f"no answer within {timeout_s:g} s (tracking.online_timeout_s)"
+
+
+def write_runs_under(directory: Path) -> None:
+    """Have Neptune write runs under `directory`: it reads NEPTUNE_DATA_DIRECTORY (default `.neptune`,
+    relative to the working directory) when a run starts, so it is set only when that is elsewhere."""
+    wanted = Path(directory).resolve()
+    if wanted != Path(os.environ.get("NEPTUNE_DATA_DIRECTORY", ".neptune")).resolve():
+        os.environ["NEPTUNE_DATA_DIRECTORY"] = str(wanted)
 
 
 def init_local(mode: str, name: str, tags: Sequence[str]) -> Any:

@@ -1,4 +1,5 @@
-"""The pipeline id that groups the runs of one pipeline execution, and the process that owns it.
+"""The pipeline id that groups the runs of one pipeline execution, the process that owns it, and the
+DVC experiment it belongs to.
 
 `CT_PIPELINE_ID` (set by ct.py for every stage of one command), else derived from the `dvc repro`
 process that started the stage, so all stages of one `dvc repro` share it and two invocations
@@ -106,3 +107,10 @@ def owner(pipeline: str) -> Owner:
     if ancestor := _dvc_ancestor():
         return Owner(*ancestor)
     return Owner(os.getpid(), (_proc_stat(os.getpid()) or (0, None))[1])
+
+
+def experiment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The `dvc exp run` experiment a stage runs in: its name and the commit it started from (DVC sets
+    DVC_EXP_NAME and DVC_EXP_BASELINE_REV for every stage of one); empty outside experiments."""
+    name = environ.get("DVC_EXP_NAME", "").strip()
+    return {"experiment": name, "baseline_rev": environ.get("DVC_EXP_BASELINE_REV", "").strip()} if name else {}

@@ -38,9 +38,20 @@ def test_lineage_of_a_version_two_retrains_back(released):
     assert old["data"]["training_data_md5"] and old["data"]["training_data_md5"] != new["data"]["training_data_md5"]
 
 
-def test_compare_shows_metrics_side_by_side(released):
+def test_compare_shows_what_changed_sorted_side_by_side(released):
+    changes = json.loads(ct(released, "compare", "v1.0.0", "v1.2.0", "--json").stdout)
+    old, new = (read_json_at(released, tag, "metrics/metrics.json") for tag in ("model@v1.0.0", "model@v1.2.0"))
+    metrics = {c["key"]: (c["old"], c["new"]) for c in changes if c["file"] == "metrics/metrics.json"}
+    assert metrics == {k: (old[k], new[k]) for k in old if old[k] != new[k]} and "accuracy" in metrics
+    assert all(c["old"] != c["new"] for c in changes)  # only what changed
+    order = [(c["kind"] != "param", c["file"], c["key"]) for c in changes]
+    assert order == sorted(order) and not any(c["key"].startswith("features") for c in changes)
     out = ct(released, "compare", "v1.0.0", "v1.2.0").stdout
-    assert "Metrics v1.0.0 vs v1.2.0" in out and "accuracy" in out
+    assert f"v1.0.0 -> v1.2.0: {len(changes)} changed" in out and len(out.splitlines()) <= len(changes) + 6
+
+
+def read_json_at(repo: Path, rev: str, path: str) -> dict:
+    return json.loads(git("show", f"{rev}:{path}", cwd=repo).stdout)
 
 
 def test_rollback_restores_model_and_predict_uses_it(released, tmp_path):

@@ -68,7 +68,7 @@ def test_every_stage_in_process_writes_what_dvc_repro_force_writes(repo: Path):
     assert [r.stage for r in runs] == ALL_STAGES and {r.where for r in runs} == {"in-process"}
     assert dvc_status(repo) == {}
     warm_out, warm_lock = outputs(repo), lock_hashes(repo)
-    assert read_json(repo / "metrics/drift.json")["features"]["mean radius"]["drifted"] is True
+    assert read_json(repo / "metrics/drift_features.json")["mean radius"]["drifted"] is True
 
     dvc("repro", "--force", cwd=repo)
     cli_out, cli_lock = outputs(repo), lock_hashes(repo)

@@ -28,7 +28,7 @@ def argv(repo: Path) -> list[str]:
             "--batches", str(repo / "data/batches"), "--checked", str(repo / "data/checked"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
             "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
-            "--plots", str(repo / "metrics/drift_plots")]
+            "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots")]
 
 
 def shifted_batch(repo: Path, columns: list[str], rows: int = 300, labelled: bool = True) -> pd.DataFrame:
@@ -40,18 +40,35 @@ def shifted_batch(repo: Path, columns: list[str], rows: int = 300, labelled: boo
 
 def test_without_a_batch_the_report_says_so(baseline_repo: Path):
     report = read_json(baseline_repo / "metrics/drift.json")
-    assert (report["has_batch"], report["drift_score"], report["reference_rows"], report["features"]) == (False, 0.0, 569, {})
-    assert list((baseline_repo / "metrics/drift_plots").iterdir()) == []
+    assert (report["has_batch"], report["drift_score"], report["reference_rows"]) == (False, 0.0, 569)
+    assert "features" not in report and read_json(baseline_repo / "metrics/drift_features.json") == {}
+    # Every declared plot file is there (one "(no batch)" row each), so `dvc plots diff` against the baseline finds it.
+    plots = baseline_repo / "metrics/drift_plots"
+    assert sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.csv")) == ["distributions/no_batch.csv", "scores.csv"]
+    assert pd.read_csv(plots / "scores.csv")["feature"].tolist() == ["(no batch)"]
+
+
+def test_without_a_batch_the_last_measurement_stays(repo: Path, capsys):
+    """What a queued `dvc exp run` sees (git-ignored data/incoming is not copied): the workspace's
+    measurement of the last batch must survive `dvc exp apply`."""
+    shifted_batch(repo, ["mean radius"]).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    assert run_main(stage_module().main, argv(repo)) == 0
+    files = [repo / "metrics/drift.json", repo / "metrics/drift_features.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
+    measured = {p: p.read_bytes() for p in files}
+    (repo / "data/incoming/batch.parquet").unlink()
+    assert run_main(stage_module().main, argv(repo)) == 0
+    assert "no batch in" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in files} == measured and read_json(repo / "metrics/drift.json")["has_batch"] is True
 
 
 def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     columns = ["mean radius", "mean texture", "worst area"]
     shifted_batch(repo, columns).to_parquet(repo / "data/checked/batch.parquet", index=False)
     dvc("repro", "drift", cwd=repo)
-    report = read_json(repo / "metrics/drift.json")
+    report, features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
     assert (report["has_batch"], report["batch_rows"], report["reference_rows"], report["n_features"]) == (True, 300, 569, 30)
-    assert {n for n, f in report["features"].items() if f["drifted"]} >= set(columns)
-    assert report["drift_score"] == round(report["n_drifted"] / 30, 6) and report["features"]["mean radius"]["method"] == "ks"
+    assert {n for n, f in features.items() if f["drifted"]} >= set(columns) and len(features) == 30
+    assert report["drift_score"] == round(report["n_drifted"] / 30, 6) and features["mean radius"]["method"] == "ks"
     assert report["prediction"]["method"] == "chi2" and report["performance"]["labelled"] is True
     metrics = read_json(repo / "metrics/metrics.json")
     assert report["performance"]["reference_accuracy"] == metrics["accuracy"]
@@ -59,9 +76,9 @@ def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     assert sorted(p.name for p in plots.iterdir()) == ["distributions", "distributions.png", "scores.csv", "scores.png"]
     assert len(list((plots / "distributions").glob("*.csv"))) == 4
     scores = pd.read_csv(plots / "scores.csv")
-    assert len(scores) == 30 and set(scores["feature"][:3]) <= set(report["features"]) and scores["drifted"][:3].all()
+    assert len(scores) == 30 and set(scores["feature"][:3]) <= set(features) and scores["drifted"][:3].all()
     shown = dvc("metrics", "show", "--json", cwd=repo).stdout
-    assert '"drift_score"' in shown
+    assert '"drift_score"' in shown and '"mean radius"' not in shown  # the per-feature detail is no metric
     assert "metrics/drift_plots/scores.csv" in dvc("plots", "show", "--json", cwd=repo).stdout
 
 
@@ -74,7 +91,7 @@ def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     assert run_main(stage_module().main, argv(repo)) == 0
     report = read_json(repo / "metrics/drift.json")
     assert report["performance"] == {"labelled": False, "accuracy": None, "reference_accuracy": 0.5, "accuracy_drop": None}
-    assert report["features"]["mean area"]["drifted"] is True
+    assert read_json(repo / "metrics/drift_features.json")["mean area"]["drifted"] is True
 
 
 def test_a_tampered_production_model_is_refused(repo: Path, capsys):
@@ -101,13 +118,13 @@ def test_a_bad_batch_is_one_line_naming_file_or_column(repo: Path, capsys, conte
 def test_dask_engine_gives_the_local_report(repo: Path):
     shifted_batch(repo, ["mean radius", "worst texture"], rows=2000).to_parquet(repo / "data/checked/batch.parquet", index=False)
     dvc("repro", "drift", cwd=repo)
-    local = read_json(repo / "metrics/drift.json")
+    local, local_features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
     set_params(repo, compute__engine="dask", compute__partition_rows=1000)
     dvc("repro", "drift", cwd=repo)
-    distributed = read_json(repo / "metrics/drift.json")
-    assert {k: v for k, v in distributed.items() if k != "features"} == {k: v for k, v in local.items() if k != "features"}
-    for name, f in local["features"].items():
-        got = distributed["features"][name]
+    distributed, features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
+    assert distributed == local and features.keys() == local_features.keys()
+    for name, f in local_features.items():
+        got = features[name]
         assert (got["method"], got["drifted"]) == (f["method"], f["drifted"])
         assert got["score"] == pytest.approx(f["score"], abs=2e-6) and got["p_value"] == pytest.approx(f["p_value"], abs=2e-6)
     assert np.isclose(distributed["drift_score"], local["drift_score"])

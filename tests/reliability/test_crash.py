@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params, tags
+from tests.helpers import ct, git, history, set_params, store, tags
 from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes, wait_for
 
 pytestmark = pytest.mark.slow
@@ -138,7 +138,7 @@ def test_sigkill_mid_retrain_then_the_next_run_recovers(drifting: Path, moment: 
         assert interrupted["status"] == "retrained" and interrupted["model_version"] == "v1.1.0"
         pushed = yaml.safe_load(git("show", "model@v1.1.0:models/production/model.joblib.dvc", cwd=repo).stdout)
         md5 = pushed["outs"][0]["md5"]
-        assert (repo / ".dvcstore/files/md5" / md5[:2] / md5[2:]).exists(), "v1.1.0 was never pushed"
+        assert (store(repo) / "files/md5" / md5[:2] / md5[2:]).exists(), "v1.1.0 was never pushed"
     else:
         assert "recovery: discarded an interrupted step" in rerun.stdout
         assert interrupted["status"] == "failed" and "interrupted" in interrupted["note"]

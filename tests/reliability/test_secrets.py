@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ct, git, set_params
+from tests.helpers import ct, git, set_params, store
 from tests.reliability.support import check_releases
 
 pytestmark = pytest.mark.slow
@@ -71,9 +71,10 @@ def test_no_credential_is_written_anywhere(released_repo: Path) -> None:
     assert (("run", "requested_mode"), "async") in fields, "tracking did not try to go online with the token"
     assert (("run", "mode"), "offline") in fields, "tracking did not fall back to offline"
 
-    files = {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*") if p.is_file() and not p.is_symlink()}
-    assert any(name.startswith(".git/") for name in files) and any(name.startswith(".dvc/cache/") for name in files)
-    assert any(name.startswith(".dvcstore/") for name in files) and any(name.startswith(".neptune/") for name in files)
+    files = {str(p.relative_to(repo.parent)): p.read_bytes() for folder in (repo, store(repo)) for p in folder.rglob("*")
+             if p.is_file() and not p.is_symlink()}
+    assert any(name.startswith("project/.git/") for name in files) and any(name.startswith("project/.dvc/cache/") for name in files)
+    assert any(name.startswith(".dvcstore/") for name in files) and any(name.startswith("project/.neptune/") for name in files)
     objects = subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=repo, capture_output=True,
                              check=True).stdout
     messages = git("log", "--all", "--format=%H%n%B", cwd=repo).stdout

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256
+from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256, store
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +96,11 @@ def test_fresh_project_repro_then_metrics_show(repo: Path) -> None:
         "rows": 569, "columns": 30, "violations": 0, "passed": True}
     text = dvc("metrics", "show", cwd=repo).stdout
     assert "metrics/metrics.json" in text and f"{metrics['accuracy']:.5f}".rstrip("0") in text
+    # Only what a person compares: per-feature drift and each gate's detail are outputs, not metrics.
+    assert set(workspace["data"]) == {"metrics/validation.json", "metrics/metrics.json", "metrics/drift.json",
+                                      "metrics/gates_summary.json"}
+    assert workspace["data"]["metrics/gates_summary.json"]["data"] == {"passed": True, "blocked": 0, "alerts": 0}
+    assert max(map(len, text.splitlines())) < 500  # 7,661 characters when the per-feature detail was a metric
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
     meta = read_json(repo / "models" / "model.json")
     assert meta["model_sha256"] == sha256(repo / "models" / "model.joblib")
@@ -315,7 +320,7 @@ def test_push_then_pull_restores_outputs_from_the_local_remote(repo: Path) -> No
                "models/preprocessor.joblib", "models/model.joblib"]
     before = hashes(repo, tracked)
     dvc("push", cwd=repo)
-    assert (repo / ".dvcstore" / "files" / "md5").is_dir()
+    assert (store(repo) / "files" / "md5").is_dir()
     for rel in tracked:
         (repo / rel).unlink()
     shutil.rmtree(repo / ".dvc" / "cache")

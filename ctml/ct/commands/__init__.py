@@ -4,6 +4,7 @@ Each `run(args) -> int` is thin: it parses nothing itself and calls the ctml.ct 
 """
 from __future__ import annotations
 
-from ctml.ct.commands import check, compare, export_runs, history, lineage, predict, rollback, runs, simulate, status
+from ctml.ct.commands import (check, compare, export_runs, history, lineage, predict, promote, report, rollback, runs,
+                              simulate, status)
 
-COMMANDS = (simulate, check, status, history, runs, export_runs, rollback, lineage, compare, predict)
+COMMANDS = (simulate, check, status, history, runs, export_runs, rollback, promote, lineage, compare, predict, report)

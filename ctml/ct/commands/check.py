@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     from ctml.ct import lock
-    from ctml.ct.session import open_context, start
+    from ctml.ct.session import ensure_data, open_context, start
 
     ctx = open_context(args, commit=not args.no_commit)
     with lock.exclusive(ctx.root):
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
         if layout.find_batch(ctx.path(layout.INCOMING)) is None:  # cron's usual case: no work, no imports, no run
             ctx.say(f"check: nothing in {layout.INCOMING} to check")
             return 0
+        ensure_data(ctx)
         return _step(ctx)
 
 

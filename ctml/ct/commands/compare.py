@@ -1,31 +1,32 @@
-"""`ct.py compare V1 V2`: params and metrics of two versions side by side."""
+"""`ct.py compare V1 V2`: the params and metrics that differ between two versions, side by side."""
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("compare", parents=[common], help="params and metrics of two versions side by side")
+    p = sub.add_parser("compare", parents=[common], help="params and metrics that differ between two versions")
     p.add_argument("old")
     p.add_argument("new")
+    p.add_argument("--json", action="store_true", help="a JSON list of changes (kind, file, key, old, new, diff)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ctml.ct import registry
-    from ctml.ct.repo import dvc, project_root
-    from ctml.ct.report import table
+    from ctml.ct.compare import changes
+    from ctml.ct.repo import project_root
+    from ctml.ct.report import print_json, table
 
     root = project_root()
     old, new = registry.resolve(root, args.old), registry.resolve(root, args.new)
-    a, b = registry.tag_of(old), registry.tag_of(new)
-    params = json.loads(dvc(root, "params", "diff", a, b, "--all", "--json").stdout or "{}")
-    metrics = json.loads(dvc(root, "metrics", "diff", a, b, "--all", "--json").stdout or "{}")
-    table(f"Params {old} vs {new}", ["file", "key", old, new], [
-        [f, k, d.get("old"), d.get("new")] for f, keys in params.items() for k, d in keys.items() if d.get("old") != d.get("new")
-    ] or [["-", "no differences", "", ""]])
-    table(f"Metrics {old} vs {new}", ["file", "metric", old, new, "change"], [
-        [f, k, d.get("old"), d.get("new"), d.get("diff")] for f, keys in metrics.items() for k, d in keys.items()
-    ])
+    found = changes(root, old, new)
+    if args.json:
+        print_json([c.as_json() for c in found])
+        return 0
+    if not found:
+        print(f"{old} and {new}: same params and metrics")
+        return 0
+    table(f"{old} -> {new}: {len(found)} changed", ["kind", "file", "key", old, new, "change"],
+          [[c.kind, c.file, c.key, c.old, c.new, c.diff] for c in found])
     return 0

@@ -23,10 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = project_root()
     params = load_params(root / layout.PARAMS)
-    if args.version is None:
-        files = versions.current(root)
-        predict_file(args.input, files.model, files.meta, files.schema, args.output, params)
-        return 0
-    with versions.checkout(root, registry.resolve(root, args.version)) as files:
+    version = None if args.version is None else registry.resolve(root, args.version)
+    with versions.served(root, version) as files:
         predict_file(args.input, files.model, files.meta, files.schema, args.output, params)
     return 0

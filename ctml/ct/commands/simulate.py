@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ctml.ct.release import ensure_baseline
     from ctml.ct.report import progress_line
     from ctml.ct.repo import commit_state
-    from ctml.ct.session import open_context, start
+    from ctml.ct.session import ensure_data, open_context, start
     from ctml.ct.source import use_replay_source
     from ctml.ct.step import record_step, redraw_timeline, run_step
 
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
         start(ctx)
+        ensure_data(ctx)
         extra = use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
         ensure_baseline(ctx, extra)
         first = history.next_step(ctx.path(layout.HISTORY))

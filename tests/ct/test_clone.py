@@ -1,0 +1,80 @@
+"""A clone of the project on the same machine, with the shipped default remote (`~/.dvcstore/ct`):
+it pulls an old version and reproduces its model; without the data, every ct.py command either
+works from git alone or refuses with one line and changes nothing."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers import copy_project, ct, dvc, git, read_json, set_params, sha256, tags
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def origin(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(project, HOME): v1.0.0 and a drift retrain v1.1.0, pushed to the default remote under that HOME."""
+    home = tmp_path_factory.mktemp("home")
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("origin"))
+    (repo / ".dvc/config.local").unlink()  # the shipped default, not the test suite's store beside the project
+    set_params(repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=repo)
+    ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", HOME=str(home))
+    assert sorted(t for t in tags(repo) if t.startswith("model@")) == ["model@v1.0.0", "model@v1.1.0"]
+    assert (home / ".dvcstore/ct/files/md5").is_dir()
+    return repo, home
+
+
+def clone(origin_repo: Path, dest: Path) -> Path:
+    git("clone", "-q", str(origin_repo), str(dest), cwd=dest.parent)
+    return dest
+
+
+def test_a_clone_pulls_an_old_version_and_reproduces_its_model(origin: tuple[Path, Path], tmp_path: Path):
+    repo, home = origin
+    copy = clone(repo, tmp_path / "copy")
+    git("checkout", "-q", "model@v1.0.0", cwd=copy)
+    dvc("pull", cwd=copy, HOME=str(home))  # no config edited: the default remote is outside both working trees
+    recorded = read_json(copy / "models/model.json")["model_sha256"]
+    assert recorded == json.loads(git("show", "model@v1.0.0:models/production/model.json", cwd=repo).stdout)["model_sha256"]
+    assert sha256(copy / "models/model.joblib") == sha256(copy / "models/production/model.joblib") == recorded
+    dvc("repro", "--force", "train", cwd=copy, HOME=str(home))  # trained again from the pulled data
+    assert sha256(copy / "models/model.joblib") == recorded
+
+
+# (arguments, exit code): what needs only git works; what needs DVC data refuses with one line.
+COMMANDS = [
+    (["status"], 0), (["history"], 0), (["runs"], 0), (["lineage", "v1.0.0"], 0), (["compare", "v1.0.0", "v1.1.0"], 0),
+    (["report"], 0), (["simulate", "--steps", "1"], 1), (["check"], 1), (["rollback", "v1.0.0"], 1),
+    (["predict", "--input", "ROWS"], 1), (["predict", "--input", "ROWS", "--version", "v1.0.0"], 1), (["promote", "nope"], 1),
+]
+
+
+def snapshot(repo: Path) -> tuple[str, str, dict[str, str], bytes]:
+    return (git("status", "--porcelain", cwd=repo).stdout, git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo),
+            (repo / "metrics/ct_history.csv").read_bytes())
+
+
+def test_every_command_in_a_clone_without_data_changes_nothing(origin: tuple[Path, Path], tmp_path: Path):
+    repo, _ = origin
+    copy = clone(repo, tmp_path / "copy")
+    empty_home = tmp_path / "home"  # its ~/.dvcstore/ct holds nothing: the data is nowhere this clone can reach
+    empty_home.mkdir()
+    rows = tmp_path / "rows.csv"
+    pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns="target").head(5).to_csv(rows, index=False)
+    before = snapshot(copy)
+    for args, code in COMMANDS:
+        args = [str(rows) if a == "ROWS" else a for a in args]
+        proc = ct(copy, *args, check=False, HOME=str(empty_home))
+        shown = f"ct.py {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == code and "Traceback" not in proc.stdout + proc.stderr, shown
+        assert snapshot(copy) == before, shown
+        if code and args[0] != "promote":
+            (line,) = proc.stderr.strip().splitlines()
+            label = "v1.0.0" if "v1.0.0" in args else "v1.1.0" if args[0] == "predict" else "HEAD (production v1.1.0)"
+            files = "models/model.joblib" if args[0] == "predict" else "data/raw/train.parquet, data/prepared/train.parquet"
+            assert line.startswith(f"error: {label}: {files}"), shown  # the version and the files
+            assert "remote 'store' (~/.dvcstore/ct); nothing was changed" in line, shown

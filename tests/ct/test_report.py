@@ -1,0 +1,88 @@
+"""Views a person reads, rendered in headless Chromium with no network: `ct.py report` and the
+offline `dvc plots show` / `dvc plots diff` page."""
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1.0.0, a drift retrain v1.1.0, a step without drift, and a quarantined batch (`ct.py check`)."""
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("report"))
+    set_params(repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=repo)
+    ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200")
+    (repo / "data/incoming/batch.parquet").unlink()
+    (repo / "data/incoming/batch.csv").write_text("mean radius,target\nabc,1\n")
+    ct(repo, "check")
+    return repo
+
+
+def text_of(dom: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_path: Path):
+    out = ct(project, "report").stdout
+    page = project / "ct-report.html"
+    assert f"report: {page}" in out and git("status", "--porcelain", cwd=project).stdout == ""  # git-ignored
+    source = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", source), "the page must load nothing from a network"
+    text = text_of(rendered_dom(page))
+    versions = ["v1.0.0", "v1.1.0"]
+    assert all(v in text for v in versions) and "In production: v1.1.0" in text
+    assert "baseline" in text and "drift 0." in text  # the reason of each release, from its tag message
+    past = history(project)
+    assert len(past) == 3 and f"{len(past)} CT step(s)" in text
+    drifted = past["top_drifted"].dropna()
+    assert len(drifted) and drifted.iloc[0].split("; ")[0] in text  # drift per step names its top features
+    reason = (project / "data/quarantine/step-0003.reason.txt").read_text().splitlines()[0]
+    assert "step-0003.csv" in text and " ".join(reason.split()) in text  # the quarantined batch and why
+    png = re.search(r'src="data:image/png;base64,([^"]+)"', source)
+    assert png and base64.b64decode(png.group(1)) == (project / "metrics/ct_timeline.png").read_bytes()
+    links = re.findall(r'href="([^"]+)"', source)
+    assert links and all((page.parent / link).is_dir() for link in links)  # the offline Neptune runs
+    assert screenshot_ink(page, tmp_path / "report.png") > 0.02, "the report renders blank"
+
+    nested = tmp_path / "not" / "yet" / "there.html"
+    ct(project, "report", "--output", str(nested))
+    assert nested.read_text().count("v1.1.0") == source.count("v1.1.0")
+
+
+def test_a_report_without_ct_history_says_so(fresh_repo: Path):
+    ct(fresh_repo, "report")
+    text = text_of(rendered_dom(fresh_repo / "ct-report.html"))
+    assert "No CT history yet" in text and "python ct.py simulate" in text
+
+
+def test_a_report_that_cannot_be_written_is_one_line(project: Path, tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for target in (blocker / "report.html", tmp_path):
+        proc = ct(project, "report", "--output", str(target), check=False)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+        assert proc.stderr.startswith(f"error: {target}: cannot write the report (") and proc.stderr.count("\n") == 1
+    assert blocker.read_text() == ""
+
+
+def test_dvc_plots_render_offline_and_diff_between_tags_warns_about_nothing(project: Path):
+    proc = dvc("plots", "diff", "model@v1.0.0", "model@v1.1.0", cwd=project)
+    assert "failed to load" not in proc.stdout + proc.stderr
+    dvc("plots", "show", cwd=project)
+    page = project / "dvc_plots/index.html"
+    source = page.read_text()
+    assert "cdn.jsdelivr" not in source and not re.search(r"""<script[^>]+src=["']?https?:""", source)
+    vega = re.findall(r"vegaEmbed\('#([^']+)'", source)
+    dom = rendered_dom(page)
+    assert len(vega) >= 6  # confusion, ROC, importance, drift scores, distributions, CT timeline
+    for div in vega:  # every Vega plot drew its canvas
+        block = dom.split(f'id="{div}"', 1)[1].split('<div id="', 1)[0]
+        assert "<canvas" in block, f"plot {div} is blank"
