@@ -273,6 +273,9 @@ def test_report_and_summary_line():
         "accuracy blocked 0.5 (limit 0.9) | latency ok 2.5 (limit 100) | fairness off")
     passing = gates.report({"latency": results["latency"]}, NOW)
     assert passing["passed"] is True and gates.summary_line(passing).startswith("gates: PASSED |")
+    # The metric `dvc metrics show` compares: the verdict and counts, no text or time.
+    assert gates.verdict(result) == {"passed": False, "blocked": 1, "alerts": 1}
+    assert gates.verdict(passing) == {"passed": True, "blocked": 0, "alerts": 0}
 
 
 # --- regression -----------------------------------------------------------------------------------
@@ -343,6 +346,3 @@ def test_mean_gap_passes_without_a_group_signal_and_is_off_without_a_column(para
     assert (off.passed, off.value) == (True, None) and off.detail.startswith("disabled")
     with pytest.raises(UserError, match="gates.fairness.sensitive_column 'nope' is not a feature column"):
         gates.mean_gap_gate(model, x, y, "nope", max_mean_gap=0.25)
-    # The metric `dvc metrics show` compares: the verdict and counts, no text or time.
-    assert gates.verdict(result) == {"passed": False, "blocked": 1, "alerts": 1}
-    assert gates.verdict(passing) == {"passed": True, "blocked": 0, "alerts": 0}

@@ -23,9 +23,8 @@ from ctml.config import parse_params
 from ctml.ct import registry
 from ctml.ct.context import Context
 from ctml.ct.lineage import show
-from ctml.ct.release import RELEASE_TARGETS, gates_result, release, verify_production
-from ctml.ct.repo import dvc, git, is_state, restore_state
-from ctml.ct.step import RECORDS
+from ctml.ct.release import gates_result, release, verify_production
+from ctml.ct.repo import git, is_state, restore_state
 from ctml.errors import UserError
 from ctml.io import atomic_path, read_json
 
@@ -122,8 +121,8 @@ def promote(ctx: Context, exp: Experiment) -> str:
     try:
         with atomic_path(params_path) as tmp:
             tmp.write_text(edited)
-        ctx.say(f"promote: {exp.name} ({described}): dvc repro {' '.join(RELEASE_TARGETS)}")
-        dvc(ctx.root, "repro", *RELEASE_TARGETS, **ctx.env("promote", version))
+        ctx.say(f"promote: {exp.name} ({described}): dvc repro")
+        ctx.reproduce(step="promote", version=version)
         gates = gates_result(ctx)
         if not gates.get("passed", False):
             raise UserError(f"experiment '{exp.name}': candidate blocked by gates {', '.join(gates.get('blocked_by', []))} "
@@ -131,7 +130,7 @@ def promote(ctx: Context, exp: Experiment) -> str:
     except BaseException:
         with atomic_path(params_path) as tmp:
             tmp.write_text(original)
-        restore_state(ctx.root, keep=RECORDS)
+        restore_state(ctx.root, keep=layout.CT_RECORDS)
         raise
     trained = read_json(ctx.path(layout.MODEL_META)).get("model_sha256")
     recorded = json.loads(show(ctx.root, exp.commit, layout.MODEL_META) or "{}").get("model_sha256")

@@ -62,7 +62,7 @@ class Overview:
     timeline: Path | None = None  # the timeline PNG, when CT has drawn one
     quarantined: list[Quarantined] = field(default_factory=list)  # newest first
     validation: dict[str, Any] | None = None  # metrics/validation.json of the working tree
-    runs: list[Any] = field(default_factory=list)  # ctml.tracking.offline.OfflineRun, newest first
+    runs: list[Any] = field(default_factory=list)  # ctml.runs.offline.OfflineRun, newest first
 
     @property
     def empty(self) -> bool:
@@ -132,7 +132,7 @@ def quarantined(root: Path) -> list[Quarantined]:
 
 def gather(root: Path, runs: int) -> Overview:
     """The whole overview of the project at `root`; `runs`: how many of the newest offline runs to list."""
-    from ctml.tracking import offline
+    from ctml.runs import offline
 
     tags = _tags(root)
     known = versions(root, tags)

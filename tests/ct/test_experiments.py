@@ -9,7 +9,7 @@ import yaml
 
 from ctml.ct.experiments import set_in_text
 from ctml.errors import UserError
-from ctml.tracking.offline import offline_runs
+from ctml.runs.offline import offline_runs
 from tests.helpers import ROOT, ct, dvc, git, read_json, sha256, tags
 from tests.reliability.support import wait_for
 
