@@ -43,6 +43,7 @@ class DataParams(_Section):
     task: Literal["auto", "classification", "regression"]
     auto_task: AutoTaskParams
     date_columns: list[str] = []
+    id_column: str = ""  # the row identifier column: never a feature; joins delayed labels
 
 
 class ValidateParams(_Section):
@@ -119,6 +120,10 @@ class CTParams(_Section):
     shift_share: float = Field(gt=0, le=1)
     shift_magnitude: float = Field(ge=0)
     start_step: int = Field(ge=1)
+    min_labelled_rows: int = Field(ge=1)
+    unlabelled_trigger: Literal["wait", "labelled"]
+    max_batch_mb: float = Field(gt=0)
+    watch_interval_s: float = Field(gt=0)
 
 
 class FairnessParams(_Section):
@@ -137,6 +142,17 @@ class GatesParams(_Section):
     fairness: FairnessParams
 
 
+AlertEvent = Literal["drift", "retrained", "blocked", "quarantined", "freshness", "accuracy_drop", "awaiting_labels",
+                     "recovered"]
+ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
+
+
+class AlertsParams(_Section):
+    events: list[AlertEvent]
+    min_interval_s: float = Field(ge=0)
+    timeout_s: float = Field(gt=0, le=60)
+
+
 class TrackingParams(_Section):
     enabled: bool
     online_timeout_s: float = Field(gt=0, le=60)
@@ -153,6 +169,7 @@ class Params(_Section):
     compute: ComputeParams
     ct: CTParams
     gates: GatesParams
+    alerts: AlertsParams
     tracking: TrackingParams
 
     def as_dict(self) -> dict[str, Any]:

@@ -79,6 +79,57 @@ def read_table(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     path = Path(path)
+    read_table_header(path)
+    suffix = path.suffix.lower()
+    with _parse_errors(path):
+        frame = pd.read_csv(path, low_memory=False) if suffix == ".csv" else pd.read_parquet(path)
+    if frame.empty:
+        raise UserError(f"{path}: has a header but no rows")
+    if suffix == ".csv":
+        _check_csv_shape(path, frame)
+    return frame
+
+
+def read_table_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV or Parquet file `rows` rows at a time, for a file too big for memory; the same
+    one-line errors as `read_table` (encoding, delimiter, a CSV cut mid-row: on its last chunk)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    read_table_header(path)
+    with _parse_errors(path):
+        if path.suffix.lower() != ".csv":
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+            return
+        last = None
+        for chunk in pd.read_csv(path, chunksize=rows, low_memory=False):
+            if len(chunk):
+                last = chunk
+                yield chunk
+    if last is None:
+        raise UserError(f"{path}: has a header but no rows")
+    _check_csv_shape(path, last)
+
+
+@contextmanager
+def _parse_errors(path: Path) -> Iterator[None]:
+    """A reader's failure as one line naming the file."""
+    import pandas as pd
+
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({_decode_error(path, exc)}); save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise UserError(f"{path}: cannot be parsed: {str(exc).splitlines()[0]}") from None
+
+
+def read_table_header(path: Path) -> None:
+    """What `read_table` refuses before parsing: a missing, directory, unsupported, empty or UTF-16 file."""
     if not path.exists():
         raise UserError(f"{path}: file not found")
     if path.is_dir():
@@ -88,23 +139,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: unsupported file type '{suffix}' (allowed: {', '.join(TABLE_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
-    try:
-        if suffix == ".csv":
-            _check_utf16(path)
-            frame = pd.read_csv(path, low_memory=False)
-        else:
-            frame = pd.read_parquet(path)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({_decode_error(path, exc)}); save it as UTF-8") from None
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise UserError(f"{path}: cannot be parsed: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise UserError(f"{path}: has a header but no rows")
     if suffix == ".csv":
-        _check_csv_shape(path, frame)
-    return frame
+        _check_utf16(path)
 
 
 _DELIMITERS = (";", "\t", "|")

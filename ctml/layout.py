@@ -6,7 +6,10 @@ module. A test holds the two together (tests/test_layout.py), so moving a file m
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
+from typing import Any
 
 PARAMS = Path("params.yaml")
 DVC_YAML = Path("dvc.yaml")
@@ -14,12 +17,16 @@ DVC_LOCK = Path("dvc.lock")
 
 # data
 SOURCE_DIR = Path("data/source")  # a user's own source files (dvc add-ed)
-REPLAY_SOURCE = SOURCE_DIR / "replay.parquet"  # `simulate --scenario replay`: the leading rows of --data
-BATCHES = Path("data/batches")  # CT batches folded into training, one per retrain (DVC-tracked)
-INCOMING = Path("data/incoming")  # where a feed delivers batches
+BATCHES = Path("data/batches")  # CT batches folded into training, one folder per lineage (DVC-tracked)
+INCOMING = Path("data/incoming")  # the inbox a feed delivers batches to (any number of CSV/Parquet files)
+LABELS = Path("data/labels")  # the inbox of delayed labels (id column + label column), same rules
+INBOXES = {"batch": INCOMING, "labels": LABELS}  # what a file of each kind is, by the inbox it arrived in
+ARCHIVE = Path("data/archive")  # processed deliveries, by inbox, as `step-NNNN.<sha256 prefix>.<name>` (git-ignored)
+AWAITING = Path("data/awaiting")  # checked rows waiting for their delayed labels, one folder per lineage (git-ignored)
 CHECKED = Path("data/checked")  # the batch under check, typed, once it passed the check: what the drift stage reads
 STAGED_BATCH = CHECKED / "batch.parquet"
-QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each
+STAGED_META = CHECKED / "batch.json"  # whose batch it is (lineage, step, delivered file): the drift stage reads it
+QUARANTINE = Path("data/quarantine")  # deliveries refused by the check, with a reason file each
 RAW = Path("data/raw/train.parquet")  # typed training data (ingest)
 SCHEMA = Path("data/schema.json")  # the data contract (validate)
 TRAIN_SPLIT = Path("data/prepared/train.parquet")
@@ -30,6 +37,7 @@ PREPROCESSOR = Path("models/preprocessor.joblib")
 MODEL = Path("models/model.joblib")  # the pipeline's model: the candidate until it is released
 MODEL_META = Path("models/model.json")
 PRODUCTION = Path("models/production")  # the released model in production (model.joblib + .json + metrics)
+PRODUCTION_LINEAGE = PRODUCTION / "lineage.json"  # the source, target and task production was trained for
 
 # metrics
 METRICS_DIR = Path("metrics")
@@ -53,8 +61,9 @@ REPORT = Path("ct-report.html")  # `ct.py report` (git-ignored)
 LOCK = Path(".ct.lock")  # flock: one ct.py at a time
 CT_STATE = Path(".ct")
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
+ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (alerts.min_interval_s)
 
-BATCH_NAMES = ("batch.parquet", "batch.csv")  # what a feed may drop in INCOMING, Parquet first
+BATCH_NAMES = ("batch.parquet", "batch.csv")  # the staged batch in CHECKED, Parquet first
 # What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is
 # the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself).
 PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES}
@@ -62,9 +71,39 @@ PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.js
 OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 
 
-def find_batch(incoming: str | Path) -> Path | None:
-    """The batch in an incoming folder (`batch.parquet`, else `batch.csv`); None when there is none."""
-    return next((Path(incoming) / n for n in BATCH_NAMES if (Path(incoming) / n).exists()), None)
+def find_batch(checked: str | Path) -> Path | None:
+    """The staged batch in a folder (`batch.parquet`, else `batch.csv`); None when there is none."""
+    return next((Path(checked) / n for n in BATCH_NAMES if (Path(checked) / n).exists()), None)
+
+
+def lineage_key(source: str, target: str, task: str) -> str:
+    """The folder name of a lineage: what a model is trained for (source, target, task).
+
+    Why folders: CT batches folded under one source must never enter another source's training
+    data, but they stay in git and DVC for the lineage of the versions made from them. The name
+    starts with the source (its file name), readable, and ends with a hash of all three, so two
+    lineages never share it.
+    """
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", source.rsplit("/", 1)[-1]).strip("-.")[:60] or "source"
+    digest = hashlib.sha256("\0".join((source, target, task)).encode()).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def data_lineage(data: Any) -> str:
+    """The lineage key of a `DataParams` (params.yaml's `data` section)."""
+    return lineage_key(data.source, data.target, data.task)
+
+
+def lineage_batches(batches: str | Path, data: Any) -> Path:
+    """The folder of CT batches the current `data` section trains on, under the batches folder."""
+    return Path(batches) / data_lineage(data)
+
+
+def replay_source(data: str | Path) -> Path:
+    """Where `simulate --scenario replay --data FILE` puts the leading rows of FILE: named after it,
+    so replaying another file is another source (a new lineage), and replaying it again is the same."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(data).stem).strip("-.") or "data"
+    return SOURCE_DIR / f"replay-{stem}.parquet"
 
 
 def serving_model(production: str | Path, model: str | Path, meta: str | Path) -> tuple[Path, Path]:

@@ -29,7 +29,8 @@ def reference_score(production: str | Path, metrics: str | Path, task: str) -> f
 
 
 def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
-    """What "normal" is: all training data, or the newest batch folded into it (`latest`).
+    """What "normal" is: all training data, or the newest batch (of `batches`, the current lineage's
+    folder) folded into it (`latest`).
 
     `latest` is the distribution production was last retrained for, so one shift triggers one
     retrain instead of re-triggering until the shifted rows outnumber the old ones.
@@ -49,6 +50,13 @@ def kept_measurement(out: str | Path, features: str | Path) -> bool:
     return Path(out).exists() and Path(features).exists()
 
 
+def staged_lineage(checked: str | Path) -> str | None:
+    """The lineage the staged batch was checked under (its `batch.json`, written by ct.py); None when
+    nothing says (a batch put there by hand is taken as the current source's)."""
+    meta = Path(checked) / layout.STAGED_META.name
+    return read_json(meta).get("lineage") if meta.exists() else None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
@@ -65,17 +73,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     dp, target = params.drift, params.data.target
     with tracking.stage_run("drift", params, section="drift") as run:
         batch = layout.find_batch(args.checked)
-        reference = reference_for(args.reference, args.batches, dp.reference)
-        if batch is None:
-            if kept_measurement(args.out, args.features):
-                print(f"drift: no batch in {args.incoming}; {args.out} keeps the last measurement")
+        reference = reference_for(args.reference, layout.lineage_batches(args.batches, params.data), dp.reference)
+        # A batch checked under another source (data.source, target or task changed since) is not this one's.
+        foreign = batch is not None and staged_lineage(args.checked) not in (None, layout.data_lineage(params.data))
+        if batch is None or foreign:
+            if batch is None and kept_measurement(args.out, args.features):
+                print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
             report, features = detect.split_report(detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
             write_json(args.features, features)
             write_json(args.out, report)
             run.metrics("drift", {"drift_score": 0.0})
-            print(f"drift: no batch in {args.checked}; nothing to compare")
+            why = "the batch there was checked under another data.source" if foreign else "no batch"
+            print(f"drift: {why} in {args.checked}; nothing to compare")
             return
         model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
         ref_score = reference_score(args.production, args.metrics, task_of_model(model))

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ctml import gates, stage, tracking
-from ctml.config import FairnessParams, gate_metric
+from ctml import gates, layout, stage, tracking
+from ctml.config import DataParams, FairnessParams, gate_metric
 from ctml.data import BUILTIN_PREFIX
 from ctml.errors import run_main
 from ctml.features import split_xy
@@ -22,10 +22,11 @@ from ctml.model import load_verified
 from ctml.task import task_of_model
 
 
-def data_files(batches: str, source: str) -> list[Path]:
-    """Files whose modification time dates the data when it has no datetime column."""
-    files = sorted(Path(batches).glob("*.parquet"))
-    return files + ([Path(source)] if not source.startswith(BUILTIN_PREFIX) else [])
+def data_files(batches: str, data: DataParams) -> list[Path]:
+    """Files whose modification time dates the data when it has no datetime column: the CT batches
+    of the current lineage, and the source file."""
+    files = sorted(layout.lineage_batches(batches, data).glob("*.parquet"))
+    return files + ([Path(data.source)] if not data.source.startswith(BUILTIN_PREFIX) else [])
 
 
 def fairness(model: Any, x: pd.DataFrame, y: pd.Series, task: str, fp: FairnessParams) -> gates.Gate:
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         x, y = split_xy(pd.read_parquet(args.test), params.data.target)
         now = datetime.now(timezone.utc)
         newest, origin = gates.newest_data_time(gates.read_datetime_columns(args.data),
-                                                data_files(args.batches, params.data.source))
+                                                data_files(args.batches, params.data))
         latencies = gates.single_row_latencies_ms(candidate, x, g.latency_samples, g.p95_latency_ms, g.latency_confidence)
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),

@@ -1,4 +1,8 @@
-"""Stage ingest: the source named by data.source plus folded CT batches -> typed training data."""
+"""Stage ingest: the source named by data.source plus the CT batches folded under it -> typed training data.
+
+Only the batches of the current lineage (data.source, data.target, data.task: `layout.lineage_batches`)
+are folded in: batches of another source stay in git and DVC for the lineage of their versions.
+"""
 from __future__ import annotations
 
 import sys
@@ -7,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ctml import stage, tracking
+from ctml import layout, stage, tracking
 from ctml.data import assemble_training_data, batch_files, load_source, normalize
 from ctml.errors import run_main
 from ctml.io import write_parquet
@@ -20,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args, params = stage.parse(p, argv)
     data, ct, compute = params.data, params.ct, params.compute
     with tracking.stage_run("ingest", params, section="data") as run:
-        files = batch_files(args.batches)
+        files = batch_files(layout.lineage_batches(args.batches, data))
         if compute.engine == "dask":
             from ctml import dask_io, dask_ingest  # dask and distributed cost ~0.4 s to import; only this engine needs them
 

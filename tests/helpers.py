@@ -16,8 +16,8 @@ VENV_BIN = str(Path(sys.executable).parent)
 # What a fresh clone of the project holds (generated pipeline state is not part of it).
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "ct.py", ".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore"]
 PROJECT_DIRS = ["stages", "ctml", "dvc_plots_template"]
-PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md", "data/checked/README.md",
-                   "models/production/README.md"]
+PROJECT_READMES = ["data/source/README.md", "data/batches/README.md", "data/incoming/README.md", "data/labels/README.md",
+                   "data/checked/README.md", "models/production/README.md"]
 # Each test project pushes to a store beside it (`<parent>/.dvcstore`), not to the user's default
 # (`~/.dvcstore/ct`): `.dvc/config.local` says so with a path relative to `.dvc/`, so a copy of the
 # project gets a store of its own. Tests of the shipped default remove the file and set HOME.

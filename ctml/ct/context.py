@@ -21,6 +21,16 @@ class Context:
     pipeline_id: str = "ct"  # groups the command's tracked runs (Neptune tags)
     log: Any = None  # tracking.Run of the CT command
     created: list[str] = field(default_factory=list)  # versions released by this command
+    alerter: Any = None  # ctml.ct.alerts.Alerter of the command, made on its first alert
+
+    def alert(self, event: str, text: str, step: int | str = "", version: str = "",
+              details: dict[str, Any] | None = None) -> str:
+        """Send an alert (ctml.ct.alerts); returns "" or why it was not delivered, for the history note."""
+        if self.alerter is None:
+            from ctml.ct.alerts import Alerter
+
+            self.alerter = Alerter.from_env(self.root, self.params.alerts)
+        return self.alerter.send(event, text, step, version, details)
 
     def path(self, rel: Path | str) -> Path:
         return self.root / rel

@@ -18,25 +18,38 @@ def show(root: Path, rev: str, path: str | Path) -> str | None:
     return git(root, "show", f"{rev}:{Path(path).as_posix()}", check=False) or None
 
 
-def folded_batches(root: Path, rev: str) -> list[dict[str, Any]]:
-    """The CT batches folded into training at `rev`, from their .dvc pointers."""
+def folded_batches(root: Path, rev: str, lineage: str) -> list[dict[str, Any]]:
+    """The CT batches folded into training at `rev` (those of its lineage's folder, or at the top of
+    data/batches in a release made before lineage folders), from their .dvc pointers: file, md5,
+    size, and the step and delivered file they came from."""
     found = []
-    for name in git(root, "ls-tree", "--name-only", rev, f"{layout.BATCHES.as_posix()}/").splitlines():
-        if name.endswith(".parquet.dvc"):
+    folders = {layout.BATCHES.as_posix(), (layout.BATCHES / lineage).as_posix()}
+    for name in git(root, "ls-tree", "-r", "--name-only", rev, f"{layout.BATCHES.as_posix()}/").splitlines():
+        if name.endswith(".parquet.dvc") and Path(name).parent.as_posix() in folders:
             pointer = yaml.safe_load(show(root, rev, name) or "{}")
             out = (pointer.get("outs") or [{}])[0]
-            found.append({"file": name[:-4], "md5": out.get("md5"), "size": out.get("size")})
+            meta = pointer.get("meta") or {}
+            found.append({"file": name[:-4], "md5": out.get("md5"), "size": out.get("size"), "step": meta.get("step"),
+                          "delivered": meta.get("file") or None, "delivered_sha256": meta.get("file_sha256") or None})
     return found
 
 
+def trained_for(params: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(source, target, task, lineage key) of a params.yaml mapping as a tag holds it."""
+    data = params.get("data") or {}
+    source, target, task = str(data.get("source")), str(data.get("target")), str(data.get("task", "auto"))
+    return source, target, task, layout.lineage_key(source, target, task)
+
+
 def lineage_of(root: Path, version: str) -> dict[str, Any]:
-    """The version's tag, commit, message, model, data (source, hashes, batches), params, metrics,
-    gates, library versions and tracked runs."""
+    """The version's tag, commit, message, model, data (source, target and task it was trained for,
+    hashes, batches), params, metrics, gates, library versions and tracked runs."""
     tag = registry.tag_of(version)
     meta = json.loads(show(root, tag, layout.MODEL_META) or "{}")
     lockfile = yaml.safe_load(show(root, tag, layout.DVC_LOCK) or "{}") or {}
     outs = {o["path"]: o.get("md5") for s in lockfile.get("stages", {}).values() for o in s.get("outs", [])}
-    params = yaml.safe_load(show(root, tag, layout.PARAMS) or "{}")
+    params = yaml.safe_load(show(root, tag, layout.PARAMS) or "{}") or {}
+    source, target, task, key = trained_for(params)
     return {
         "version": version,
         "tag": tag,
@@ -44,9 +57,9 @@ def lineage_of(root: Path, version: str) -> dict[str, Any]:
         "message": git(root, "tag", "-l", "--format=%(contents)", tag),
         "model": {"sha256": meta.get("model_sha256"), "type": (meta.get("params") or {}).get("train", {}).get("model"),
                   "task": recorded_task(meta)},
-        "data": {"source": (params.get("data") or {}).get("source"), "train_rows": meta.get("train_rows"),
-                 "train_split_sha256": meta.get("train_data_sha256"),
-                 "training_data_md5": outs.get(layout.RAW.as_posix()), "batches": folded_batches(root, tag)},
+        "data": {"source": source, "target": target, "task": task, "lineage": key,
+                 "train_rows": meta.get("train_rows"), "train_split_sha256": meta.get("train_data_sha256"),
+                 "training_data_md5": outs.get(layout.RAW.as_posix()), "batches": folded_batches(root, tag, key)},
         "params": params,
         "metrics": json.loads(show(root, tag, layout.METRICS) or "{}"),
         "gates": json.loads(show(root, tag, layout.GATES) or "{}"),

@@ -15,10 +15,30 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 if TYPE_CHECKING:
     import pandas as pd
 
-Status = Literal["ok", "retrained", "blocked", "failed", "quarantined"]
+Status = Literal["ok", "retrained", "blocked", "failed", "quarantined", "duplicate", "awaiting_labels"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 Scenario = Literal["none", "gradual", "sudden", "concept", "replay"]  # what `ct.py simulate` feeds
 SCENARIOS: tuple[Scenario, ...] = get_args(Scenario)
+# The scenario column of a delivered file's step: a batch from data/incoming, or labels from data/labels.
+DELIVERED = {"batch": "check", "labels": "labels"}
+
+# Exit codes of the CT commands cron runs (0 success, 1 error, 2 usage, 75 locked: ctml.ct.lock).
+EXIT_ATTENTION = 3  # something needs a person: a file was quarantined, a candidate blocked, a retrain waits for labels
+ATTENTION: frozenset[Status] = frozenset({"quarantined", "blocked", "awaiting_labels"})
+
+# Columns a feed may add to delivered rows that are metadata, never features: the server (`ct.py serve`)
+# writes these when it captures traffic. Any column starting with the prefix is reserved: it never
+# fails the schema check, is never a feature and is never folded into training data.
+RESERVED_PREFIX = "_ct_"
+REQUEST_ID = "_ct_request_id"  # joins delayed labels when data.id_column is empty
+REQUEST_TIME = "_ct_time"
+PREDICTION = "_ct_prediction"
+MODEL_VERSION = "_ct_model_version"
+RESERVED_COLUMNS = (REQUEST_ID, REQUEST_TIME, PREDICTION, MODEL_VERSION)
+
+
+def is_reserved(column: str) -> bool:
+    return str(column).startswith(RESERVED_PREFIX)
 
 
 @dataclass
@@ -27,12 +47,16 @@ class Batch:
 
     source: Path | None  # the delivered file, or None for a simulated batch
     raw: pd.DataFrame | None  # as read (what a quarantine keeps when there is no file)
-    typed: pd.DataFrame | None = None  # typed like the training data; None when it could not be
+    typed: pd.DataFrame | None = None  # features (+ labels) typed like the training data; None when it could not be
     problems: list[str] = field(default_factory=list)
+    keys: pd.DataFrame | None = None  # the row id (data.id_column) and reserved metadata columns, row by row with `typed`
+    staged: bool = False  # already written to the staging path (a file checked a partition at a time)
+    rows: int = 0
+    labelled: bool = False  # it carries the label column
 
     @property
     def ok(self) -> bool:
-        return self.typed is not None and not self.problems
+        return (self.typed is not None or self.staged) and not self.problems
 
 
 @dataclass
@@ -56,6 +80,9 @@ class StepRecord:
     gates: str = ""
     model_version: str = ""
     note: str = ""
+    file: str = ""  # the delivered file (inbox/name) the step processed; empty for a simulated batch
+    file_sha256: str = ""  # its content hash: a re-delivery of the same bytes is a duplicate of this step
+    labelled_rows: int | None = None  # rows whose labels the step's performance figures come from
 
     def as_row(self) -> dict[str, str]:
         """CSV cells: None as empty, booleans as `True`/`False`."""
@@ -75,10 +102,17 @@ class StepRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
-_KINDS = {"step": int, "batch_rows": int, "retrained": bool,
+_KINDS = {"step": int, "batch_rows": int, "labelled_rows": int, "retrained": bool,
           **{n: float for n in ("drift_score", "threshold", "drifted_share", "batch_accuracy", "accuracy_drop",
                                "batch_rmse", "error_increase")}}
 _KINDS.update({n: str for n in COLUMNS if n not in _KINDS})
+
+
+def exit_code(records: list[StepRecord]) -> int:
+    """What a cron job is told: 1 when a step failed, 3 when one needs attention, else 0."""
+    if any(r.status == "failed" for r in records):
+        return 1
+    return EXIT_ATTENTION if any(r.status in ATTENTION for r in records) else 0
 
 
 def _parse(kind: type, value: Any) -> Any:

@@ -48,11 +48,14 @@ def _remove_partial_writes(ctx: Context) -> None:
 
 
 def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, note: str, version: str) -> None:
-    """The history row the killed step never wrote, so every step number (and release) has one."""
+    """The history row the killed step never wrote, so every step number (and release) has one. It
+    names the delivered file: a completed release's file is then a duplicate if it is still in the
+    inbox, while a discarded step's file is processed again (a failed step's file is never a duplicate)."""
     step = marker.get("step")
     if not isinstance(step, int) or step in {r.step for r in history.read(ctx.path(layout.HISTORY))}:
         return
     retrained = status == "retrained"
     record_step(ctx, StepRecord(step=step, time=now(), scenario=marker.get("scenario", ""), status=status,
                                 threshold=ctx.params.ct.threshold, retrained=retrained,
-                                gates="passed" if retrained else "", model_version=version, note=note))
+                                gates="passed" if retrained else "", model_version=version, note=note,
+                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", "")))

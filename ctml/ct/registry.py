@@ -25,13 +25,14 @@ def versions(root: Path) -> list[str]:
     return [f"v{a}.{b}.{c}" for a, b, c in sorted(found)]
 
 
-def next_version(root: Path) -> str:
-    """v1.0.0 for the first model, then the next minor version."""
+def next_version(root: Path, major: bool = False) -> str:
+    """v1.0.0 for the first model, then the next minor version; the next major one (`major`) for the
+    first model of a new lineage (another data.source, target or task)."""
     known = versions(root)
     if not known:
         return "v1.0.0"
-    major, minor, _ = (int(x) for x in known[-1][1:].split("."))
-    return f"v{major}.{minor + 1}.0"
+    number, minor, _ = (int(x) for x in known[-1][1:].split("."))
+    return f"v{number + 1}.0.0" if major else f"v{number}.{minor + 1}.0"
 
 
 def tag_of(version: str) -> str:

@@ -14,7 +14,7 @@ from ctml.ct import history, lock, registry, warm
 from ctml.ct.context import Context
 from ctml.ct.repo import commit_state, git, restore_state
 from ctml.errors import UserError
-from ctml.io import read_json, sha256_file
+from ctml.io import read_json, sha256_file, write_json
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
@@ -23,8 +23,30 @@ def promote_files(ctx: Context, step: int | str) -> None:
     prod.mkdir(parents=True, exist_ok=True)
     for name, src in layout.PRODUCTION_FILES.items():
         shutil.copy2(ctx.path(src), prod / name)
+    write_json(ctx.path(layout.PRODUCTION_LINEAGE), lineage_record(ctx.params.data))
     warm.add(ctx.root, layout.PRODUCTION / "model.joblib")
     ctx.reproduce(step=step)
+
+
+def lineage_record(data: Any) -> dict[str, str]:
+    """What a model was trained for, as models/production/lineage.json records it."""
+    return {"lineage": layout.data_lineage(data), "source": data.source, "target": data.target, "task": data.task}
+
+
+def production_lineage(ctx: Context) -> str | None:
+    """The lineage key of the model in production (None when none is): its lineage.json, or for a
+    release made before that file existed, the data section of params.yaml at its tag."""
+    record = ctx.path(layout.PRODUCTION_LINEAGE)
+    if record.exists():
+        return read_json(record).get("lineage")
+    version = registry.production_version(ctx.root)
+    if version is None:
+        return None
+    import yaml
+
+    from ctml.ct.lineage import show, trained_for
+
+    return trained_for(yaml.safe_load(show(ctx.root, registry.tag_of(version), layout.PARAMS) or "{}") or {})[3]
 
 
 def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
@@ -36,9 +58,11 @@ def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[
     return "\n".join(lines)
 
 
-def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = ()) -> str:
-    """Promote the candidate in the working tree: commit, version tag, prod tag, push."""
-    version = registry.next_version(ctx.root)
+def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = (),
+            major: bool = False) -> str:
+    """Promote the candidate in the working tree: commit, version tag, prod tag, push. `major`: the
+    first model of a new lineage."""
+    version = registry.next_version(ctx.root, major)
     metrics = read_json(ctx.path(layout.METRICS))
     promote_files(ctx, step)
     if not ctx.commit:
@@ -100,20 +124,23 @@ def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | No
     Right after a release (or a rollback) nothing is stale, and this costs one in-process `dvc status`.
     """
     verify_production(ctx)
+    prod_version = registry.production_version(ctx.root)
+    new_lineage = prod_version is not None and production_lineage(ctx) != layout.data_lineage(ctx.params.data)
     if warm.stale(ctx.root):
         ctx.say("baseline: dvc repro")
-        ctx.reproduce(step="baseline", version=registry.next_version(ctx.root))
+        ctx.reproduce(step="baseline", version=registry.next_version(ctx.root, new_lineage))
     current = read_json(ctx.path(layout.MODEL_META))["model_sha256"]
-    prod_version = registry.production_version(ctx.root)
-    if prod_version and current == production_sha(ctx):
+    if prod_version and current == production_sha(ctx) and not new_lineage:
         return prod_version
     gates = gates_result(ctx)
     if not gates.get("passed", False):
         raise UserError(f"{layout.GATES}: the {'baseline' if not prod_version else 'new'} model is blocked by "
                         f"gates {', '.join(gates.get('blocked_by', []))}; adjust params.yaml gates or the model")
-    reason = "baseline" if not prod_version else "pipeline changed"
-    version = release(ctx, reason, None, "baseline", extra_paths)
-    ctx.say(f"baseline: released model {version}")
+    data = ctx.params.data
+    reason = "baseline" if not prod_version else \
+        f"new source {data.source} (target {data.target}, task {data.task})" if new_lineage else "pipeline changed"
+    version = release(ctx, reason, None, "baseline", extra_paths, major=new_lineage)
+    ctx.say(f"baseline: released model {version}{f' ({reason})' if new_lineage else ''}")
     return version
 
 

@@ -25,10 +25,47 @@ def start(ctx: Context) -> None:
     if ctx.commit and (changed := unrelated_changes(ctx.root)):
         raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
                         "commit or stash it, or pass --no-commit")
-    if lock.inflight(ctx.root) is not None:
+    if lock.inflight(ctx.root) is None:
+        move_legacy_batches(ctx)
+    else:
         from ctml.ct.recovery import recover  # the step machinery: only when there is a step to finish or undo
 
-        ctx.say(f"recovery: {recover(ctx)}")
+        note = recover(ctx)
+        failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
+        ctx.say(f"recovery: {note}{f'; {failure}' if failure else ''}")
+
+
+def move_legacy_batches(ctx: Context) -> None:
+    """CT batches folded before lineage folders (at the top of data/batches) move into the folder of
+    the lineage production was trained for, so the training data they belong to keeps them (`dvc move`:
+    the bytes stay in the DVC cache, the .dvc pointers move; the next commit records the move)."""
+    legacy = sorted(ctx.path(layout.BATCHES).glob("batch-*.parquet.dvc"))
+    if not legacy:
+        return
+    from ctml.ct import warm
+    from ctml.ct.release import production_lineage
+
+    folder = layout.BATCHES / (production_lineage(ctx) or layout.data_lineage(ctx.params.data))
+    ctx.path(folder).mkdir(parents=True, exist_ok=True)
+    for pointer in legacy:
+        data = pointer.with_suffix("")
+        warm.move(ctx.root, data.relative_to(ctx.root), folder / data.name)
+    ctx.say(f"batches: {len(legacy)} CT batch(es) moved into {folder}/ (the folder of the source they were folded under)")
+
+
+def has_work(ctx: Context) -> bool:
+    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, or a
+    source (lineage) that production was not trained for. Costs a directory listing and, when a
+    model is in production, one small JSON read: what cron pays when nothing arrived."""
+    from ctml.ct import inbox
+
+    if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
+        return True
+    if not (ctx.root / layout.PRODUCTION / "model.json").exists():
+        return False  # nothing released yet: the first step releases the baseline
+    from ctml.ct.release import production_lineage
+
+    return production_lineage(ctx) != layout.data_lineage(ctx.params.data)
 
 
 def ensure_data(ctx: Context) -> None:

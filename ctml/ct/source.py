@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from ctml import layout
 from ctml.config import load_params
-from ctml.ct.context import Context
 from ctml.ct import warm
+from ctml.ct.context import Context
 from ctml.errors import UserError
 from ctml.io import read_table, write_parquet
 
 
 def use_replay_source(ctx: Context, data: str, target: str) -> tuple[str, ...]:
-    """The first ct.reference_rows rows of `data` become the training source and params point at
-    them (ctx.params is reloaded); returns the paths the baseline release must commit too."""
+    """The first ct.reference_rows rows of `data` become the training source (named after the file:
+    replaying another file is a new source, so a new lineage) and params point at them (ctx.params
+    is reloaded); returns the paths the baseline release must commit too."""
     from ruamel.yaml import YAML  # round-trips params.yaml with its comments
 
     frame = read_table(data)
@@ -20,12 +21,13 @@ def use_replay_source(ctx: Context, data: str, target: str) -> tuple[str, ...]:
     rows = ctx.params.ct.reference_rows
     if len(frame) <= rows:
         raise UserError(f"{data}: {len(frame)} rows, need more than ct.reference_rows={rows} to replay")
-    write_parquet(ctx.path(layout.REPLAY_SOURCE), frame.iloc[:rows])
-    warm.add(ctx.root, layout.REPLAY_SOURCE)
+    source = layout.replay_source(data)
+    write_parquet(ctx.path(source), frame.iloc[:rows])
+    warm.add(ctx.root, source)
     yaml = YAML()
     path = ctx.path(layout.PARAMS)
     doc = yaml.load(path.read_text())
-    doc["data"]["source"], doc["data"]["target"] = str(layout.REPLAY_SOURCE), target
+    doc["data"]["source"], doc["data"]["target"] = source.as_posix(), target
     with open(path, "w") as handle:
         yaml.dump(doc, handle)
     ctx.params = load_params(path)

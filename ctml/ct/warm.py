@@ -248,6 +248,11 @@ def add(root: Path, path: str | Path) -> None:
     _call(root, f"dvc add {path}", lambda repo: repo.add(str(path)))
 
 
+def move(root: Path, src: str | Path, dst: str | Path) -> None:
+    """`dvc move SRC DST`: a `dvc add`-ed file and its .dvc pointer (and .gitignore entries) moved."""
+    _call(root, f"dvc move {src} {dst}", lambda repo: repo.move(str(src), str(dst)))
+
+
 def checkout(root: Path) -> None:
     """`dvc checkout --force`: the workspace's DVC outputs back to what dvc.lock and the .dvc files say."""
     _call(root, "dvc checkout --force", lambda repo: repo.checkout(force=True))

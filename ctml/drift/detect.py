@@ -171,14 +171,15 @@ def prediction_drift(ref_pred: Summary, cur_pred: Summary, params: DriftParams) 
 
 
 def performance(correct: int, labelled: int, reference_accuracy: float | None) -> dict[str, Any]:
-    """Accuracy of the production model on the labelled rows of the batch, and its drop."""
+    """Accuracy of the production model on the labelled rows of the batch (how many: `labelled_rows`,
+    the rows of a delayed-label file, or of a batch delivered with labels), and its drop."""
     if labelled == 0:
-        return {"labelled": False, "accuracy": None, "reference_accuracy": rounded(reference_accuracy),
+        return {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": rounded(reference_accuracy),
                 "accuracy_drop": None}
     accuracy = correct / labelled
     drop = None if reference_accuracy is None else reference_accuracy - accuracy
-    return {"labelled": True, "accuracy": rounded(accuracy), "reference_accuracy": rounded(reference_accuracy),
-            "accuracy_drop": rounded(drop)}
+    return {"labelled": True, "labelled_rows": int(labelled), "accuracy": rounded(accuracy),
+            "reference_accuracy": rounded(reference_accuracy), "accuracy_drop": rounded(drop)}
 
 
 def error_performance(tally: Tally, reference_rmse: float | None) -> dict[str, Any]:
@@ -186,12 +187,13 @@ def error_performance(tally: Tally, reference_rmse: float | None) -> dict[str, A
     over its test RMSE, as a share of it (0.25 = 25% worse): errors have the target's units, so
     only a relative rise means the same for a price and a temperature."""
     if tally.labelled == 0:
-        return {"labelled": False, "rmse": None, "mae": None, "reference_rmse": rounded(reference_rmse),
+        return {"labelled": False, "labelled_rows": 0, "rmse": None, "mae": None, "reference_rmse": rounded(reference_rmse),
                 "error_increase": None}
     rmse = math.sqrt(tally.squared_error / tally.labelled)
     increase = None if not reference_rmse else (rmse - reference_rmse) / reference_rmse
-    return {"labelled": True, "rmse": rounded(rmse), "mae": rounded(tally.absolute_error / tally.labelled),
-            "reference_rmse": rounded(reference_rmse), "error_increase": rounded(increase)}
+    return {"labelled": True, "labelled_rows": int(tally.labelled), "rmse": rounded(rmse),
+            "mae": rounded(tally.absolute_error / tally.labelled), "reference_rmse": rounded(reference_rmse),
+            "error_increase": rounded(increase)}
 
 
 def performance_of(tally: Tally, reference_score: float | None) -> dict[str, Any]:
@@ -245,7 +247,8 @@ def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
     return {"has_batch": False, "batch_rows": 0, "reference_rows": int(reference_rows), "drift_score": 0.0,
             "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "features": {}, "prediction": None,
-            "performance": {"labelled": False, "accuracy": None, "reference_accuracy": None, "accuracy_drop": None}}
+            "performance": {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": None,
+                            "accuracy_drop": None}}
 
 
 def detect(reference: pd.DataFrame, batch: pd.DataFrame, target: str, params: DriftParams, *,

@@ -35,8 +35,9 @@ def test_lineage_reads_model_data_params_metrics_and_batches_from_the_tag(tmp_pa
     assert info["tag"] == "model@v1.1.0" and len(info["commit"]) == 40
     assert info["message"].startswith("model v1.1.0: drift 0.400 > 0.3")
     assert info["model"] == {"sha256": "ab" * 32, "type": "random_forest", "task": "classification"}  # recorded before tasks
-    assert info["data"] == {"source": "sklearn:iris", "train_rows": 426, "train_split_sha256": "cd" * 32,
-                            "training_data_md5": "0123",
-                            "batches": [{"file": "data/batches/batch-0003.parquet", "md5": "feed", "size": 42}]}
+    assert info["data"] == {"source": "sklearn:iris", "target": "target", "task": "auto", "lineage": "sklearn-iris-dc6e00b6",
+                            "train_rows": 426, "train_split_sha256": "cd" * 32, "training_data_md5": "0123",
+                            "batches": [{"file": "data/batches/batch-0003.parquet", "md5": "feed", "size": 42, "step": None,
+                                         "delivered": None, "delivered_sha256": None}]}
     assert info["metrics"] == {"accuracy": 0.97} and info["gates"]["passed"] is True
     assert info["libraries"] == {"scikit-learn": "1.9.1"} and info["neptune_runs"] == []

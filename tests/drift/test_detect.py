@@ -115,8 +115,8 @@ def test_model_predictions_and_accuracy_on_a_labelled_batch():
     ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
     report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.9).report
     expected = float(((batch["x"] > 0.5).astype(int) == batch["target"]).mean())
-    assert report["performance"] == {"labelled": True, "accuracy": round(expected, 6), "reference_accuracy": 0.9,
-                                     "accuracy_drop": round(0.9 - expected, 6)}
+    assert report["performance"] == {"labelled": True, "labelled_rows": 2000, "accuracy": round(expected, 6),
+                                     "reference_accuracy": 0.9, "accuracy_drop": round(0.9 - expected, 6)}
     assert report["prediction"]["method"] == "jensenshannon" and report["prediction"]["drifted"] is True
     unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Sign()).report
     assert unlabelled["performance"]["labelled"] is False and unlabelled["prediction"] == report["prediction"]
@@ -134,12 +134,12 @@ def test_regressor_error_and_numeric_prediction_drift_on_a_labelled_batch():
     batch["target"] = 2 * batch["x"] + np.where(np.arange(len(batch)) % 2, 1.0, -3.0)  # errors 3 and -1, alternating
     report = detect.detect(ref, batch, "target", PARAMS, model=Double(), reference_score=1.5).report
     rmse = float(np.sqrt((9 + 1) / 2))
-    assert report["performance"] == {"labelled": True, "rmse": round(rmse, 6), "mae": 2.0, "reference_rmse": 1.5,
-                                     "error_increase": round((rmse - 1.5) / 1.5, 6)}
+    assert report["performance"] == {"labelled": True, "labelled_rows": 2000, "rmse": round(rmse, 6), "mae": 2.0,
+                                     "reference_rmse": 1.5, "error_increase": round((rmse - 1.5) / 1.5, 6)}
     assert report["prediction"]["method"] == "wasserstein" and report["prediction"]["drifted"] is True
     unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Double(), reference_score=1.5).report
-    assert unlabelled["performance"] == {"labelled": False, "rmse": None, "mae": None, "reference_rmse": 1.5,
-                                         "error_increase": None}
+    assert unlabelled["performance"] == {"labelled": False, "labelled_rows": 0, "rmse": None, "mae": None,
+                                         "reference_rmse": 1.5, "error_increase": None}
 
 
 def test_most_drifted_ranks_by_distance_past_threshold():

@@ -90,7 +90,8 @@ def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     shifted_batch(repo, ["mean area"], labelled=False).to_csv(repo / "data/checked/batch.csv", index=False)
     assert run_main(stage_module().main, argv(repo)) == 0
     report = read_json(repo / "metrics/drift.json")
-    assert report["performance"] == {"labelled": False, "accuracy": None, "reference_accuracy": 0.5, "accuracy_drop": None}
+    assert report["performance"] == {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": 0.5,
+                                     "accuracy_drop": None}
     assert read_json(repo / "metrics/drift_features.json")["mean area"]["drifted"] is True
 
 

@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         ["tag / commit", f"{info['tag']} / {info['commit'][:12]}"],
         ["model sha256", info["model"]["sha256"]],
         ["model type", info["model"]["type"]],
-        ["data source", data["source"]],
+        ["data source (lineage)", f"{data['source']} (target {data['target']}, task {data['task']}; "
+                                  f"batches in data/batches/{data['lineage']}/)"],
         ["training data md5 (dvc.lock)", data["training_data_md5"]],
         ["train rows", data["train_rows"]],
         ["CT batches folded in", ", ".join(Path(b["file"]).name for b in data["batches"]) or "none"],

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from ctml import tracking
-from ctml.ct import experiments, lock, registry
-from ctml.ct.session import ensure_data, open_context, start
-
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("promote", parents=[common], help="release an experiment's params through the gates (`dvc exp show`)")
@@ -15,6 +11,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml import tracking
+    from ctml.ct import experiments, lock, registry  # experiments pulls pandas (via ctml.task): only when promoting
+    from ctml.ct.session import ensure_data, open_context, start
+
     ctx = open_context(args, commit=True)
     with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:
         ctx.log = run_log

@@ -5,9 +5,7 @@ import argparse
 from pathlib import Path
 
 from ctml import layout
-from ctml.ct import overview, report_html
 from ctml.ct.commands._args import non_negative
-from ctml.ct.repo import project_root
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -18,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct import overview, report_html  # the overview reads model metadata (pandas via ctml.task): only here
+    from ctml.ct.repo import project_root
+
     root = project_root()
     out = Path(args.output) if args.output else root / layout.REPORT
     data = overview.gather(root, args.runs)

@@ -45,32 +45,13 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
                                    args.batch_size, seed, ctx.params.ct, task)
 
 
-def summary(ctx: Context, records: list[StepRecord], seconds: float) -> None:
-    """The table at the end: steps and their outcomes, versions made, production, metrics, where to look."""
-    from ctml.ct import registry
-    from ctml.ct.report import table
-    from ctml.io import read_json
-
-    count = {s: sum(r.status == s for r in records) for s in ("retrained", "blocked", "failed", "quarantined")}
-    table("CT summary", ["item", "value"], [
-        ["steps", len(records)],
-        ["retrains", count["retrained"]],
-        ["blocked / failed / quarantined", f"{count['blocked']} / {count['failed']} / {count['quarantined']}"],
-        ["versions created", ", ".join(ctx.created) or "none"],
-        ["production", registry.production_version(ctx.root) or "none"],
-        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items()],
-        ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
-        ["history", str(layout.HISTORY)],
-        ["time", f"{seconds:.1f}s"],
-    ])
-
-
 def run(args: argparse.Namespace) -> int:
     from ctml import tracking
     from ctml.ct import history, lock
     from ctml.ct.batches import prepare_batch
+    from ctml.ct.intake import send_step_alerts
     from ctml.ct.release import ensure_baseline
-    from ctml.ct.report import progress_line
+    from ctml.ct.report import progress_line, run_summary
     from ctml.ct.repo import commit_state
     from ctml.ct.session import ensure_data, open_context, start
     from ctml.ct.source import use_replay_source
@@ -96,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             tick = time.perf_counter()
             record = run_step(ctx, first + i - 1, args.scenario, prepare_batch(frame, ctx))
+            send_step_alerts(ctx, record)
             record_step(ctx, record)
             records.append(record)
             ctx.say(progress_line(i, args.steps, record, time.perf_counter() - tick))
@@ -105,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
             commit_state(ctx.root, f"ct: record steps {records[0].step}-{records[-1].step} ({args.scenario})")
         run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
                                    "versions": ",".join(ctx.created), "scenario": args.scenario})
-    summary(ctx, records, time.perf_counter() - started)
+    run_summary(ctx, records, time.perf_counter() - started)
     return 0
