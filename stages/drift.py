@@ -42,7 +42,7 @@ def kept_measurement(out: str | Path, features: str | Path) -> bool:
     """With no batch, whether the last measurement stays: both its files are there.
 
     Why keep it: a queued `dvc exp run` works in a copy of the project without git-ignored files, so
-    it never sees the batch in data/incoming; rewriting drift.json as "no batch" there would undo the
+    it never sees the batch in data/checked; rewriting drift.json as "no batch" there would undo the
     workspace's measurement on `dvc exp apply`. The reference and production model do not change in
     an experiment, so the last measurement still describes the last batch.
     """
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
             if kept_measurement(args.out, args.features):
-                print(f"drift: no batch in {args.incoming}; {args.out} keeps the last measurement")
+                print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
             report, features = detect.split_report(detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
