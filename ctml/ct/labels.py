@@ -104,6 +104,9 @@ def _decide(ctx: Context, record: StepRecord, store: Store, drift: dict[str, Any
     waiting = store.labelled(set(triggers))
     needed = ctx.params.ct.min_labelled_rows
     dropped = performance_trigger(drift or {}, ctx.params)
+    if dropped is not None and (record.labelled_rows or 0) < needed:  # too few rows to act on their accuracy
+        record.note += f"; {dropped.reason} on {record.labelled_rows} rows, fewer than ct.min_labelled_rows ({needed})"
+        dropped = None
     if triggers and len(waiting) >= needed:
         first = min(triggers, key=int)
         reason = f"{triggers[first]} at step {first}, now {len(waiting)} of its rows labelled"

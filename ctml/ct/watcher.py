@@ -26,6 +26,7 @@ class Stop:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.signal = ""  # the name of the signal that asked to stop
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Stop:
@@ -38,9 +39,10 @@ class Stop:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: Any) -> None:
+        """No output here: the signal may arrive while the loop is printing (a reentrant write fails)."""
+        self.signal = signal.Signals(signum).name
         self.event.set()
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
-        print(f"watch: {signal.Signals(signum).name}: stopping after the current step", flush=True)
 
 
 def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
@@ -49,11 +51,11 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
     from ctml.ct.intake import run_check
     from ctml.ct.session import has_work, open_context
 
+    interval = open_context(args, commit=False).params.ct.watch_interval_s  # a bad params.yaml stops here, exit 1
     done = 0
     with Stop() as stop:
         print("watch: looking at data/incoming and data/labels; SIGTERM or Ctrl-C stops", flush=True)
         while not stop.event.is_set() and (rounds is None or done < rounds):
-            interval = 1.0
             try:
                 ctx = open_context(args, commit=not args.no_commit)
                 interval = ctx.params.ct.watch_interval_s
@@ -67,5 +69,5 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
             done += 1
             if rounds is None or done < rounds:
                 stop.event.wait(interval)
-    print("watch: stopped", flush=True)
+    print(f"watch: stopped{f' ({stop.signal})' if stop.signal else ''}", flush=True)
     return 0
