@@ -155,3 +155,36 @@ def answering_server(project: str = "ws/proj") -> Iterator[tuple[str, list[dict]
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- a webhook receiver (alerts) ---------------------------------------------------------------------
+@contextmanager
+def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
+    """(URL, bodies received) of a Slack-style incoming webhook that answers every POST with `status`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append({"content_type": self.headers.get("Content-Type"), "path": self.path,
+                             **json.loads(self.rfile.read(length) or b"{}")})
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-part", received
+    finally:
+        server.shutdown()
+        server.server_close()
