@@ -36,9 +36,9 @@ def test_set_in_text_refuses_a_key_it_cannot_place():
 
 @pytest.fixture
 def measured(repo: Path) -> Path:
-    """v1.0.0 released and one CT step measured: data/incoming holds the batch drift.json describes."""
+    """v1.0.0 released and one CT step measured: data/checked holds the batch drift.json describes."""
     ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "200")
-    assert read_json(repo / "metrics/drift.json")["has_batch"] is True and (repo / "data/incoming/batch.parquet").exists()
+    assert read_json(repo / "metrics/drift.json")["has_batch"] is True and (repo / "data/checked/batch.parquet").exists()
     return repo
 
 
