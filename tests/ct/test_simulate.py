@@ -109,7 +109,7 @@ def test_replay_of_a_csv_with_categorical_and_date_columns(repo, tmp_path):
     assert past["batch_rows"].tolist() == [100, 100, 100]
     assert set(past["status"]) <= {"ok", "retrained", "blocked"}
     schema = read_json(repo / "data/schema.json")
-    assert schema["source"] == "data/source/replay.parquet"
+    assert schema["source"] == "data/source/replay-stream.parquet"
     assert {k: v["kind"] for k, v in schema["columns"].items()} == {
         "amount": "numeric", "channel": "categorical", "member": "boolean", "day": "datetime"}
     assert past["drift_score"].iloc[-1] > past["drift_score"].iloc[0]

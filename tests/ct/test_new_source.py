@@ -1,0 +1,82 @@
+"""A new source starts a new lineage, on a project that already ran the README's `sudden` demo: the
+old source's CT batches are not mixed into the new training data (they stay in git and DVC), its
+schema is not held against the new source, and the first CT command releases the new source's
+baseline as a new major version that `lineage` names the source of."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, tags
+
+pytestmark = pytest.mark.slow
+
+
+def stream(n: int = 900) -> pd.DataFrame:
+    """A user's own data, nothing like the demo's: other columns and kinds, another label."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"amount": x, "channel": rng.choice(["web", "shop", "phone"], size=n),
+                          "member": rng.choice(["true", "false"], size=n)})
+    frame["rain"] = np.where(frame["amount"] + (frame["channel"] == "web") > 0.5, "yes", "no")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def demo(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """README command 1's CT part on the built-in data: v1.0.0, a retrain on a folded batch."""
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("demo"))
+    ct(repo, "simulate", "--scenario", "sudden", "--steps", "4", "--batch-size", "200")
+    assert history(repo)["retrained"].any() and list((repo / "data/batches").rglob("batch-*.parquet"))
+    return repo
+
+
+def old_batches(repo: Path) -> dict[str, str]:
+    return {p.relative_to(repo).as_posix(): p.read_text() for p in (repo / "data/batches").rglob("batch-*.parquet.dvc")}
+
+
+def test_replay_of_a_real_csv_after_the_demo_is_a_new_lineage(demo: Path, tmp_path: Path):
+    repo = shutil.copytree(demo, tmp_path / "project", symlinks=True)
+    before, versions = old_batches(repo), [t for t in tags(repo) if t.startswith("model@")]
+    data = tmp_path / "real.csv"
+    stream().to_csv(data, index=False)
+    ct(repo, "simulate", "--scenario", "replay", "--data", str(data), "--target", "rain", "--steps", "2", "--batch-size", "100")
+    schema = read_json(repo / "data/schema.json")
+    assert schema["source"] == "data/source/replay-real.parquet" and set(schema["columns"]) == {"amount", "channel", "member"}
+    new = [t for t in tags(repo) if t.startswith("model@") and t not in versions]
+    assert new[0] == "model@v2.0.0", new  # the new source's baseline: a new major version
+    assert all(old_batches(repo).get(path) == text for path, text in before.items()), "old batches stay, untouched"
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    folded = [p for p in (repo / "data/batches").rglob("batch-*.parquet") if p.relative_to(repo).as_posix() + ".dvc" not in before]
+    reference = yaml.safe_load((repo / "params.yaml").read_text())["ct"]["reference_rows"]
+    assert len(training) == reference + sum(len(pd.read_parquet(p)) for p in folded), "no old CT batch in the new data"
+    assert "mean radius" not in training.columns
+    info = json.loads(ct(repo, "lineage", "v2.0.0", "--json").stdout)
+    assert info["data"]["source"] == "data/source/replay-real.parquet" and info["data"]["target"] == "rain"
+    assert json.loads(ct(repo, "lineage", "v1.0.0", "--json").stdout)["data"]["source"] == "sklearn:breast_cancer"
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
+
+
+def test_the_readme_own_data_steps_after_the_demo(demo: Path, tmp_path: Path):
+    """As README "Your own data" says, on the project README command 1 left, then a cron check."""
+    repo = shutil.copytree(demo, tmp_path / "project", symlinks=True)
+    stream().to_csv(tmp_path / "my.csv", index=False)
+    shutil.copy(tmp_path / "my.csv", repo / "data/source/my.csv")
+    dvc("add", "data/source/my.csv", cwd=repo)
+    set_params(repo, data__source="data/source/my.csv", data__target="rain")
+    dvc("repro", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "my own data", cwd=repo)
+    out = ct(repo, "check")
+    assert "model@v2.0.0" in tags(repo), out.stdout
+    assert read_json(repo / "models/production/model.json")["model_sha256"] == read_json(repo / "models/model.json")["model_sha256"]
+    info = json.loads(ct(repo, "lineage", "v2.0.0", "--json").stdout)
+    assert info["data"]["source"] == "data/source/my.csv" and info["data"]["batches"] == []
+    assert ct(repo, "check").stdout == "check: nothing new in data/incoming or data/labels\n"
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
