@@ -67,7 +67,7 @@ def main() -> None:
 
         cli = []
         for i in range(1, 6):
-            write_parquet(repo / layout.INCOMING / "batch.parquet", batch(100 + i))
+            write_parquet(repo / layout.STAGED_BATCH, batch(100 + i))  # what the drift stage reads
             start = time.perf_counter()
             subprocess.run([dvc, "repro", "drift"], cwd=repo, env=env, check=True, capture_output=True)
             cli.append(time.perf_counter() - start)
