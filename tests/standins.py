@@ -36,6 +36,23 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
+@contextmanager
+def serving(handler: type) -> Iterator[str]:
+    """The address of a threaded HTTP server on a free port of 127.0.0.1, running `handler` until the block ends."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --- one that answers ------------------------------------------------------------------------------
 # The neptune 1.14 client builds its API from swagger specs it fetches from the server, then calls a
 # handful of operations: getClientConfig, exchangeApiToken (an OAuth token pair whose access token is a
@@ -86,9 +103,8 @@ def _spec(group: str) -> dict:
 @contextmanager
 def answering_server(project: str = "ws/proj") -> Iterator[tuple[str, list[dict]]]:
     """(address, operations received) of a server the neptune 1.14 client logs to in online mode."""
-    import threading
     import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
     from urllib.parse import parse_qs, urlparse
 
     import jwt
@@ -146,23 +162,15 @@ def answering_server(project: str = "ws/proj") -> Iterator[tuple[str, list[dict]
 
         do_GET = do_POST = do_PUT = _handle
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as address:
+        yield address, received
 
 
 # --- a webhook receiver (alerts) ---------------------------------------------------------------------
 @contextmanager
 def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
     """(URL, bodies received) of a Slack-style incoming webhook that answers every POST with `status`."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     received: list[dict] = []
 
@@ -179,12 +187,5 @@ def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
             self.end_headers()
             self.wfile.write(b"ok")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-part", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as address:
+        yield f"{address}/services/T000/B000/secret-part", received

@@ -47,7 +47,6 @@ def test_two_simulations_started_at_once(released_repo: Path) -> None:
 def test_check_while_a_simulation_holds_the_lock(released_repo: Path) -> None:
     """Deterministic variant: the second process starts only once the first one holds the lock."""
     repo = released_repo
-    (repo / "data/incoming/batch.parquet").unlink(missing_ok=True)
     runner = start_ct(repo, *SIMULATE)
     lock = repo / ".ct.lock"
     wait_for(lambda: lock.exists() and lock.read_text().strip() == str(runner.pid), runner, what="the CT lock")
