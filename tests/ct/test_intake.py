@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers import ct, dvc, git, history, set_params, sha256, tags
+from tests.standins import webhook_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +77,13 @@ def fed(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory):
     deliver(repo, "again.csv", csv(good), 6_000)  # the same bytes as zz-first.csv under another name
     deliver(repo, "second.parquet", parquet(rows(repo, seed=9)), 7_000)
     before = {"raw": sha256(repo / "data/raw/train.parquet"), "head": head(repo)}
-    proc = ct(repo, "check", check=False)
-    return repo, proc, before, good
+    with webhook_receiver() as (url, received):
+        proc = ct(repo, "check", check=False, CT_ALERT_WEBHOOK=url)
+    return repo, proc, before, good, url, received
 
 
 def test_every_ready_file_is_one_step_oldest_first(fed):
-    repo, proc, _, _ = fed
+    repo, proc, *_ = fed
     assert proc.returncode == 3, proc.stdout + proc.stderr  # something was quarantined: needs attention
     past = history(repo)
     assert past["file"].tolist() == [f"data/incoming/{name}" for name in (
@@ -92,7 +94,7 @@ def test_every_ready_file_is_one_step_oldest_first(fed):
 
 
 def test_processed_files_leave_the_inbox_and_nothing_is_lost(fed):
-    repo, _, _, good = fed
+    repo, _, _, good, *_ = fed
     assert inbox(repo) == ["writing.csv.part"]
     past = history(repo)
     digest = sha256(repo / "data/archive/incoming" / archived(repo)[0])
@@ -110,7 +112,7 @@ def test_processed_files_leave_the_inbox_and_nothing_is_lost(fed):
 
 
 def test_a_duplicate_points_at_its_step_and_the_bad_files_touched_nothing(fed):
-    repo, proc, before, _ = fed
+    repo, proc, before, *_ = fed
     past = history(repo)
     assert past["note"].iloc[5] == "duplicate of step 1 (same sha256); not checked again"
     assert sha256(repo / "data/raw/train.parquet") == before["raw"], "no batch was folded"
@@ -119,6 +121,20 @@ def test_a_duplicate_points_at_its_step_and_the_bad_files_touched_nothing(fed):
     assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
     assert "QUARANTINED" in proc.stdout and "DUPLICATE" in proc.stdout.upper()
+
+
+def test_each_quarantine_is_alerted_and_the_webhook_url_is_written_nowhere(fed):
+    repo, proc, _, _, url, received = fed
+    assert [(body["event"], body["step"]) for body in received] == [("quarantined", step) for step in (2, 3, 4, 5)]
+    assert received[0]["text"].startswith("[project] step 2 (data/incoming/empty.csv): file quarantined: ")
+    assert received[0]["details"]["file"] == "data/incoming/empty.csv" and received[0]["project"] == "project"
+    secret = url.split("/", 3)[-1]
+    assert secret not in proc.stdout + proc.stderr
+    for path in repo.rglob("*"):
+        if path.is_file() and ".git/objects" not in path.as_posix():
+            assert secret.encode() not in path.read_bytes(), path
+    assert secret not in git("log", "--all", "--format=%B", cwd=repo).stdout
+    assert secret not in git("for-each-ref", "refs/tags", "--format=%(contents)", cwd=repo).stdout
 
 
 def test_nothing_new_costs_nothing(fed, tmp_path):
