@@ -94,8 +94,9 @@ def fed(released: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         content = make(_good(repo))
         before, step = snapshot(repo), len(history(repo)) + 1
         _feed(repo, name, content)
-        out = ct(repo, "check").stdout
-        results[case] = {"content": content, "name": name, "step": step, "out": out, "before": before,
+        proc = ct(repo, "check", check=False)
+        out = proc.stdout
+        results[case] = {"content": content, "name": name, "step": step, "out": out, "exit": proc.returncode, "before": before,
                          "after": snapshot(repo), "row": history(repo).iloc[-1].to_dict(),
                          "incoming": sorted(p.name for p in (repo / "data/incoming").glob("batch.*")),
                          "changes": tracked_changes(repo), "commit": git("log", "-1", "--format=%s", cwd=repo).stdout.strip()}
@@ -107,11 +108,11 @@ def test_bad_batch_is_quarantined_with_a_reason(fed, case: str) -> None:
     repo, results = fed
     result, (_, _, reason) = results[case], CASES[case]
     step = result["step"]
-    assert "QUARANTINED" in result["out"]
+    assert "QUARANTINED" in result["out"] and result["exit"] == 3  # needs attention
     stem = repo / "data/quarantine" / f"step-{step:04d}"
     assert stem.with_suffix(Path(result["name"]).suffix).read_bytes() == result["content"], "moved, byte for byte"
     assert reason in stem.with_suffix(".reason.txt").read_text()
-    assert result["incoming"] == []
+    assert result["incoming"] == [] and not list((repo / "data/archive").rglob(f"step-{step:04d}.*")), "quarantined, not archived"
     row = result["row"]
     assert (row["step"], row["status"]) == (step, "quarantined")
     assert reason in row["note"] and f"data/quarantine/step-{step:04d}" in row["note"]
