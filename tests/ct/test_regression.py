@@ -78,11 +78,12 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     git("commit", "-qam", "the label is a quantity", cwd=repo)
 
     out = ct(repo, "simulate", "--scenario", "concept", "--steps", "3", "--batch-size", "200").stdout
-    assert "baseline: released model v1.1.0" in out
-    baseline = json.loads(git("show", "model@v1.1.0:metrics/gates.json", cwd=repo).stdout)["gates"]["accuracy"]
+    assert "baseline: released model v2.0.0" in out  # a new task is a new lineage: a new major version
+    # The gates that promoted it (metrics/gates.json is re-measured against the new production on release).
+    baseline = json.loads(git("show", "model@v2.0.0:models/production/gates.json", cwd=repo).stdout)["gates"]["accuracy"]
     assert baseline["passed"] and baseline["detail"].endswith(
         "production model not comparable (production is a classification model, the candidate a regression model)")
-    schema = json.loads(git("show", "model@v1.1.0:data/schema.json", cwd=repo).stdout)
+    schema = json.loads(git("show", "model@v2.0.0:data/schema.json", cwd=repo).stdout)
     assert (schema["task"], schema["task_reason"]) == ("regression", "data.task: regression")
     past = history(repo)
     assert past["batch_accuracy"].notna().tolist() == [True, False, False, False]  # step 1 was the classifier's
