@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         reference = reference_for(args.reference, args.batches, dp.reference)
         if batch is None:
             if kept_measurement(args.out, args.features):
-                print(f"drift: no batch in {args.incoming}; {args.out} keeps the last measurement")
+                print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
             report, features = detect.split_report(detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
