@@ -19,9 +19,9 @@ BATCHES = Path("data/batches")  # CT batches folded into training, one per retra
 INCOMING = Path("data/incoming")  # where a feed delivers batches
 CHECKED = Path("data/checked")  # the batch under check, typed, once it passed the check: what the drift stage reads
 STAGED_BATCH = CHECKED / "batch.parquet"
-QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each
+QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each; rows dropped from batches
 RAW = Path("data/raw/train.parquet")  # typed training data (ingest)
-SCHEMA = Path("data/schema.json")  # the data contract (validate)
+SCHEMA = Path("data/schema.json")  # the data contract, with the ranges of the training data (validate)
 TRAIN_SPLIT = Path("data/prepared/train.parquet")
 TEST_SPLIT = Path("data/prepared/test.parquet")
 
@@ -34,6 +34,7 @@ PRODUCTION = Path("models/production")  # the released model in production (mode
 # metrics
 METRICS_DIR = Path("metrics")
 VALIDATION = METRICS_DIR / "validation.json"
+VALIDATION_PROBLEMS = METRICS_DIR / "validation_problems.txt"  # every problem and warning of the last validate run, in full
 METRICS = METRICS_DIR / "metrics.json"
 PLOTS = METRICS_DIR / "plots"
 DRIFT = METRICS_DIR / "drift.json"  # the summary a person compares (a DVC metric)
@@ -56,8 +57,10 @@ INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finis
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # what a feed may drop in INCOMING, Parquet first
 # What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is
-# the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself).
-PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES}
+# the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself);
+# schema.json the contract and ranges of its training data, what batches are held to and measured against.
+PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES,
+                    "schema.json": SCHEMA}
 # Directories where stages and CT write files atomically (a kill can leave `.<name>.*.tmp` there).
 OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 
@@ -65,6 +68,13 @@ OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 def find_batch(incoming: str | Path) -> Path | None:
     """The batch in an incoming folder (`batch.parquet`, else `batch.csv`); None when there is none."""
     return next((Path(incoming) / n for n in BATCH_NAMES if (Path(incoming) / n).exists()), None)
+
+
+def serving_schema(production: str | Path, schema: str | Path) -> Path:
+    """The schema of the production model when one is deployed with it (releases before ranges
+    followed production had none), else the pipeline's."""
+    prod = Path(production) / "schema.json"
+    return prod if prod.exists() else Path(schema)
 
 
 def serving_model(production: str | Path, model: str | Path, meta: str | Path) -> tuple[Path, Path]:

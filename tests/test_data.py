@@ -104,13 +104,13 @@ def test_forced_date_column_must_parse() -> None:
     raw = pd.DataFrame({"d": ["2020-01-01", "someday"], "y": [0, 1]})
     assert kind_of(normalize(raw, "y")["d"]) == "categorical"
     with pytest.raises(UserError, match=r"column 'd': listed in data.date_columns but 'someday' is not a date"):
-        normalize(raw, "y", ["d"])
+        normalize(raw, "y", {"d": "auto"})
     with pytest.raises(UserError, match=r"data.date_columns: 'when' is not a column"):
-        normalize(raw, "y", ["when"])
+        normalize(raw, "y", {"when": "auto"})
 
 
 def test_forced_date_column_in_another_format() -> None:
-    frame = normalize(pd.DataFrame({"d": ["2020/01/31", None], "y": [0, 1]}), "y", ["d"])
+    frame = normalize(pd.DataFrame({"d": ["2020/01/31", None], "y": [0, 1]}), "y", {"d": "auto"})
     assert frame["d"].iloc[0] == pd.Timestamp("2020-01-31")
 
 

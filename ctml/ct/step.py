@@ -11,7 +11,7 @@ from typing import Any
 from ctml import layout
 from ctml.config import Params
 from ctml.ct import history, lock, registry, warm
-from ctml.ct.batches import quarantine
+from ctml.ct.batches import quarantine, quarantine_rows
 from ctml.ct.context import Context, now
 from ctml.ct.records import Batch, StepRecord
 from ctml.ct.release import gates_result, release
@@ -42,12 +42,16 @@ def drifted_features(ctx: Context) -> list[str]:
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
-    """Retrain on data drift above ct.threshold, or on a labelled batch where a classifier's accuracy
+    """Retrain on data drift above ct.threshold, on a share of values beyond production's training
+    ranges above ct.max_out_of_range_share, or on a labelled batch where a classifier's accuracy
     dropped more than ct.max_accuracy_drop or a regressor's RMSE rose more than ct.max_error_increase."""
     ct = params.ct
     score = float(drift.get("drift_score") or 0.0)
     if score > ct.threshold:
         return Decision(True, f"drift {score:.3f} > {ct.threshold}")
+    beyond = drift.get("out_of_range_share")
+    if beyond is not None and beyond > ct.max_out_of_range_share:
+        return Decision(True, f"out of range {beyond:.3f} > {ct.max_out_of_range_share}")
     performance = drift.get("performance") or {}
     drop = performance.get("accuracy_drop")
     if drop is not None and drop > ct.max_accuracy_drop:
@@ -104,6 +108,8 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
         where = quarantine(ctx, step, batch)
         record.status, record.note = "quarantined", f"{batch.problems[0]} -> {where.relative_to(ctx.root)}"
         return record
+    dropped_to = None if batch.dropped is None else quarantine_rows(ctx, step, batch.dropped)  # kept before anything can fail
+    record.dropped_rows = None if batch.dropped is None else len(batch.dropped)
     if ctx.commit:
         lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": scenario,
                                       "head": git(ctx.root, "rev-parse", "HEAD")})
@@ -118,6 +124,7 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
     performance = drift.get("performance") or {}
     record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
+    record.out_of_range_share = drift.get("out_of_range_share")
     record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")
     record.accuracy_drop = performance.get("accuracy_drop")
     record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
@@ -127,6 +134,8 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
         tick = time.perf_counter()
         retrain(ctx, step, staged, drift, decision.reason, record)
         ctx.detail(f"retrain ({record.status}) in {time.perf_counter() - tick:.2f}s")
+    if dropped_to is not None:
+        record.note += f"; {record.dropped_rows} broken rows dropped -> {dropped_to.relative_to(ctx.root)}"
     lock.clear_inflight(ctx.root)
     return record
 
@@ -137,7 +146,8 @@ def record_step(ctx: Context, record: StepRecord) -> None:
     history.append(ctx.path(layout.HISTORY), record)
     if ctx.log is not None:
         step = float(record.step)
-        for key in ("drift_score", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase"):
+        for key in ("drift_score", "out_of_range_share", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase",
+                    "dropped_rows"):
             value = getattr(record, key)
             if value is not None:
                 ctx.log.series(f"ct/{key}", [float(value)], steps=[step])
