@@ -48,6 +48,13 @@ class DataParams(_Section):
     date_columns: list[str] | dict[str, str] = []
     id_column: str = ""  # the row identifier column: never a feature; joins delayed labels
 
+    @field_validator("date_columns", mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, (list, dict)):
+            raise ValueError("expected a list of columns ([when]) or a mapping of column to order ({when: DMY})")
+        return value
+
     @field_validator("date_columns")
     @classmethod
     def _orders(cls, value: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
@@ -67,6 +74,12 @@ class DataParams(_Section):
 class BoundsParams(_Section):
     min: float | None = None
     max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BoundsParams":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
 
 
 class ValidateParams(_Section):
@@ -190,11 +203,18 @@ class Params(_Section):
         return self.model_dump(by_alias=True, mode="json")
 
 
+# Keys an older params.yaml may still carry -> what took their place (a plain "unknown key" would mislead).
+RETIRED = {"validate.range_tolerance": "a value beyond the recorded range is now drift (counted, ct.max_out_of_range_share); "
+                                      "only one absurdly far out is refused (validate.absurd_factor); see docs/validation.md"}
+
+
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     """Turn one pydantic error into 'key: problem (allowed: ...)'."""
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     kind = err["type"]
+    if kind == "extra_forbidden" and key in RETIRED:
+        return f"key '{key}' is retired: {RETIRED[key]}"
     if kind == "extra_forbidden":
         node: Any = model
         for part in loc[:-1]:

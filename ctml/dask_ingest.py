@@ -19,7 +19,8 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ctml.dask_io import partition
-from ctml.data import BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source
+from ctml.data import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source,
+                       no_label_error)
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -41,7 +42,8 @@ def _part_evidence(path: str, target: str, date_formats: dict[str, str], raw: bo
     frame = pd.read_parquet(path)
     out: dict[str, Any] = {n: evidence(frame[n], n in date_formats, raw, date_formats.get(n, "auto"))
                            for n in frame.columns if n != target}
-    out[target] = _label_evidence(frame[target]) if raw else {"missing": int(frame[target].isna().sum())}
+    out[target] = _label_evidence(frame[target]) if raw else {"present": int(frame[target].notna().sum()),
+                                                                "missing": int(frame[target].isna().sum())}
     return out
 
 
@@ -168,6 +170,8 @@ def ingest_partitioned(source: str, batches: list[Path], target: str, date_forma
         kinds = {n: decide_kind(n, [p[n] for p in found], n in formats) for n in columns if n != target}
         label = _label_dtype([p[target] for p in found]) if raw else None
         unlabelled = sum(p[target]["missing"] for p in found)
+        if not any(p[target]["present"] for p in found):
+            raise no_label_error(target)
         typed = [str(Path(tmp) / f"typed-{i:05d}.parquet") for i in range(len(parts))]
         heads = client.gather(client.map(_type_part, parts, typed, kinds=kinds, date_formats=formats, target=target,
                                          label=label, pure=False))

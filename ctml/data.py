@@ -277,11 +277,18 @@ def normalize(frame: pd.DataFrame, target: str, date_formats: Mapping[str, str] 
     return frame
 
 
+def no_label_error(target: str) -> UserError:
+    """A source without one labelled row: nothing to learn, and nothing to write."""
+    return UserError(f"data.source: no row has a label in column '{target}' (data.target names the label column)")
+
+
 def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """The rows that carry a label, and how many did not: training cannot learn from a row without one."""
     labelled = frame[target].notna()
     if labelled.all():
         return frame, 0
+    if not labelled.any():
+        raise no_label_error(target)
     return frame[labelled].reset_index(drop=True), int((~labelled).sum())
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -37,6 +37,17 @@ def dates_taken(schema: dict[str, Any], data: DataParams) -> str:
                      for n, spec in schema["columns"].items() if spec["kind"] == "datetime")
 
 
+def check_bounds(schema: dict[str, Any], bounds: Mapping[str, object]) -> None:
+    """`validate.bounds` may only name numeric features or a regression label: a misspelt column would
+    otherwise bound nothing, silently."""
+    numeric = [n for n, spec in schema["columns"].items() if spec["kind"] == "numeric"]
+    numeric += [schema["target"]] if recorded_task(schema) == "regression" else []
+    for name in bounds:
+        if name not in numeric:
+            raise UserError(f"validate.bounds.{name}: not a numeric feature or label of the data "
+                            f"(numeric: {', '.join(numeric[:20]) or 'none'})")
+
+
 def write_lines(path: str | Path, lines: list[str]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text("".join(f"{line}\n" for line in lines))
@@ -61,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if recorded:
             schema = infer_schema(frame, data.source, data.target, task, excluded_columns=excluded_columns(frame, data, vp),
                                   date_formats=data.date_formats, id_column=data.id_column)
+        check_bounds(schema, vp.bounds)
         problems = check_frame(frame, schema, vp)
         warnings = notes(schema)
         write_lines(args.problems, problems + warnings)

@@ -106,6 +106,15 @@ def test_date_formats_and_unlabelled_rows_ingest_alike(dask_client, tmp_path: Pa
     assert got["eu"].iloc[1] == got["slash"].iloc[1] == pd.Timestamp("2012-01-02")  # 02.01.2012: day first
 
 
+def test_a_source_without_a_single_label_is_refused_before_writing(dask_client, tmp_path: Path):
+    raw = messy(ROWS, 6).assign(label=np.nan)
+    raw.to_csv(tmp_path / "source.csv", index=False)
+    with pytest.raises(UserError, match=r"^data.source: no row has a label in column 'label' \(data.target names"):
+        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", {}, "append", 10, tmp_path / "out.parquet",
+                           dask_client, partition_rows=PART)
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_row_groups_are_cut_where_pyarrow_cuts_them(tmp_path: Path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -27,7 +27,8 @@ def argv(repo: Path) -> list[str]:
     return ["--params", str(repo / "params.yaml"), "--reference", str(repo / "data/raw/train.parquet"),
             "--batches", str(repo / "data/batches"), "--checked", str(repo / "data/checked"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
-            "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
+            "--metrics", str(repo / "metrics/metrics.json"), "--schema", str(repo / "data/schema.json"),
+            "--out", str(repo / "metrics/drift.json"),
             "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots")]
 
 

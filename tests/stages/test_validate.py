@@ -18,18 +18,21 @@ validate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(validate)
 
 
-def params_file(tmp_path: Path, source: str = "data/source/t.csv", task: str = "auto", **data: object) -> Path:
+def params_file(tmp_path: Path, source: str = "data/source/t.csv", task: str = "auto", validate_: dict | None = None,
+                **data: object) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"].update(source=source, target="y", task=task, **data)
+    raw["validate"].update(validate_ or {})
     raw["tracking"]["enabled"] = False
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-def run(tmp_path: Path, frame: pd.DataFrame, source: str = "data/source/t.csv", task: str = "auto", **data: object) -> int:
+def run(tmp_path: Path, frame: pd.DataFrame, source: str = "data/source/t.csv", task: str = "auto",
+        validate_: dict | None = None, **data: object) -> int:
     write_parquet(tmp_path / "raw.parquet", frame)
-    argv = ["--params", str(params_file(tmp_path, source, task, **data)), "--data", str(tmp_path / "raw.parquet"),
+    argv = ["--params", str(params_file(tmp_path, source, task, validate_, **data)), "--data", str(tmp_path / "raw.parquet"),
             "--schema", str(tmp_path / "schema.json"), "--out", str(tmp_path / "validation.json"),
             "--problems", str(tmp_path / "problems.txt")]
     return run_main(validate.main, argv)
@@ -198,3 +201,15 @@ def test_the_output_says_which_columns_are_dates(tmp_path: Path, capsys: pytest.
     assert "validate: dates: when (detected), day (data.date_columns: DMY)\n" in capsys.readouterr().out
     schema = yaml.safe_load((tmp_path / "schema.json").read_text())
     assert (schema["columns"]["day"]["date_format"], schema["columns"]["when"]["date_format"]) == ("DMY", "auto")
+
+
+def test_declared_bounds_refuse_a_value_and_must_name_a_numeric_column(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(tmp_path, good(), validate_={"bounds": {"x": {"min": 0, "max": 10}}}) == 0
+    capsys.readouterr()
+    assert run(tmp_path, good().assign(x=[1.0, 2.0, -3.0, 4.0]), validate_={"bounds": {"x": {"min": 0}}}) == 1
+    assert "column 'x': value -3 below the declared bound 0 (rule: validate.bounds.x.min)" in capsys.readouterr().err
+    before = (tmp_path / "schema.json").read_bytes()
+    for name in ("xx", "c"):  # misspelt, and not numeric
+        assert run(tmp_path, good(), validate_={"bounds": {name: {"max": 1}}}) == 1
+        assert capsys.readouterr().err == f"error: validate.bounds.{name}: not a numeric feature or label of the data (numeric: x)\n"
+    assert (tmp_path / "schema.json").read_bytes() == before
