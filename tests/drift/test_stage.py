@@ -83,6 +83,19 @@ def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     assert "metrics/drift_plots/scores.csv" in dvc("plots", "show", "--json", cwd=repo).stdout
 
 
+def test_values_beyond_the_training_ranges_are_counted(repo: Path, capsys):
+    """30 of 300 rows just beyond the recorded maximum of one feature: drift, measured, not refused."""
+    batch = pd.read_parquet(repo / "data/raw/train.parquet").sample(300, random_state=4).reset_index(drop=True)
+    top = read_json(repo / "data/schema.json")["columns"]["mean radius"]["max"]
+    batch.loc[:29, "mean radius"] = top + 1.0
+    batch.to_parquet(repo / "data/checked/batch.parquet", index=False)
+    assert run_main(stage_module().main, argv(repo)) == 0
+    report, features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
+    assert (report["out_of_range_share"], report["n_out_of_range"]) == (round(30 / (300 * 30), 6), 1)
+    assert features["mean radius"]["out_of_range_share"] == 0.1 and features["mean texture"]["out_of_range_share"] == 0.0
+    assert "0.3% of numeric values beyond production's training ranges, on 300 rows" in capsys.readouterr().out
+
+
 def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     production = repo / "models/production"
     for name in ("model.joblib", "model.json"):
