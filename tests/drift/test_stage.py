@@ -50,13 +50,13 @@ def test_without_a_batch_the_report_says_so(baseline_repo: Path):
 
 
 def test_without_a_batch_the_last_measurement_stays(repo: Path, capsys):
-    """What a queued `dvc exp run` sees (git-ignored data/incoming is not copied): the workspace's
+    """What a queued `dvc exp run` sees (git-ignored data/checked is not copied): the workspace's
     measurement of the last batch must survive `dvc exp apply`."""
-    shifted_batch(repo, ["mean radius"]).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    shifted_batch(repo, ["mean radius"]).to_parquet(repo / "data/checked/batch.parquet", index=False)
     assert run_main(stage_module().main, argv(repo)) == 0
     files = [repo / "metrics/drift.json", repo / "metrics/drift_features.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
     measured = {p: p.read_bytes() for p in files}
-    (repo / "data/incoming/batch.parquet").unlink()
+    (repo / "data/checked/batch.parquet").unlink()
     assert run_main(stage_module().main, argv(repo)) == 0
     assert "no batch in" in capsys.readouterr().out
     assert {p: p.read_bytes() for p in files} == measured and read_json(repo / "metrics/drift.json")["has_batch"] is True
@@ -118,7 +118,7 @@ def test_a_tampered_production_model_is_refused(repo: Path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"a,b\n1,2\n", "missing feature column 'mean radius' (+29 more)"),
+    (b"a,b\n1,2\n", "missing feature column 'area error' (+29 more)"),  # the schema's features, sorted
     (b"", "batch.csv: file is empty"),
     (b"\xff\xfe\x00garbage", "batch.csv: not UTF-8 text"),
 ])
