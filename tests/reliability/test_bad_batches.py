@@ -47,7 +47,7 @@ CASES = {
     "empty file": ("batch.csv", lambda g: b"", "file is empty"),
     "header only": ("batch.csv", lambda g: (",".join(g.columns) + "\n").encode(), "has a header but no rows"),
     "missing column": ("batch.csv", lambda g: _csv(g.drop(columns=["mean radius"])), "column 'mean radius': missing"),
-    "wrong columns": ("batch.csv", lambda g: _csv(g.rename(columns=str.upper)), "missing (recorded in the schema)"),
+    "wrong columns": ("batch.csv", lambda g: _csv(g.rename(columns=str.upper)), "missing (recorded in the schema from data.source)"),
     "extra column": ("batch.csv", lambda g: _csv(g.assign(customer_id=range(ROWS))),
                      "column 'customer_id': not in the schema"),
     "wrong type (booleans in a numeric column)": (
