@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ctml.errors import UserError
 
@@ -37,20 +37,61 @@ class AutoTaskParams(_Section):
         return self
 
 
+DATE_ORDERS = ("auto", "YMD", "DMY", "MDY")  # how `data.date_columns` may say a date column is written (or a strptime format)
+
+
 class DataParams(_Section):
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
     task: Literal["auto", "classification", "regression"]
     auto_task: AutoTaskParams
-    date_columns: list[str] = []
+    date_columns: list[str] | dict[str, str] = []
     id_column: str = ""  # the row identifier column: never a feature; joins delayed labels
+
+    @field_validator("date_columns", mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, (list, dict)):
+            raise ValueError("expected a list of columns ([when]) or a mapping of column to order ({when: DMY})")
+        return value
+
+    @field_validator("date_columns")
+    @classmethod
+    def _orders(cls, value: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+        for name, order in (value.items() if isinstance(value, dict) else ()):
+            if order not in DATE_ORDERS and "%" not in order:
+                raise ValueError(f"column '{name}': {order!r} is not a date order ({', '.join(DATE_ORDERS)}) "
+                                 "or a strptime format such as '%d.%m.%Y'")
+        return value
+
+    @property
+    def date_formats(self) -> dict[str, str]:
+        """Column -> how its dates are written: a listed column's is `auto` (year first, or ISO)."""
+        columns = self.date_columns
+        return dict(columns) if isinstance(columns, dict) else {name: "auto" for name in columns}
+
+
+class BoundsParams(_Section):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BoundsParams":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
 
 
 class ValidateParams(_Section):
+    bad_rows: Literal["quarantine_batch", "drop_rows"] = "quarantine_batch"
+    max_bad_row_share: float = Field(default=0.1, ge=0, le=1)
     max_missing_share: float = Field(ge=0, le=1)
     missing_tolerance: float = Field(ge=0, le=1)
-    range_tolerance: float = Field(ge=0)
+    absurd_factor: float = Field(default=10.0, gt=0)
+    bounds: dict[str, BoundsParams] = {}
     max_unknown_category_share: float = Field(ge=0, le=1)
+    max_distinct_share: float = Field(default=0.9, gt=0, le=1)
+    detect_min_rows: int = Field(default=50, ge=1)
 
 
 class PreprocessParams(_Section):
@@ -112,6 +153,7 @@ class ComputeParams(_Section):
 
 class CTParams(_Section):
     threshold: float = Field(ge=0, le=1)
+    max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
     max_error_increase: float = Field(ge=0)
     policy: Literal["append", "window"]
@@ -177,11 +219,18 @@ class Params(_Section):
         return self.model_dump(by_alias=True, mode="json")
 
 
+# Keys an older params.yaml may still carry -> what took their place (a plain "unknown key" would mislead).
+RETIRED = {"validate.range_tolerance": "a value beyond the recorded range is now drift (counted, ct.max_out_of_range_share); "
+                                      "only one absurdly far out is refused (validate.absurd_factor); see docs/validation.md"}
+
+
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     """Turn one pydantic error into 'key: problem (allowed: ...)'."""
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     kind = err["type"]
+    if kind == "extra_forbidden" and key in RETIRED:
+        return f"key '{key}' is retired: {RETIRED[key]}"
     if kind == "extra_forbidden":
         node: Any = model
         for part in loc[:-1]:

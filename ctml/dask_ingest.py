@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
 from ctml.dask_io import partition
-from ctml.data import BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source
+from ctml.data import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source,
+                       no_label_error)
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -37,18 +38,23 @@ def _label_evidence(values: pd.Series) -> dict[str, Any]:
             "ints": bool(present.str.match(_INT).all()), "bools": bool(present.isin(list(_CSV_BOOLS)).all())}
 
 
-def _part_evidence(path: str, target: str, date_columns: list[str], raw: bool) -> dict[str, Any]:
+def _part_evidence(path: str, target: str, date_formats: dict[str, str], raw: bool) -> dict[str, Any]:
     frame = pd.read_parquet(path)
-    out: dict[str, Any] = {n: evidence(frame[n], n in date_columns, raw) for n in frame.columns if n != target}
-    out[target] = _label_evidence(frame[target]) if raw else None
+    out: dict[str, Any] = {n: evidence(frame[n], n in date_formats, raw, date_formats.get(n, "auto"))
+                           for n in frame.columns if n != target}
+    out[target] = _label_evidence(frame[target]) if raw else {"present": int(frame[target].notna().sum()),
+                                                                "missing": int(frame[target].isna().sum())}
     return out
 
 
-def _type_part(path: str, dest: str, kinds: dict[str, str], target: str, label: str | None) -> pd.DataFrame:
-    """Type one part, write it to `dest`; returns its first row (the dtypes, for the final unification)."""
+def _type_part(path: str, dest: str, kinds: dict[str, str], date_formats: dict[str, str], target: str,
+               label: str | None) -> pd.DataFrame:
+    """Type one part, its rows without a label dropped (as `drop_unlabelled` does), write it to `dest`;
+    returns its first row (the dtypes, for the final unification)."""
     frame = pd.read_parquet(path)
+    frame = frame[frame[target].notna()].reset_index(drop=True)
     for name, kind in kinds.items():
-        frame[name] = cast_column(frame[name], kind)
+        frame[name] = cast_column(frame[name], kind, date_formats.get(name, "auto"))
     frame[target] = _cast_label(frame[target], label)
     frame.to_parquet(dest, index=False, engine="pyarrow")
     return frame.iloc[:1]
@@ -145,10 +151,11 @@ def _typed_chunks(files: list[Path], dtypes: dict[str, Any], skip: int) -> Itera
             skip = 0
 
 
-def ingest_partitioned(source: str, batches: list[Path], target: str, date_columns: list[str], policy: str,
+def ingest_partitioned(source: str, batches: list[Path], target: str, date_formats: Mapping[str, str], policy: str,
                        window_rows: int, out: str | Path, client: Any, *, partition_rows: int,
-                       workdir: str | Path | None = None) -> tuple[int, int]:
-    """Write the typed training data of `source` + `batches` to `out`; returns (rows, columns)."""
+                       workdir: str | Path | None = None) -> tuple[int, int, int]:
+    """Write the typed training data of `source` + `batches` to `out`; returns (rows, columns, source
+    rows dropped for a missing label)."""
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="ctml-ingest-", dir=workdir) as tmp:
@@ -156,18 +163,23 @@ def ingest_partitioned(source: str, batches: list[Path], target: str, date_colum
         raw = src.suffix.lower() == ".csv"
         parts = [str(p) for p in sorted(partition(src, Path(tmp) / "source", partition_rows).glob("*.parquet"))]
         columns = pq.read_schema(parts[0]).names
-        check_columns(columns, target, date_columns)
+        formats = dict(date_formats)
+        check_columns(columns, target, formats)
         found: list[dict[str, Any]] = client.gather(client.map(
-            _part_evidence, parts, target=target, date_columns=list(date_columns), raw=raw, pure=False))
-        kinds = {n: decide_kind(n, [p[n] for p in found], n in date_columns) for n in columns if n != target}
+            _part_evidence, parts, target=target, date_formats=formats, raw=raw, pure=False))
+        kinds = {n: decide_kind(n, [p[n] for p in found], n in formats) for n in columns if n != target}
         label = _label_dtype([p[target] for p in found]) if raw else None
+        unlabelled = sum(p[target]["missing"] for p in found)
+        if not any(p[target]["present"] for p in found):
+            raise no_label_error(target)
         typed = [str(Path(tmp) / f"typed-{i:05d}.parquet") for i in range(len(parts))]
-        heads = client.gather(client.map(_type_part, parts, typed, kinds=kinds, target=target, label=label, pure=False))
+        heads = client.gather(client.map(_type_part, parts, typed, kinds=kinds, date_formats=formats, target=target,
+                                         label=label, pure=False))
         for path in batches:
             heads.extend(_heads(path))
         files = [Path(p) for p in typed] + list(batches)
         total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
         skip = max(0, total - window_rows) if policy == "window" else 0
         rows = stream_to_parquet(files, heads, out, skip)
-    return rows, len(columns)
+    return rows, len(columns), unlabelled
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ctml import dates
 from ctml.errors import UserError
 from ctml.io import read_table
 
@@ -55,10 +56,11 @@ class Evidence:
 
     present: int  # non-missing values
     native: str  # dtype family: datetime | boolean | numeric | text | raw (CSV text not yet inferred) | other
-    dates: bool = False  # every present value is ISO-date text that parses (for forced columns: parses)
+    dates: bool = False  # every present value is year-first date text that parses (for forced columns: parses)
     bools: bool = False  # every present value is a true/false/yes/no word
     numbers: bool = False  # every present value parses as a number
     bad_date: Any = None  # first present value that is not a date (the error of a forced column)
+    ambiguous: Any = None  # first value, when every present value is a day- or month-first date (`01/02/2012`)
 
 
 def _native(values: pd.Series, raw: bool) -> str:
@@ -73,21 +75,24 @@ def _native(values: pd.Series, raw: bool) -> str:
     return "text" if _is_text(values) else "other"
 
 
-def evidence(values: pd.Series, forced: bool = False, raw: bool = False) -> Evidence:
-    """The Evidence of one chunk; `raw` marks CSV text read without pandas' type inference."""
+def evidence(values: pd.Series, forced: bool = False, raw: bool = False, date_format: str = "auto") -> Evidence:
+    """The Evidence of one chunk; `raw` marks CSV text read without pandas' type inference, `forced`
+    a column `data.date_columns` names (written as `date_format`, see `ctml.dates`)."""
     present = values.dropna()
     native = _native(values, raw)
     if native == "datetime" or not len(present) or (native in ("boolean", "numeric") and not forced):
         return Evidence(len(present), native)
     words, text = present.astype(str), native in ("text", "raw")
-    dates, bad = False, None
-    if forced or (text and words.str.match(r"^\d{4}-\d{2}-\d{2}").all()):
-        parsed = pd.to_datetime(present, errors="coerce", format="ISO8601", utc=True)
-        dates = bool(parsed.notna().all())
-        bad = None if dates or not forced else present[parsed.isna()].iloc[0]
+    found, bad, ambiguous = False, None, None
+    if forced or (text and dates.year_first(words)):
+        parsed = dates.parse(present, date_format if forced else "auto")
+        found = bool(parsed.notna().all())
+        bad = None if found or not forced else present[parsed.isna()].iloc[0]
+    elif text and dates.day_or_month_first(words):
+        ambiguous = present.iloc[0]
     bools = text and bool(words.str.strip().str.lower().isin(list(_BOOL_WORDS)).all())
     numbers = bool(_numbers(present).notna().all())
-    return Evidence(len(present), native, dates, bools, numbers, bad)
+    return Evidence(len(present), native, found, bools, numbers, bad, ambiguous)
 
 
 def decide_kind(name: str, chunks: list[Evidence], forced: bool = False) -> str:
@@ -98,6 +103,9 @@ def decide_kind(name: str, chunks: list[Evidence], forced: bool = False) -> str:
             raise UserError(f"column '{name}': listed in data.date_columns but {bad!r} is not a date")
         return "datetime"
     seen = [e for e in chunks if e.present]
+    if seen and all(e.ambiguous is not None for e in seen):
+        raise UserError(f"column '{name}': dates like {seen[0].ambiguous!r} may be day or month first; name the order "
+                        f"in data.date_columns, e.g. data.date_columns: {{{name}: DMY}} (or MDY)")
     if not seen:  # no values at all: what the dtype says; CSV text of nothing reads as float NaN
         natives = {e.native for e in chunks}
         only = natives.pop() if len(natives) == 1 else "other"
@@ -111,16 +119,16 @@ def decide_kind(name: str, chunks: list[Evidence], forced: bool = False) -> str:
     return "categorical"
 
 
-def cast_column(values: pd.Series, kind: str) -> pd.Series:
-    """One chunk of a column in the canonical dtype of its kind; a present value that does not
-    parse as the kind comes out missing (`cast_to_kinds` reports it)."""
+def cast_column(values: pd.Series, kind: str, date_format: str = "auto") -> pd.Series:
+    """One chunk of a column in the canonical dtype of its kind (a date text as `date_format` says it
+    is written); a present value that does not parse as the kind comes out missing (`cast_to_kinds`
+    reports it)."""
     if kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             if getattr(values.dt, "tz", None) is not None:
                 values = values.dt.tz_convert("UTC").dt.tz_localize(None)
             return values.astype("datetime64[ns]")
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
-        return parsed.astype("datetime64[ns]")
+        return dates.parse(values, date_format).dt.tz_localize(None).astype("datetime64[ns]")
     if kind == "boolean":
         return values.astype("boolean") if pd.api.types.is_bool_dtype(values.dtype) else _booleans(values)
     if kind == "numeric":
@@ -181,14 +189,15 @@ def plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def cast_to_kinds(frame: pd.DataFrame, kinds: Mapping[str, str],
-                  label: str | None = None) -> tuple[pd.DataFrame, list[Mistyped]]:
+def cast_to_kinds(frame: pd.DataFrame, kinds: Mapping[str, str], label: str | None = None,
+                  date_formats: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Mistyped]]:
     """A batch typed by the kinds recorded for its columns (the schema's, the drift reference's).
 
     Why one function: the drift stage, `ct.py check`/`simulate` and `ct.py predict` must agree on
     what a batch means, or a batch one of them accepts is refused by another. The kinds come from
     the record, never from the batch, whose few rows prove nothing (a category "7" stays a category).
-    Each column of `kinds` that `frame` has is cast by `cast_column`; the `label` column, if given
+    Each column of `kinds` that `frame` has is cast by `cast_column` (dates as `date_formats`, the
+    schema's record of how each is written, says, default year-first); the `label` column, if given
     and present, as training labels are; other columns are left as they are. A column with a value
     that does not parse as its kind keeps its values as given and is listed with that value: the
     drift stage raises on it, the schema check reports the column as not of its recorded kind.
@@ -199,7 +208,7 @@ def cast_to_kinds(frame: pd.DataFrame, kinds: Mapping[str, str],
         if name not in frame.columns:
             continue
         values = frame[name]
-        cast = cast_column(values, kind)
+        cast = cast_column(values, kind, (date_formats or {}).get(name, "auto"))
         wrong = values.notna() & cast.isna()
         if wrong.any():
             mistyped.append(Mistyped(name, kind, plain(values[wrong].iloc[0])))
@@ -222,7 +231,7 @@ def cast_label(values: pd.Series) -> pd.Series:
     return values if pd.api.types.is_numeric_dtype(values) else as_text(values)
 
 
-def check_columns(columns: list[str], target: str, date_columns: list[str] | tuple[str, ...]) -> None:
+def check_columns(columns: list[str], target: str, date_columns: Iterable[str]) -> None:
     if target not in columns:
         raise UserError(f"data.target '{target}' is not a column (columns: {', '.join(columns[:20])})")
     for name in date_columns:
@@ -245,25 +254,42 @@ def feature_kinds(frame: pd.DataFrame, target: str) -> dict[str, str]:
     return {name: kind_of(frame[name]) for name in frame.columns if name != target}
 
 
-def normalize(frame: pd.DataFrame, target: str, date_columns: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+def normalize(frame: pd.DataFrame, target: str, date_formats: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Give every feature a canonical dtype from which its kind can be read back.
 
     numeric -> float64, boolean -> pandas boolean, datetime -> datetime64[ns],
     categorical -> str values (object). Labels keep their values; text labels become str.
     The dtypes survive a Parquet round trip, so later stages need no side file.
-    A feature is a date when its dtype is, when `data.date_columns` lists it, or when all its
-    values are ISO-date text; boolean when all are true/false/yes/no words; numeric when all
-    parse as numbers; else categorical.
+    A feature is a date when its dtype is, when `data.date_columns` names it (`date_formats`:
+    column -> how it is written), or when all its values are year-first date text; boolean when
+    all are true/false/yes/no words; numeric when all parse as numbers; else categorical.
     """
+    formats = dict(date_formats or {})
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
-    check_columns(list(frame.columns), target, date_columns)
+    check_columns(list(frame.columns), target, formats)
     for name in frame.columns:
         if name != target:
-            forced = name in date_columns
-            frame[name] = cast_column(frame[name], decide_kind(name, [evidence(frame[name], forced)], forced))
+            forced, fmt = name in formats, formats.get(name, "auto")
+            kind = decide_kind(name, [evidence(frame[name], forced, date_format=fmt)], forced)
+            frame[name] = cast_column(frame[name], kind, fmt)
     frame[target] = cast_label(frame[target])
     return frame
+
+
+def no_label_error(target: str) -> UserError:
+    """A source without one labelled row: nothing to learn, and nothing to write."""
+    return UserError(f"data.source: no row has a label in column '{target}' (data.target names the label column)")
+
+
+def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The rows that carry a label, and how many did not: training cannot learn from a row without one."""
+    labelled = frame[target].notna()
+    if labelled.all():
+        return frame, 0
+    if not labelled.any():
+        raise no_label_error(target)
+    return frame[labelled].reset_index(drop=True), int((~labelled).sum())
 
 
 def batch_files(batches_dir: str | Path) -> list[Path]:

@@ -72,8 +72,9 @@ def feature_names(preprocessor: ColumnTransformer) -> list[str]:
     return [str(n) for n in names]
 
 
-def split_xy(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    return frame.drop(columns=[target]), frame[target]
+def split_xy(frame: pd.DataFrame, target: str, features: list[str] | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """(features, labels): the `features` columns (the schema's; excluded columns are none), else every other column."""
+    return (frame.drop(columns=[target]) if features is None else frame[features]), frame[target]
 
 
 def full_pipeline(preprocessor: ColumnTransformer, estimator) -> Pipeline:

@@ -26,9 +26,9 @@ AWAITING = Path("data/awaiting")  # checked rows waiting for their delayed label
 CHECKED = Path("data/checked")  # the batch under check, typed, once it passed the check: what the drift stage reads
 STAGED_BATCH = CHECKED / "batch.parquet"
 STAGED_META = CHECKED / "batch.json"  # whose batch it is (lineage, step, delivered file): the drift stage reads it
-QUARANTINE = Path("data/quarantine")  # deliveries refused by the check, with a reason file each
+QUARANTINE = Path("data/quarantine")  # batches refused by the check, with a reason file each; rows dropped from batches
 RAW = Path("data/raw/train.parquet")  # typed training data (ingest)
-SCHEMA = Path("data/schema.json")  # the data contract (validate)
+SCHEMA = Path("data/schema.json")  # the data contract, with the ranges of the training data (validate)
 TRAIN_SPLIT = Path("data/prepared/train.parquet")
 TEST_SPLIT = Path("data/prepared/test.parquet")
 
@@ -42,6 +42,7 @@ PRODUCTION_LINEAGE = PRODUCTION / "lineage.json"  # the source, target and task 
 # metrics
 METRICS_DIR = Path("metrics")
 VALIDATION = METRICS_DIR / "validation.json"
+VALIDATION_PROBLEMS = METRICS_DIR / "validation_problems.txt"  # every problem and warning of the last validate run, in full
 METRICS = METRICS_DIR / "metrics.json"
 PLOTS = METRICS_DIR / "plots"
 DRIFT = METRICS_DIR / "drift.json"  # the summary a person compares (a DVC metric)
@@ -65,8 +66,10 @@ ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (a
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # the staged batch in CHECKED, Parquet first
 # What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is
-# the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself).
-PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES}
+# the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself);
+# schema.json the contract and ranges of its training data, what batches are held to and measured against.
+PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES,
+                    "schema.json": SCHEMA}
 # Directories where stages and CT write files atomically (a kill can leave `.<name>.*.tmp` there).
 OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 
@@ -104,6 +107,13 @@ def replay_source(data: str | Path) -> Path:
     so replaying another file is another source (a new lineage), and replaying it again is the same."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(data).stem).strip("-.") or "data"
     return SOURCE_DIR / f"replay-{stem}.parquet"
+
+
+def serving_schema(production: str | Path, schema: str | Path) -> Path:
+    """The schema of the production model when one is deployed with it (releases before ranges
+    followed production had none), else the pipeline's."""
+    prod = Path(production) / "schema.json"
+    return prod if prod.exists() else Path(schema)
 
 
 def serving_model(production: str | Path, model: str | Path, meta: str | Path) -> tuple[Path, Path]:

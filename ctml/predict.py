@@ -16,7 +16,7 @@ from ctml.data import cast_to_kinds
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_csv, write_parquet
 from ctml.model import load_verified
-from ctml.schema import check_frame, recorded_kinds
+from ctml.schema import check_frame, recorded_date_formats, recorded_kinds
 from ctml.task import task_of_model
 
 OUTPUT_SUFFIXES = {".csv": write_csv, ".parquet": write_parquet, ".pq": write_parquet}
@@ -41,7 +41,7 @@ def prepare_input(raw: pd.DataFrame, schema: dict[str, Any], params: Params, sou
     """
     target, columns = schema["target"], schema["columns"]
     raw = raw.rename(columns=str).drop(columns=[target], errors="ignore")
-    frame, _ = cast_to_kinds(raw, recorded_kinds(schema))  # a value that does not parse: check_frame names it
+    frame, _ = cast_to_kinds(raw, recorded_kinds(schema), date_formats=recorded_date_formats(schema))  # a bad value: check_frame names it
     problems = check_frame(frame, schema, request_rules(params.validate_), require_target=False)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""

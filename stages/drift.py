@@ -8,11 +8,12 @@ from typing import Sequence
 
 from ctml import layout, stage, tracking
 from ctml.data import batch_files
-from ctml.drift import detect
+from ctml.drift import detect, ranges
 from ctml.drift.plots import write_plots
 from ctml.errors import run_main
 from ctml.io import read_json, read_table, table_rows, write_json
 from ctml.model import load_verified
+from ctml.schema import recorded_kinds
 from ctml.task import task_of_model
 
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--meta", required=True, help="its metadata (sha256 checked before loading)")
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
     p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy or RMSE fallback)")
+    p.add_argument("--schema", required=True, help="the pipeline's schema: the features and ranges when production has none")
     p.add_argument("--out", required=True, help="output: drift summary (JSON metric)")
     p.add_argument("--features", required=True, help="output: per-feature tests (JSON)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
@@ -81,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
-            report, features = detect.split_report(detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0))
+            report, features = detect.split_report(ranges.annotate(
+                detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0), {}))
             write_json(args.features, features)
             write_json(args.out, report)
             run.metrics("drift", {"drift_score": 0.0})
@@ -90,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
         ref_score = reference_score(args.production, args.metrics, task_of_model(model))
+        schema = read_json(layout.serving_schema(args.production, args.schema))  # production's features and ranges
+        kinds = recorded_kinds(schema)
         if params.compute.engine == "dask":
             from ctml import dask_io  # dask and distributed cost ~0.4 s to import; only this engine needs them
             from ctml.drift import dask_engine
@@ -97,21 +102,26 @@ def main(argv: Sequence[str] | None = None) -> None:
             with dask_io.client_for(params.compute.scheduler) as client:
                 result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
                                                         partition_rows=params.compute.partition_rows,
-                                                        reference_score=ref_score)
+                                                        reference_score=ref_score, kinds=kinds)
+            counts = ranges.out_of_range_in_file(batch, schema)
         else:
-            result = detect.detect(read_table(reference), read_table(batch), target, dp, model=model,
-                                   reference_score=ref_score, batch_path=batch)
+            current = read_table(batch)
+            result = detect.detect(read_table(reference), current, target, dp, model=model,
+                                   reference_score=ref_score, batch_path=batch, kinds=kinds)
+            counts = ranges.out_of_range(current, schema)
         pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
                            images=detect.wants_images(result.report, dp.images))
-        report, features = detect.split_report(result.report)
+        report, features = detect.split_report(ranges.annotate(result.report, counts))
         write_json(args.features, features)
         write_json(args.out, report)
-        run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows")})
+        run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows",
+                                                     "out_of_range_share")})
         run.metrics("drift/features", {n: f["score"] for n, f in features.items() if f["score"] is not None})
         for png in pngs:
             run.upload(f"drift/plots/{png.stem}", png)
         print(f"drift: {report['n_drifted']}/{report['n_features']} features drifted "
-              f"(drift_score {report['drift_score']:.3f}) on {report['batch_rows']} rows of {batch.name}")
+              f"(drift_score {report['drift_score']:.3f}), {report['out_of_range_share']:.1%} of numeric values beyond "
+              f"production's training ranges, on {report['batch_rows']} rows of {batch.name}")
 
 
 if __name__ == "__main__":

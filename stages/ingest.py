@@ -12,7 +12,7 @@ from typing import Sequence
 import pandas as pd
 
 from ctml import layout, stage, tracking
-from ctml.data import assemble_training_data, batch_files, load_source, normalize
+from ctml.data import assemble_training_data, batch_files, drop_unlabelled, load_source, normalize
 from ctml.errors import run_main
 from ctml.io import write_parquet
 
@@ -29,11 +29,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             from ctml import dask_io, dask_ingest  # dask and distributed cost ~0.4 s to import; only this engine needs them
 
             with dask_io.client_for(compute.scheduler) as client:
-                rows, columns = dask_ingest.ingest_partitioned(
-                    data.source, files, data.target, data.date_columns, ct.policy, ct.window_rows, args.out, client,
+                rows, columns, unlabelled = dask_ingest.ingest_partitioned(
+                    data.source, files, data.target, data.date_formats, ct.policy, ct.window_rows, args.out, client,
                     partition_rows=compute.partition_rows)
         else:
-            source = normalize(load_source(data.source), data.target, data.date_columns)
+            source, unlabelled = drop_unlabelled(normalize(load_source(data.source), data.target, data.date_formats),
+                                                 data.target)
             frame = assemble_training_data(source, [pd.read_parquet(path) for path in files], ct.policy, ct.window_rows)
             write_parquet(args.out, frame)
             rows, columns = frame.shape
@@ -41,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if Path(data.source).is_file():
             run.data_input("source", data.source)
         run.data_input("raw", args.out)
-        run.metrics("ingest", {"rows": rows, "columns": columns, "batches": len(files)})
+        run.metrics("ingest", {"rows": rows, "columns": columns, "batches": len(files), "unlabelled_dropped": unlabelled})
+        if unlabelled:
+            print(f"ingest: warning: {unlabelled} rows of {data.source} without a label '{data.target}' dropped "
+                  "(training cannot use them; rule: data.target)")
         print(f"ingest: {rows} rows x {columns} columns ({len(files)} CT batches, {compute.engine} engine) -> {args.out}")
 
 

@@ -10,11 +10,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ctml import stage, tracking
-from ctml.data import feature_kinds
 from ctml.errors import UserError, run_main
 from ctml.features import build_preprocessor, split_xy
 from ctml.io import read_json, write_parquet
 from ctml.model import save_model
+from ctml.schema import feature_kinds_of
 from ctml.task import labels_for_task, recorded_task
 
 
@@ -62,17 +62,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--train-out", required=True)
     p.add_argument("--test-out", required=True)
     p.add_argument("--preprocessor", required=True, help="fitted ColumnTransformer (joblib)")
-    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task")
+    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task and the feature columns")
     args, params = stage.parse(p, argv)
     target = params.data.target
     with tracking.stage_run("preprocess", params, section="preprocess") as run:
         run.data_input("raw", args.data)
         frame = pd.read_parquet(args.data)
-        task = recorded_task(read_json(args.schema))
+        schema = read_json(args.schema)
+        task, kinds = recorded_task(schema), feature_kinds_of(schema, frame)  # excluded columns are no features
         frame[target] = labels_for_task(frame[target], task)
         train, test = split(frame, target, params.preprocess.test_size, params.seed, task)
-        x_train, _ = split_xy(train, target)
-        preprocessor = build_preprocessor(feature_kinds(frame, target), params.preprocess).fit(x_train)
+        x_train, _ = split_xy(train, target, list(kinds))
+        preprocessor = build_preprocessor(kinds, params.preprocess).fit(x_train)
         write_parquet(args.train_out, train)
         write_parquet(args.test_out, test)
         save_model(preprocessor, args.preprocessor)

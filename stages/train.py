@@ -14,6 +14,7 @@ from ctml.data import plain
 from ctml.io import read_json, sha256_file, write_json
 from ctml.model import build_estimator, save_model
 from ctml.provenance import git_commit, library_versions
+from ctml.schema import feature_kinds_of
 from ctml.task import recorded_task
 
 
@@ -23,12 +24,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--preprocessor", required=True, help="fitted preprocessor (joblib)")
     p.add_argument("--model", required=True, help="output: preprocessing + model pipeline (joblib)")
     p.add_argument("--meta", required=True, help="output: model metadata (JSON)")
-    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task")
+    p.add_argument("--schema", required=True, help="recorded schema (JSON): the task and the feature columns")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("train", params, section="train") as run:
         run.data_input("train_split", args.train)
-        task = recorded_task(read_json(args.schema))
-        x, y = split_xy(pd.read_parquet(args.train), params.data.target)
+        schema = read_json(args.schema)
+        task = recorded_task(schema)
+        frame = pd.read_parquet(args.train)
+        x, y = split_xy(frame, params.data.target, list(feature_kinds_of(schema, frame)))
         preprocessor = joblib.load(args.preprocessor)
         estimator = build_estimator(params.train, task, params.seed).fit(preprocessor.transform(x), y)
         sha = save_model(full_pipeline(preprocessor, estimator), args.model)

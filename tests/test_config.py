@@ -152,3 +152,38 @@ def test_auto_metric_is_the_tasks_default_and_a_wrong_one_is_named() -> None:
 def test_auto_task_bounds_must_leave_a_gap() -> None:
     message = error_of(lambda raw: raw["data"]["auto_task"].update(min_distinct=10, max_classes=20))
     assert message.startswith("params.yaml: key 'data.auto_task'") and "must be above max_classes" in message
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("data", "date_columns", {"when": "DDMM"}, "key 'data.date_columns' = {'when': 'DDMM'}: Value error, column 'when': 'DDMM' "
+                                               "is not a date order (auto, YMD, DMY, MDY) or a strptime format such as '%d.%m.%Y'"),
+    ("data", "date_columns", "when", "key 'data.date_columns' = 'when': Value error, expected a list of columns ([when]) "
+                                     "or a mapping of column to order ({when: DMY})"),
+    ("data", "id_column", 3, "key 'data.id_column' = 3: Input should be a valid string"),
+    ("validate", "bad_rows", "drop", "key 'validate.bad_rows' = 'drop': Input should be 'quarantine_batch' or 'drop_rows'"),
+    ("validate", "max_bad_row_share", 1.5, "key 'validate.max_bad_row_share' = 1.5: Input should be less than or equal to 1"),
+    ("validate", "absurd_factor", 0, "key 'validate.absurd_factor' = 0: Input should be greater than 0"),
+    ("validate", "bounds", {"x": {"mni": 0}}, "unknown key 'validate.bounds.x.mni' (did you mean 'min'? allowed: min, max)"),
+    ("validate", "bounds", {"x": {"min": "low"}}, "key 'validate.bounds.x.min' = 'low': Input should be a valid number"),
+    ("validate", "bounds", {"x": {"min": 5, "max": 1}}, "key 'validate.bounds.x' = {'min': 5, 'max': 1}: Value error, "
+                                                       "min 5 is above max 1"),
+    ("validate", "max_distinct_share", 0, "key 'validate.max_distinct_share' = 0: Input should be greater than 0"),
+    ("validate", "detect_min_rows", 0, "key 'validate.detect_min_rows' = 0: Input should be greater than or equal to 1"),
+    ("ct", "max_out_of_range_share", -0.1, "key 'ct.max_out_of_range_share' = -0.1: Input should be greater than or equal to 0"),
+    ("validate", "range_tolerance", 1.0, "key 'validate.range_tolerance' is retired: a value beyond the recorded range is now "
+                                         "drift (counted, ct.max_out_of_range_share); only one absurdly far out is refused "
+                                         "(validate.absurd_factor); see docs/validation.md"),
+])
+def test_each_validation_key_names_itself_when_wrong(section: str, key: str, value: Any, message: str) -> None:
+    assert error_of(lambda raw: raw[section].update({key: value})).startswith(f"params.yaml: {message}")
+
+
+def test_date_columns_take_a_list_or_orders_and_bounds_either_end() -> None:
+    raw = shipped()
+    raw["data"]["date_columns"] = ["when"]
+    raw["validate"]["bounds"] = {"humidity": {"min": 0}, "rain": {"min": 0, "max": 500}}
+    params = parse_params(raw)
+    assert params.data.date_formats == {"when": "auto"}
+    assert (params.validate_.bounds["humidity"].max, params.validate_.bounds["rain"].max) == (None, 500.0)
+    raw["data"]["date_columns"] = {"day": "DMY", "stamp": "%d %b %Y"}
+    assert parse_params(raw).data.date_formats == {"day": "DMY", "stamp": "%d %b %Y"}

@@ -41,7 +41,7 @@ def messy(n: int, seed: int, text_labels: bool = False) -> pd.DataFrame:
 
 
 def local(source: str, batches: list[Path], policy: str, window: int, date_columns=(), target="label") -> pd.DataFrame:
-    typed = normalize(load_source(source), target, list(date_columns))
+    typed = normalize(load_source(source), target, {n: "auto" for n in date_columns})
     return assemble_training_data(typed, [pd.read_parquet(b) for b in batches], policy, window)
 
 
@@ -72,16 +72,47 @@ def test_dask_ingest_equals_local_ingest(dask_client, tmp_path: Path, fmt: str, 
     batches = batch_files(tmp_path, n_batches, text_labels)
     window = 2000
     want = round_trip(local(str(source), batches, policy, window), tmp_path / "local.parquet")
-    rows, columns = ingest_partitioned(str(source), batches, "label", [], policy, window, tmp_path / "dask.parquet",
+    rows, columns, unlabelled = ingest_partitioned(str(source), batches, "label", {}, policy, window, tmp_path / "dask.parquet",
                                        dask_client, partition_rows=PART)
     got = pd.read_parquet(tmp_path / "dask.parquet")
     pd.testing.assert_frame_equal(got, want)
     assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
-    assert (rows, columns) == (len(want), 10)
+    assert (rows, columns, unlabelled) == (len(want), 10, 0)
     assert len(want) == (window if policy == "window" else ROWS + 300 * n_batches)
     kinds = {"count": "float64", "late": "float64", "empty": "float64", "answer": "boolean", "flag": "boolean",
              "when": "datetime64[ns]", "code": "str"}
     assert {n: str(got[n].dtype) for n in kinds} == kinds
+
+
+def test_date_formats_and_unlabelled_rows_ingest_alike(dask_client, tmp_path: Path):
+    """Year-first slash dates (detected), day-first dates (declared DMY) and rows without a label
+    (dropped, and counted) give the local engine's bytes."""
+    from ctml.data import drop_unlabelled
+
+    raw = messy(ROWS, 5)
+    days = pd.Timestamp("2012-01-01") + pd.to_timedelta(np.arange(ROWS) % 700, unit="D")
+    raw["slash"], raw["eu"] = days.strftime("%Y/%m/%d"), days.strftime("%d.%m.%Y %H:%M")
+    raw["label"] = raw["label"].astype("float64")
+    raw.loc[[3, PART + 1, ROWS - 2], "label"] = np.nan  # in the first, second and last partitions
+    raw.to_csv(tmp_path / "source.csv", index=False)
+    formats = {"eu": "DMY"}
+    want, dropped = drop_unlabelled(normalize(load_source(str(tmp_path / "source.csv")), "label", formats), "label")
+    write_parquet(tmp_path / "local.parquet", want)
+    rows, _, unlabelled = ingest_partitioned(str(tmp_path / "source.csv"), [], "label", formats, "append", 10,
+                                             tmp_path / "dask.parquet", dask_client, partition_rows=PART)
+    assert (rows, unlabelled, dropped) == (ROWS - 3, 3, 3)
+    assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+    got = pd.read_parquet(tmp_path / "dask.parquet")
+    assert got["eu"].iloc[1] == got["slash"].iloc[1] == pd.Timestamp("2012-01-02")  # 02.01.2012: day first
+
+
+def test_a_source_without_a_single_label_is_refused_before_writing(dask_client, tmp_path: Path):
+    raw = messy(ROWS, 6).assign(label=np.nan)
+    raw.to_csv(tmp_path / "source.csv", index=False)
+    with pytest.raises(UserError, match=r"^data.source: no row has a label in column 'label' \(data.target names"):
+        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", {}, "append", 10, tmp_path / "out.parquet",
+                           dask_client, partition_rows=PART)
+    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_row_groups_are_cut_where_pyarrow_cuts_them(tmp_path: Path):
@@ -103,7 +134,7 @@ def test_row_groups_are_cut_where_pyarrow_cuts_them(tmp_path: Path):
 
 def test_a_bundled_dataset_ingests_alike(dask_client, tmp_path: Path):
     want = round_trip(local("sklearn:wine", [], "append", 10, target="target"), tmp_path / "local.parquet")
-    ingest_partitioned("sklearn:wine", [], "target", [], "append", 10, tmp_path / "dask.parquet", dask_client,
+    ingest_partitioned("sklearn:wine", [], "target", {}, "append", 10, tmp_path / "dask.parquet", dask_client,
                        partition_rows=50)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"), want)
 
@@ -115,7 +146,7 @@ def test_a_bad_date_in_a_late_partition_is_the_local_engines_error(dask_client, 
     with pytest.raises(UserError) as local_error:
         local(str(tmp_path / "source.csv"), [], "append", 10, date_columns=["when"])
     with pytest.raises(UserError) as dask_error:
-        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", ["when"], "append", 10, tmp_path / "out.parquet",
+        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", {"when": "auto"}, "append", 10, tmp_path / "out.parquet",
                            dask_client, partition_rows=PART)
     assert str(dask_error.value) == str(local_error.value) == \
         "column 'when': listed in data.date_columns but 'soon' is not a date"
@@ -123,10 +154,10 @@ def test_a_bad_date_in_a_late_partition_is_the_local_engines_error(dask_client, 
 
 
 @pytest.mark.parametrize("target, dates, message", [
-    ("labels", [], "data.target 'labels' is not a column"),
-    ("label", ["day"], "data.date_columns: 'day' is not a column"),
+    ("labels", {}, "data.target 'labels' is not a column"),
+    ("label", {"day": "auto"}, "data.date_columns: 'day' is not a column"),
 ])
-def test_unknown_columns_are_named(dask_client, tmp_path: Path, target: str, dates: list[str], message: str):
+def test_unknown_columns_are_named(dask_client, tmp_path: Path, target: str, dates: dict[str, str], message: str):
     messy(800, 0).to_csv(tmp_path / "source.csv", index=False)
     with pytest.raises(UserError, match=message):
         ingest_partitioned(str(tmp_path / "source.csv"), [], target, dates, "append", 10, tmp_path / "out.parquet",
@@ -140,7 +171,7 @@ def test_unknown_columns_are_named(dask_client, tmp_path: Path, target: str, dat
 def test_a_bad_source_csv_is_one_line_and_writes_nothing(dask_client, tmp_path: Path, content: bytes, message: str):
     (tmp_path / "source.csv").write_bytes(content)
     with pytest.raises(UserError) as info:
-        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", [], "append", 10, tmp_path / "out.parquet",
+        ingest_partitioned(str(tmp_path / "source.csv"), [], "label", {}, "append", 10, tmp_path / "out.parquet",
                            dask_client, partition_rows=PART)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out.parquet").exists()
@@ -148,5 +179,5 @@ def test_a_bad_source_csv_is_one_line_and_writes_nothing(dask_client, tmp_path: 
 
 def test_a_missing_source_file_is_named(dask_client, tmp_path: Path):
     with pytest.raises(UserError, match="nowhere.csv: file not found"):
-        ingest_partitioned(str(tmp_path / "nowhere.csv"), [], "label", [], "append", 10, tmp_path / "out.parquet",
+        ingest_partitioned(str(tmp_path / "nowhere.csv"), [], "label", {}, "append", 10, tmp_path / "out.parquet",
                            dask_client, partition_rows=PART)

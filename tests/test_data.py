@@ -104,14 +104,44 @@ def test_forced_date_column_must_parse() -> None:
     raw = pd.DataFrame({"d": ["2020-01-01", "someday"], "y": [0, 1]})
     assert kind_of(normalize(raw, "y")["d"]) == "categorical"
     with pytest.raises(UserError, match=r"column 'd': listed in data.date_columns but 'someday' is not a date"):
-        normalize(raw, "y", ["d"])
+        normalize(raw, "y", {"d": "auto"})
     with pytest.raises(UserError, match=r"data.date_columns: 'when' is not a column"):
-        normalize(raw, "y", ["when"])
+        normalize(raw, "y", {"when": "auto"})
 
 
 def test_forced_date_column_in_another_format() -> None:
-    frame = normalize(pd.DataFrame({"d": ["2020/01/31", None], "y": [0, 1]}), "y", ["d"])
+    frame = normalize(pd.DataFrame({"d": ["2020/01/31", None], "y": [0, 1]}), "y", {"d": "auto"})
     assert frame["d"].iloc[0] == pd.Timestamp("2020-01-31")
+
+
+@pytest.mark.parametrize("values, formats, want", [
+    (["2012/01/01", "2012/02/13", None], None, ["2012-01-01", "2012-02-13", None]),  # year first: detected
+    (["2012-01-01 10:00", "2012-02-13 23:59", "2012-03-01"], None, ["2012-01-01 10:00", "2012-02-13 23:59", "2012-03-01"]),
+    (["2012.01.05", "2012.1.6", "2012.12.31"], None, ["2012-01-05", "2012-01-06", "2012-12-31"]),
+    (["01.02.2012", "13.02.2012", "31.12.2012 08:30"], {"d": "DMY"}, ["2012-02-01", "2012-02-13", "2012-12-31 08:30"]),
+    (["01/02/2012", "02/13/2012", "12/31/2012"], {"d": "MDY"}, ["2012-01-02", "2012-02-13", "2012-12-31"]),
+    (["2012-01-02", "2012-02-13", "2012-12-31"], {"d": "YMD"}, ["2012-01-02", "2012-02-13", "2012-12-31"]),
+    (["1 Feb 2012", "13 Feb 2012", "31 Dec 2012"], {"d": "%d %b %Y"}, ["2012-02-01", "2012-02-13", "2012-12-31"]),
+])
+def test_each_supported_date_form_is_a_date(values: list, formats: dict | None, want: list) -> None:
+    frame = normalize(pd.DataFrame({"d": values, "y": [0, 1, 0]}), "y", formats)
+    assert kind_of(frame["d"]) == "datetime"
+    assert frame["d"].tolist() == [pd.NaT if w is None else pd.Timestamp(w) for w in want]
+
+
+@pytest.mark.parametrize("values", [["01/02/2012", "03/04/2012"], ["01.02.2012", "13.02.2012"], ["1-2-2012 10:00", "3-4-2012"]])
+def test_a_day_or_month_first_date_asks_for_its_order_in_one_line(values: list) -> None:
+    with pytest.raises(UserError) as info:
+        normalize(pd.DataFrame({"d": values, "y": [0, 1]}), "y")
+    assert str(info.value) == (f"column 'd': dates like {values[0]!r} may be day or month first; name the order in "
+                               "data.date_columns, e.g. data.date_columns: {d: DMY} (or MDY)")
+
+
+def test_a_declared_order_that_the_values_break_names_the_value() -> None:
+    with pytest.raises(UserError, match=r"^column 'd': listed in data.date_columns but '31.02.2012' is not a date$"):
+        normalize(pd.DataFrame({"d": ["01.02.2012", "31.02.2012"], "y": [0, 1]}), "y", {"d": "DMY"})
+    with pytest.raises(UserError, match=r"^column 'd': listed in data.date_columns but '2012-02-01' is not a date$"):
+        normalize(pd.DataFrame({"d": ["01.02.2012", "2012-02-01"], "y": [0, 1]}), "y", {"d": "DMY"})
 
 
 def test_unknown_target_lists_columns() -> None:

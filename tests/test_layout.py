@@ -15,6 +15,7 @@ from tests.helpers import ROOT
 FLAGS = {
     ("ingest", "--batches"): layout.BATCHES, ("ingest", "--out"): layout.RAW,
     ("validate", "--data"): layout.RAW, ("validate", "--schema"): layout.SCHEMA, ("validate", "--out"): layout.VALIDATION,
+    ("validate", "--problems"): layout.VALIDATION_PROBLEMS,
     ("preprocess", "--data"): layout.RAW, ("preprocess", "--train-out"): layout.TRAIN_SPLIT,
     ("preprocess", "--test-out"): layout.TEST_SPLIT, ("preprocess", "--preprocessor"): layout.PREPROCESSOR,
     ("preprocess", "--schema"): layout.SCHEMA,
@@ -24,7 +25,7 @@ FLAGS = {
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
-    ("drift", "--metrics"): layout.METRICS, ("drift", "--out"): layout.DRIFT, ("drift", "--features"): layout.DRIFT_FEATURES,
+    ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--features"): layout.DRIFT_FEATURES,
     ("drift", "--plots"): layout.DRIFT_PLOTS,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,
     ("gates", "--production"): layout.PRODUCTION, ("gates", "--data"): layout.RAW, ("gates", "--batches"): layout.BATCHES,
@@ -62,7 +63,7 @@ def test_every_path_flag_of_every_stage_is_a_layout_path(pipeline):
 
 def test_inputs_are_deps_and_outputs_are_outs(pipeline):
     writes = {"--out", "--train-out", "--test-out", "--model", "--meta", "--metrics", "--plots", "--schema", "--preprocessor",
-              "--features", "--summary"}
+              "--features", "--summary", "--problems"}
     for name, stage in pipeline["stages"].items():
         deps = _paths(stage.get("deps", []))
         outs = _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))

@@ -118,13 +118,13 @@ def test_tampered_model_is_refused(served, tmp_path: Path, params):
 
 def test_missing_column(served, tmp_path: Path, params):
     message = one_line_error(served, params, write_input(tmp_path, raw_frame(n=5).drop(columns=["label", "x2"])))
-    assert message == f"{tmp_path / 'in.csv'}: column 'x2': missing (recorded in the schema)"
+    assert message == f"{tmp_path / 'in.csv'}: column 'x2': missing (recorded in the schema from data.source)"
 
 
 def test_extra_column(served, tmp_path: Path, params):
     rows = raw_frame(n=5).assign(shoe_size=42)
     message = one_line_error(served, params, write_input(tmp_path, rows))
-    assert message == f"{tmp_path / 'in.csv'}: column 'shoe_size': not in the schema (unexpected column)"
+    assert message == f"{tmp_path / 'in.csv'}: column 'shoe_size': not in the schema (unexpected column; the schema is recorded from data.source)"
 
 
 def test_renamed_column_names_both(served, tmp_path: Path, params):
@@ -136,13 +136,13 @@ def test_non_numeric_value_in_numeric_column(served, tmp_path: Path, params):
     rows = raw_frame(n=5).astype({"x2": object})
     rows.loc[2, "x2"] = "ten"
     message = one_line_error(served, params, write_input(tmp_path, rows))
-    assert message == f"{tmp_path / 'in.csv'}: column 'x2': recorded numeric, found non-numeric value 'ten'"
+    assert message == f"{tmp_path / 'in.csv'}: column 'x2': recorded numeric, found non-numeric value 'ten' (kinds recorded from data.source)"
 
 
 def test_wrong_kind_in_boolean_column(served, tmp_path: Path, params):
     rows = raw_frame(n=5).assign(flag="maybe")
     message = one_line_error(served, params, write_input(tmp_path, rows))
-    assert message == f"{tmp_path / 'in.csv'}: column 'flag': recorded boolean, found categorical (e.g. 'maybe')"
+    assert message == f"{tmp_path / 'in.csv'}: column 'flag': recorded boolean, found categorical (e.g. 'maybe') (kinds recorded from data.source)"
 
 
 def test_empty_file_and_header_only(served, tmp_path: Path, params):

@@ -41,10 +41,17 @@ def trained_for(params: dict[str, Any]) -> tuple[str, str, str, str]:
     return source, target, task, layout.lineage_key(source, target, task)
 
 
+def ranges_of(schema: dict[str, Any]) -> dict[str, list[Any]]:
+    """Feature -> [min, max] recorded from the version's training data (numeric and date features)."""
+    return {name: [spec["min"], spec["max"]] for name, spec in schema.get("columns", {}).items() if "min" in spec}
+
+
 def lineage_of(root: Path, version: str) -> dict[str, Any]:
     """The version's tag, commit, message, model, data (source, target and task it was trained for,
-    hashes, batches), params, metrics, gates, library versions and tracked runs."""
+    hashes, batches, the ranges batches were held to and the columns that were no features), params,
+    metrics, gates, library versions and tracked runs."""
     tag = registry.tag_of(version)
+    schema = json.loads(show(root, tag, layout.PRODUCTION / "schema.json") or show(root, tag, layout.SCHEMA) or "{}")
     meta = json.loads(show(root, tag, layout.MODEL_META) or "{}")
     lockfile = yaml.safe_load(show(root, tag, layout.DVC_LOCK) or "{}") or {}
     outs = {o["path"]: o.get("md5") for s in lockfile.get("stages", {}).values() for o in s.get("outs", [])}
@@ -59,7 +66,8 @@ def lineage_of(root: Path, version: str) -> dict[str, Any]:
                   "task": recorded_task(meta)},
         "data": {"source": source, "target": target, "task": task, "lineage": key,
                  "train_rows": meta.get("train_rows"), "train_split_sha256": meta.get("train_data_sha256"),
-                 "training_data_md5": outs.get(layout.RAW.as_posix()), "batches": folded_batches(root, tag, key)},
+                 "training_data_md5": outs.get(layout.RAW.as_posix()), "batches": folded_batches(root, tag, key),
+                 "ranges": ranges_of(schema), "excluded": schema.get("excluded", {})},
         "params": params,
         "metrics": json.loads(show(root, tag, layout.METRICS) or "{}"),
         "gates": json.loads(show(root, tag, layout.GATES) or "{}"),

@@ -53,6 +53,7 @@ class Batch:
     staged: bool = False  # already written to the staging path (a file checked a partition at a time)
     rows: int = 0
     labelled: bool = False  # it carries the label column
+    dropped: pd.DataFrame | None = None  # `validate.bad_rows: drop_rows`: the broken rows as read, with `_row` and `_reason` columns
 
     @property
     def ok(self) -> bool:
@@ -70,7 +71,9 @@ class StepRecord:
     drift_score: float | None = None
     threshold: float | None = None
     drifted_share: float | None = None
+    out_of_range_share: float | None = None  # share of the batch's numeric values beyond production's training ranges
     batch_rows: int | None = None
+    dropped_rows: int | None = None  # broken rows dropped from the batch (validate.bad_rows: drop_rows), kept in data/quarantine/
     batch_accuracy: float | None = None
     accuracy_drop: float | None = None
     batch_rmse: float | None = None  # regression: the production model's RMSE on the labelled batch
@@ -102,9 +105,9 @@ class StepRecord:
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
-_KINDS = {"step": int, "batch_rows": int, "labelled_rows": int, "retrained": bool,
-          **{n: float for n in ("drift_score", "threshold", "drifted_share", "batch_accuracy", "accuracy_drop",
-                               "batch_rmse", "error_increase")}}
+_KINDS = {"step": int, "batch_rows": int, "labelled_rows": int, "dropped_rows": int, "retrained": bool,
+          **{n: float for n in ("drift_score", "threshold", "drifted_share", "out_of_range_share", "batch_accuracy",
+                               "accuracy_drop", "batch_rmse", "error_increase")}}
 _KINDS.update({n: str for n in COLUMNS if n not in _KINDS})
 
 

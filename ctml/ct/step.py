@@ -17,7 +17,7 @@ from ctml import layout
 from ctml.config import Params
 from ctml.ct import history, lock, registry, warm
 from ctml.ct.awaiting import Store
-from ctml.ct.batches import join_key, quarantine
+from ctml.ct.batches import join_key, quarantine, quarantine_rows
 from ctml.ct.context import Context, now
 from ctml.ct.records import Batch, StepRecord
 from ctml.ct.release import gates_result, production_sha, release
@@ -85,6 +85,7 @@ def record_measurement(ctx: Context, record: StepRecord, drift: dict[str, Any], 
     record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
     performance = drift.get("performance") or {}
     record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
+    record.out_of_range_share = drift.get("out_of_range_share")
     record.batch_rows, record.batch_accuracy = rows, performance.get("accuracy")
     record.accuracy_drop = performance.get("accuracy_drop")
     record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
@@ -106,10 +107,14 @@ def performance_trigger(drift: dict[str, Any], params: Params) -> Decision | Non
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
-    """Retrain on data drift above ct.threshold, or on a performance drop of a labelled batch."""
+    """Retrain on data drift above ct.threshold, on a share of values beyond production's training
+    ranges above ct.max_out_of_range_share, or on a performance drop of a labelled batch."""
     score = float(drift.get("drift_score") or 0.0)
     if score > params.ct.threshold:
         return Decision(True, f"drift {score:.3f} > {params.ct.threshold}")
+    beyond = drift.get("out_of_range_share")
+    if beyond is not None and beyond > params.ct.max_out_of_range_share:
+        return Decision(True, f"out of range {beyond:.3f} > {params.ct.max_out_of_range_share}")
     return performance_trigger(drift, params) or Decision(False, f"drift {score:.3f} <= {params.ct.threshold}")
 
 
@@ -188,6 +193,8 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch, file: str = "
         where = quarantine(ctx, step, batch, file)
         record.status, record.note = "quarantined", f"{batch.problems[0]} -> {where.relative_to(ctx.root)}"
         return record
+    dropped_to = None if batch.dropped is None else quarantine_rows(ctx, step, batch.dropped)  # kept before anything can fail
+    record.dropped_rows = None if batch.dropped is None else len(batch.dropped)
     begin(ctx, record)
     staged = stage(ctx, record, None if batch.staged else batch.typed, "batch", batch.rows)
     drift = measure_drift(ctx, step)
@@ -200,6 +207,8 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch, file: str = "
         ctx.detail(f"retrain ({record.status}) in {time.perf_counter() - tick:.2f}s")
     elif not batch.labelled:
         _keep_for_labels(ctx, record, batch, decision, drift)
+    if dropped_to is not None:
+        record.note += f"; {record.dropped_rows} broken rows dropped -> {dropped_to.relative_to(ctx.root)}"
     lock.clear_inflight(ctx.root)
     return record
 
@@ -247,7 +256,8 @@ def record_step(ctx: Context, record: StepRecord) -> None:
     history.append(ctx.path(layout.HISTORY), record)
     if ctx.log is not None:
         step = float(record.step)
-        for key in ("drift_score", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase", "labelled_rows"):
+        for key in ("drift_score", "out_of_range_share", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase",
+                    "labelled_rows", "dropped_rows"):
             value = getattr(record, key)
             if value is not None:
                 ctx.log.series(f"ct/{key}", [float(value)], steps=[step])

@@ -22,9 +22,9 @@ class ServedFiles:
 
 
 def current(root: Path) -> ServedFiles:
-    """The production model when one is deployed, else the pipeline's model, with today's schema."""
+    """The production model when one is deployed, with its schema, else the pipeline's model and schema."""
     model, meta = layout.serving_model(root / layout.PRODUCTION, root / layout.MODEL, root / layout.MODEL_META)
-    return ServedFiles(model, meta, root / layout.SCHEMA)
+    return ServedFiles(model, meta, layout.serving_schema(root / layout.PRODUCTION, root / layout.SCHEMA))
 
 
 @contextlib.contextmanager

@@ -68,8 +68,9 @@ def _sum(*values: int) -> int:
 
 def detect_partitioned(reference: str | Path, batch: str | Path, target: str, params: DriftParams, client: Any, *,
                        partition_rows: int, model: Any = None, reference_score: float | None = None,
-                       workdir: str | Path | None = None) -> detect.DriftResult:
-    """The drift report of `batch` vs `reference` (Parquet or CSV files), computed on `client`'s cluster."""
+                       workdir: str | Path | None = None, kinds: dict[str, str] | None = None) -> detect.DriftResult:
+    """The drift report of `batch` vs `reference` (Parquet or CSV files), computed on `client`'s cluster;
+    `kinds`: the features to test, as in `detect.detect`."""
     import dask.dataframe as dd
     from dask import delayed
 
@@ -77,7 +78,7 @@ def detect_partitioned(reference: str | Path, batch: str | Path, target: str, pa
         ref_dir = partition(reference, Path(tmp) / "reference", partition_rows)
         cur_dir = partition(batch, Path(tmp) / "batch", partition_rows)
         ref_ddf, cur_ddf = dd.read_parquet(str(ref_dir)), dd.read_parquet(str(cur_dir))
-        kinds = feature_kinds(ref_ddf._meta, target)
+        kinds = kinds or feature_kinds(ref_ddf._meta, target)
         detect.check_overrides(kinds, params)
         model_ref = client.scatter(model, broadcast=True) if model is not None else None
         parts = {

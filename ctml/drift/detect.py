@@ -252,10 +252,12 @@ def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
 
 
 def detect(reference: pd.DataFrame, batch: pd.DataFrame, target: str, params: DriftParams, *,
-           model: Any = None, reference_score: float | None = None, batch_path: str | Path = "batch") -> DriftResult:
+           model: Any = None, reference_score: float | None = None, batch_path: str | Path = "batch",
+           kinds: dict[str, str] | None = None) -> DriftResult:
     """Local engine: the whole comparison on in-memory frames. `reference_score` is the model's test
-    accuracy (a classifier) or RMSE (a regressor), what a labelled batch's performance is held to."""
-    kinds = feature_kinds(reference, target)
+    accuracy (a classifier) or RMSE (a regressor), what a labelled batch's performance is held to;
+    `kinds` the features to test (the schema's: excluded columns are none), default every column."""
+    kinds = kinds or feature_kinds(reference, target)
     check_overrides(kinds, params)
     current = align(batch, kinds, batch_path)
     features = feature_drift(reference, current, kinds, params)

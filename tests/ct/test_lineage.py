@@ -23,6 +23,10 @@ def test_lineage_reads_model_data_params_metrics_and_batches_from_the_tag(tmp_pa
     (repo / "params.yaml").write_text(yaml.safe_dump({"data": {"source": "sklearn:iris", "target": "target"}}))
     (repo / "metrics/metrics.json").write_text(json.dumps({"accuracy": 0.97}))
     (repo / "metrics/gates.json").write_text(json.dumps({"passed": True, "blocked_by": []}))
+    (repo / "models/production").mkdir()
+    (repo / "models/production/schema.json").write_text(json.dumps({  # the ranges the version was released with
+        "columns": {"petal": {"kind": "numeric", "min": 0.1, "max": 2.5}, "kind": {"kind": "categorical"}},
+        "excluded": {"Unnamed: 0": "row identifier"}}))
     (repo / "data/batches/batch-0003.parquet.dvc").write_text(yaml.safe_dump({"outs": [{"md5": "feed", "size": 42}]}))
     git("init", "-q", "-b", "main", cwd=repo)
     git("-c", "user.name=T", "-c", "user.email=t@x", "add", "-A", cwd=repo)
@@ -38,6 +42,7 @@ def test_lineage_reads_model_data_params_metrics_and_batches_from_the_tag(tmp_pa
     assert info["data"] == {"source": "sklearn:iris", "target": "target", "task": "auto", "lineage": "sklearn-iris-dc6e00b6",
                             "train_rows": 426, "train_split_sha256": "cd" * 32, "training_data_md5": "0123",
                             "batches": [{"file": "data/batches/batch-0003.parquet", "md5": "feed", "size": 42, "step": None,
-                                         "delivered": None, "delivered_sha256": None}]}
+                                         "delivered": None, "delivered_sha256": None}],
+                            "ranges": {"petal": [0.1, 2.5]}, "excluded": {"Unnamed: 0": "row identifier"}}
     assert info["metrics"] == {"accuracy": 0.97} and info["gates"]["passed"] is True
     assert info["libraries"] == {"scikit-learn": "1.9.1"} and info["neptune_runs"] == []

@@ -139,3 +139,32 @@ def test_readme_main_job_retrains_at_least_once(fresh_repo):
     python(*job[1:], cwd=fresh_repo)
     assert history(fresh_repo)["retrained"].sum() >= 1
     assert dvc("metrics", "show", cwd=fresh_repo).stdout.count("accuracy") >= 1
+
+
+def test_replay_of_a_seasonal_stream_written_with_its_index_measures_every_batch(repo, tmp_path):
+    """The user story of issue 20: a multi-year CSV written by `to_csv(path)` (a first column of row
+    numbers, `YYYY/MM/DD` dates, standardized readings that move with the seasons), one impossible
+    row in it, `validate.bad_rows: drop_rows`: no batch is quarantined, the row is, and CT retrains."""
+    from benchmarks.streams import weather_stream
+
+    frame = weather_stream(years=2, stations=5, seed=1)
+    frame.loc[1500 + 500 + 17, "humidity"] = 1e6  # in the second batch
+    frame.to_csv(tmp_path / "weather.csv")
+    set_params(repo, ct__reference_rows=1500, validate__bad_rows="drop_rows")
+    git("commit", "-qam", "replay params", cwd=repo)
+    simulate(repo, "--scenario", "replay", "--data", str(tmp_path / "weather.csv"), "--target", "rain_tomorrow",
+             "--steps", "4", "--batch-size", "500")
+    past = history(repo)
+    assert past["status"].tolist().count("quarantined") == 0 and past["batch_rows"].tolist() == [500, 499, 500, 500]
+    assert past["dropped_rows"].fillna(0).tolist() == [0, 1, 0, 0] and past["out_of_range_share"].notna().all()
+    assert past["retrained"].any()
+    rows = pd.read_csv(repo / "data/quarantine/step-0002.rows.csv")
+    assert rows["_row"].tolist() == [17] and rows["humidity"].tolist() == [1e6]
+    assert rows["_reason"].item().startswith("column 'humidity': value 1e+06 absurdly far outside the recorded range")
+    schema = read_json(repo / "models/production/schema.json")
+    assert schema["excluded"]["Unnamed: 0"].startswith("row identifier: unnamed column of row numbers")
+    assert schema["columns"]["date"]["kind"] == "datetime" and "Unnamed: 0" not in schema["columns"]
+    baseline = json.loads(git("show", "model@v1.0.0:models/production/schema.json", cwd=repo).stdout)
+    assert baseline["columns"]["date"]["max"] == "2012-10-26T00:00:00"  # 1,500 rows: the first 300 days of 5 stations
+    for name in ("date", "wind"):  # the ranges followed the data production was retrained on
+        assert schema["columns"][name]["max"] > baseline["columns"][name]["max"]

@@ -38,6 +38,16 @@ def test_decide_retrains_a_regressor_whose_error_rose(params, increase, retrain,
     assert (decision.retrain, decision.reason) == (retrain, reason)
 
 
+@pytest.mark.parametrize(("beyond", "retrain", "reason"), [
+    (0.051, True, "out of range 0.051 > 0.05"),
+    (0.05, False, "drift 0.100 <= 0.3"),  # ct.max_out_of_range_share itself does not retrain
+    (None, False, "drift 0.100 <= 0.3"),  # a report from before ranges were measured
+])
+def test_decide_retrains_when_values_leave_the_training_ranges(params, beyond, retrain, reason):
+    decision = decide({"drift_score": 0.1, "out_of_range_share": beyond, "performance": {"accuracy_drop": 0.0}}, params)
+    assert (decision.retrain, decision.reason) == (retrain, reason)
+
+
 def test_drift_is_checked_before_the_accuracy_drop(params):
     assert decide(drift(0.9, drop=0.5), params).reason == "drift 0.900 > 0.3"
 

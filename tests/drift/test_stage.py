@@ -27,7 +27,8 @@ def argv(repo: Path) -> list[str]:
     return ["--params", str(repo / "params.yaml"), "--reference", str(repo / "data/raw/train.parquet"),
             "--batches", str(repo / "data/batches"), "--checked", str(repo / "data/checked"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
-            "--metrics", str(repo / "metrics/metrics.json"), "--out", str(repo / "metrics/drift.json"),
+            "--metrics", str(repo / "metrics/metrics.json"), "--schema", str(repo / "data/schema.json"),
+            "--out", str(repo / "metrics/drift.json"),
             "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots")]
 
 
@@ -49,13 +50,13 @@ def test_without_a_batch_the_report_says_so(baseline_repo: Path):
 
 
 def test_without_a_batch_the_last_measurement_stays(repo: Path, capsys):
-    """What a queued `dvc exp run` sees (git-ignored data/incoming is not copied): the workspace's
+    """What a queued `dvc exp run` sees (git-ignored data/checked is not copied): the workspace's
     measurement of the last batch must survive `dvc exp apply`."""
-    shifted_batch(repo, ["mean radius"]).to_parquet(repo / "data/incoming/batch.parquet", index=False)
+    shifted_batch(repo, ["mean radius"]).to_parquet(repo / "data/checked/batch.parquet", index=False)
     assert run_main(stage_module().main, argv(repo)) == 0
     files = [repo / "metrics/drift.json", repo / "metrics/drift_features.json", *sorted((repo / "metrics/drift_plots").rglob("*.*"))]
     measured = {p: p.read_bytes() for p in files}
-    (repo / "data/incoming/batch.parquet").unlink()
+    (repo / "data/checked/batch.parquet").unlink()
     assert run_main(stage_module().main, argv(repo)) == 0
     assert "no batch in" in capsys.readouterr().out
     assert {p: p.read_bytes() for p in files} == measured and read_json(repo / "metrics/drift.json")["has_batch"] is True
@@ -82,6 +83,19 @@ def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     assert "metrics/drift_plots/scores.csv" in dvc("plots", "show", "--json", cwd=repo).stdout
 
 
+def test_values_beyond_the_training_ranges_are_counted(repo: Path, capsys):
+    """30 of 300 rows just beyond the recorded maximum of one feature: drift, measured, not refused."""
+    batch = pd.read_parquet(repo / "data/raw/train.parquet").sample(300, random_state=4).reset_index(drop=True)
+    top = read_json(repo / "data/schema.json")["columns"]["mean radius"]["max"]
+    batch.loc[:29, "mean radius"] = top + 1.0
+    batch.to_parquet(repo / "data/checked/batch.parquet", index=False)
+    assert run_main(stage_module().main, argv(repo)) == 0
+    report, features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
+    assert (report["out_of_range_share"], report["n_out_of_range"]) == (round(30 / (300 * 30), 6), 1)
+    assert features["mean radius"]["out_of_range_share"] == 0.1 and features["mean texture"]["out_of_range_share"] == 0.0
+    assert "0.3% of numeric values beyond production's training ranges, on 300 rows" in capsys.readouterr().out
+
+
 def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     production = repo / "models/production"
     for name in ("model.joblib", "model.json"):
@@ -105,7 +119,7 @@ def test_a_tampered_production_model_is_refused(repo: Path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"a,b\n1,2\n", "missing feature column 'mean radius' (+29 more)"),
+    (b"a,b\n1,2\n", "missing feature column 'area error' (+29 more)"),  # the schema's features, sorted
     (b"", "batch.csv: file is empty"),
     (b"\xff\xfe\x00garbage", "batch.csv: not UTF-8 text"),
 ])

@@ -47,7 +47,7 @@ CASES = {
     "empty file": ("batch.csv", lambda g: b"", "file is empty"),
     "header only": ("batch.csv", lambda g: (",".join(g.columns) + "\n").encode(), "has a header but no rows"),
     "missing column": ("batch.csv", lambda g: _csv(g.drop(columns=["mean radius"])), "column 'mean radius': missing"),
-    "wrong columns": ("batch.csv", lambda g: _csv(g.rename(columns=str.upper)), "missing (recorded in the schema)"),
+    "wrong columns": ("batch.csv", lambda g: _csv(g.rename(columns=str.upper)), "missing (recorded in the schema from data.source)"),
     "extra column": ("batch.csv", lambda g: _csv(g.assign(customer_id=range(ROWS))),
                      "column 'customer_id': not in the schema"),
     "wrong type (booleans in a numeric column)": (
@@ -62,7 +62,7 @@ CASES = {
     "+inf": ("batch.csv", lambda g: _csv(_with_cells(g, "mean area", [np.inf])), "non-finite value inf"),
     "-inf": ("batch.csv", lambda g: _csv(_with_cells(g, "worst area", [-np.inf])), "non-finite value -inf"),
     "absurd magnitude 1e300": ("batch.csv", lambda g: _csv(_with_cells(g, "mean area", [1e300])),
-                               "value 1e+300 outside the allowed range"),
+                               "value 1e+300 absurdly far outside the recorded range"),
     "duplicate rows": ("batch.csv", lambda g: _csv(pd.concat([g.iloc[[0]]] * ROWS)), "rows are duplicates"),
     "semicolon delimiter": ("batch.csv", lambda g: _csv(g, sep=";"), "the file looks ';'-delimited"),
     "latin-1 encoding": ("batch.csv", lambda g: g.assign(region="Zürich").to_csv(index=False).encode("latin-1"),

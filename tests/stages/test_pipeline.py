@@ -93,7 +93,7 @@ def test_fresh_project_repro_then_metrics_show(repo: Path) -> None:
     assert set(metrics) == METRICS
     assert 0.9 <= metrics["accuracy"] <= 1 and 0.95 <= metrics["roc_auc"] <= 1
     assert workspace["data"]["metrics/validation.json"]["data"] == {
-        "rows": 569, "columns": 30, "violations": 0, "passed": True}
+        "rows": 569, "columns": 30, "excluded": 0, "violations": 0, "passed": True}
     text = dvc("metrics", "show", cwd=repo).stdout
     assert "metrics/metrics.json" in text and f"{metrics['accuracy']:.5f}".rstrip("0") in text
     # Only what a person compares: per-feature drift and each gate's detail are outputs, not metrics.

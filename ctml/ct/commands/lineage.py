@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
         ["training data md5 (dvc.lock)", data["training_data_md5"]],
         ["train rows", data["train_rows"]],
         ["CT batches folded in", ", ".join(Path(b["file"]).name for b in data["batches"]) or "none"],
+        ["ranges of its training data", "; ".join(f"{n} [{lo}, {hi}]" for n, (lo, hi) in list(data["ranges"].items())[:6])
+         + (f" (+{len(data['ranges']) - 6} more: --json)" if len(data["ranges"]) > 6 else "")],
+        ["columns that are no features", ", ".join(data["excluded"]) or "none"],
         *[[f"metric {k}", v] for k, v in info["metrics"].items()],
         ["gates", "passed" if info["gates"].get("passed") else f"blocked by {info['gates'].get('blocked_by')}"],
         ["neptune runs", ", ".join(info["neptune_runs"]) or "none recorded offline here"],
