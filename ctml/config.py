@@ -70,9 +70,16 @@ class TrainParams(_Section):
     alpha: float = Field(ge=0)
 
 
+class CalibrationParams(_Section):
+    method: Literal["auto", "isotonic", "none"]
+    bins: int = Field(ge=2)
+    splits: int = Field(ge=2)
+
+
 class EvaluateParams(_Section):
     top_features: int = Field(ge=1)
     residual_bins: int = Field(ge=2)
+    calibration: CalibrationParams
 
 
 DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
@@ -92,6 +99,26 @@ class FeatureDriftParams(_Section):
     threshold: float | None = Field(default=None, ge=0)
 
 
+class MultivariateParams(_Section):
+    enabled: bool
+    threshold: float = Field(ge=0.5, le=1)
+    p_value: float = Field(gt=0, lt=1)
+    folds: int = Field(ge=2)
+    n_estimators: int = Field(ge=1)
+    min_rows: int = Field(ge=2)
+    max_rows: int = Field(ge=10)
+
+    @model_validator(mode="after")
+    def _enough_for_folds(self) -> MultivariateParams:
+        if self.min_rows < self.folds:
+            raise ValueError(f"min_rows ({self.min_rows}) must be at least folds ({self.folds}): each fold needs a row of each side")
+        return self
+
+
+class EstimationParams(_Section):
+    band_sigmas: float = Field(gt=0)
+
+
 class DriftParams(_Section):
     reference: Literal["latest", "training"]
     method: Literal["auto", "ks", "psi", "wasserstein", "chi2", "jensenshannon"]
@@ -99,6 +126,11 @@ class DriftParams(_Section):
     thresholds: dict[DriftMethod, float]
     psi_bins: int = Field(ge=2)
     per_feature: dict[str, FeatureDriftParams] = {}
+    correction: Literal["none", "bonferroni", "fdr"]
+    min_effect: dict[Literal["ks", "chi2"], float]
+    multivariate: MultivariateParams
+    estimation: EstimationParams
+    cache: int = Field(ge=0)
     top_plots: int = Field(ge=0)
     images: Literal["drifted", "always", "never"] = "drifted"
 
@@ -113,6 +145,8 @@ class CTParams(_Section):
     threshold: float = Field(ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
     max_error_increase: float = Field(ge=0)
+    max_estimated_drop: float = Field(ge=0, le=1)
+    multivariate_trigger: bool
     policy: Literal["append", "window"]
     window_rows: int = Field(ge=10)
     reference_rows: int = Field(ge=10)
