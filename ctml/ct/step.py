@@ -42,13 +42,21 @@ def drifted_features(ctx: Context) -> list[str]:
 
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
-    """Retrain on data drift above ct.threshold, or on a labelled batch where a classifier's accuracy
-    dropped more than ct.max_accuracy_drop or a regressor's RMSE rose more than ct.max_error_increase."""
+    """Retrain on data drift above ct.threshold, on multivariate drift (ct.multivariate_trigger), on a
+    labelled batch where a classifier's accuracy dropped more than ct.max_accuracy_drop or a regressor's
+    RMSE rose more than ct.max_error_increase, or on a batch without labels whose estimated accuracy
+    (CBPE) dropped more than ct.max_estimated_drop."""
     ct = params.ct
     score = float(drift.get("drift_score") or 0.0)
     if score > ct.threshold:
         return Decision(True, f"drift {score:.3f} > {ct.threshold}")
+    multi = drift.get("multivariate") or {}
+    if ct.multivariate_trigger and multi.get("drifted"):
+        return Decision(True, f"multivariate drift: domain classifier AUC {multi['score']:.3f} >= {multi['threshold']}")
     performance = drift.get("performance") or {}
+    estimated = performance.get("estimated_drop")
+    if not performance.get("labelled") and estimated is not None and estimated > ct.max_estimated_drop:
+        return Decision(True, f"estimated accuracy drop {estimated:.3f} > {ct.max_estimated_drop} (CBPE, no labels)")
     drop = performance.get("accuracy_drop")
     if drop is not None and drop > ct.max_accuracy_drop:
         return Decision(True, f"accuracy drop {drop:.3f} > {ct.max_accuracy_drop}")
@@ -121,6 +129,9 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch) -> StepRecord
     record.batch_rows, record.batch_accuracy = len(batch.typed), performance.get("accuracy")
     record.accuracy_drop = performance.get("accuracy_drop")
     record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
+    record.estimated_accuracy, record.estimated_drop = performance.get("estimated_accuracy"), performance.get("estimated_drop")
+    multi = drift.get("multivariate") or {}
+    record.multivariate_score, record.multivariate_drifted = multi.get("score"), bool(multi.get("drifted"))
     decision = decide(drift, ctx.params)
     record.note = decision.reason
     if decision.retrain:
@@ -137,7 +148,8 @@ def record_step(ctx: Context, record: StepRecord) -> None:
     history.append(ctx.path(layout.HISTORY), record)
     if ctx.log is not None:
         step = float(record.step)
-        for key in ("drift_score", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase"):
+        for key in ("drift_score", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase", "estimated_accuracy",
+                    "estimated_drop", "multivariate_score"):
             value = getattr(record, key)
             if value is not None:
                 ctx.log.series(f"ct/{key}", [float(value)], steps=[step])
