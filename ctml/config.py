@@ -92,6 +92,7 @@ class DriftAutoParams(_Section):
     categorical_small: DriftMethod
     categorical_large: DriftMethod
     categorical_max_unique: int = Field(default=5, ge=0)
+    size_of: Literal["reference", "smaller"] = "reference"
 
 
 class FeatureDriftParams(_Section):

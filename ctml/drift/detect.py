@@ -91,7 +91,8 @@ def _empty_side(kind: str, method: registry.Method, threshold: float, ref: Summa
 def test_feature(name: str, kind: str, ref: Summary, cur: Summary, params: DriftParams) -> FeatureResult:
     """Pick the method for one column (override, drift.method or the auto table) and run it."""
     distinct = summary.n_distinct(ref, cur, params.auto.categorical_max_unique)
-    method, threshold = registry.choose(name, kind, ref.n, distinct, params)
+    sized = ref.n if params.auto.size_of == "reference" else min(ref.n, cur.n)
+    method, threshold = registry.choose(name, kind, sized, distinct, params)
     if ref.n == 0 or cur.n == 0:
         return _empty_side(kind, method, threshold, ref, cur)
     if isinstance(ref, Ecdf) and method.name not in ("ks", "wasserstein") and \

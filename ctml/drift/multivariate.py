@@ -64,12 +64,16 @@ def auc_p_value(scores: np.ndarray, is_batch: np.ndarray) -> float:
 def domain_classifier(reference: pd.DataFrame, batch: pd.DataFrame, kinds: dict[str, str], params: MultivariateParams,
                       seed: int) -> dict[str, Any]:
     """The `multivariate` section of the drift report: method, score (cross-validated ROC AUC),
-    p-value, threshold, rows used per side, drifted; `drifted: false` with a note when not tested."""
+    p-value, threshold, rows used per side, drifted; `drifted: false` with a note when not tested.
+
+    `reference` is a shuffled sample (`reference.shuffled_sample`): its first rows, as many as the
+    batch has, are a random sample, so the two sides are balanced and the cost follows the batch."""
     if not params.enabled:
         return not_tested("drift.multivariate.enabled is false")
     if not kinds:
         return not_tested("no feature columns")
-    ref, cur = sample(reference, params.max_rows, seed), sample(batch, params.max_rows, seed + 1)
+    cur = sample(batch, params.max_rows, seed + 1)
+    ref = reference.head(min(len(cur), params.max_rows))
     if len(cur) < params.min_rows or len(ref) < params.min_rows:
         return not_tested(f"too few rows to train the classifier: {len(cur)} batch and {len(ref)} reference rows "
                           f"(drift.multivariate.min_rows: {params.min_rows})")

@@ -1,0 +1,190 @@
+"""False alarms and power of every retrain trigger, by batch size (benchmarks/results.md, "Monitoring: false alarms and power").
+
+The reference distribution is known exactly: a multivariate normal with the means and covariance of
+the built-in breast-cancer features (30 correlated numeric columns), labels drawn from a logistic
+model fitted to the real labels. A model of the project's defaults (random forest, 120 trees, depth 5,
+standard scaling) is trained on 5,000 rows, calibrated (CBPE) on 2,000 others, and held to a
+100,000-row reference. Batches, none of them labelled (so the label-free triggers are what decide):
+- none: drawn from the reference distribution itself;
+- trivial: every feature moved by 0.05 of its std (nothing that matters changed);
+- shifted: a third of the features (10 of 30) moved by 0.5 std.
+Each configuration's retrain decision is taken on the same batches; `ct.threshold` is params.yaml's.
+
+    python benchmarks/bench_false_alarms.py [--sizes 100,500,1000,10000,100000] [--batches 200,200,150,80,25]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
+
+SCENARIOS = ("none", "trivial", "shifted")
+
+
+def distribution(seed: int):
+    """(mean, covariance, logistic weights on standardized features, intercept, feature names)."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_breast_cancer()
+    x = data.data
+    z = (x - x.mean(0)) / x.std(0)
+    lr = LogisticRegression(C=0.05, max_iter=2000, random_state=seed).fit(z, data.target)
+    names = [n.replace(" ", "_") for n in data.feature_names]
+    return x.mean(0), np.cov(x.T), x.std(0), lr.coef_[0], lr.intercept_[0], names
+
+
+def draw(n: int, rng, dist, scenario: str = "none"):
+    import numpy as np
+    import pandas as pd
+
+    mean, cov, std, w, b, names = dist
+    x = rng.multivariate_normal(mean, cov, size=n, method="cholesky")
+    if scenario == "trivial":
+        x = x + 0.05 * std
+    elif scenario == "shifted":
+        x[:, ::3] = x[:, ::3] + 0.5 * std[::3]  # 10 of the 30 features
+    p = 1 / (1 + np.exp(-(((x - mean) / std) @ w + b)))
+    frame = pd.DataFrame(x, columns=names)
+    frame["target"] = (rng.random(n) < p).astype("int64")
+    return frame
+
+
+def configurations(drift):
+    """name -> drift params of each per-feature rule compared."""
+    auto = drift.auto
+    mv_off = drift.multivariate.model_copy(update={"enabled": False})
+
+    def with_(**update):
+        return drift.model_copy(update={"multivariate": mv_off, **update})
+
+    return {
+        "before: auto by reference size, no correction": with_(method="auto", correction="none", min_effect={},
+                                                              auto=auto.model_copy(update={"size_of": "reference"})),
+        "auto by smaller sample, no correction": with_(method="auto", correction="none", min_effect={},
+                                                       auto=auto.model_copy(update={"size_of": "smaller"})),
+        "auto by smaller sample, bonferroni": with_(method="auto", correction="bonferroni", min_effect={},
+                                                    auto=auto.model_copy(update={"size_of": "smaller"})),
+        "auto by smaller sample, fdr": with_(method="auto", correction="fdr", min_effect={},
+                                             auto=auto.model_copy(update={"size_of": "smaller"})),
+        "ks everywhere, no correction": with_(method="ks", correction="none", min_effect={}),
+        "ks everywhere, bonferroni": with_(method="ks", correction="bonferroni", min_effect={}),
+        "ks everywhere, bonferroni, D >= 0.1": with_(method="ks", correction="bonferroni", min_effect={"ks": 0.1}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,500,1000,10000,100000")
+    parser.add_argument("--batches", default="200,200,150,80,25", help="batches per scenario at each size")
+    parser.add_argument("--reference-rows", type=int, default=100_000)
+    parser.add_argument("--out", default=None, help="also write every batch's decisions here (JSON lines)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    counts = [int(s) for s in args.batches.split(",")]
+
+    import numpy as np
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ctml.config import load_params
+    from ctml.drift import detect, estimate, multivariate
+    from ctml.drift.reference import build
+    from ctml.model import build_estimator
+
+    params = load_params(ROOT / "params.yaml")
+    drift, ct = params.drift, params.ct
+    rng = np.random.default_rng(params.seed)
+    dist = distribution(params.seed)
+    train, test = draw(5000, rng, dist), draw(2000, rng, dist)
+    features = [c for c in train.columns if c != "target"]
+    model = make_pipeline(StandardScaler(), build_estimator(params.train, "classification", params.seed))
+    model.fit(train[features], train["target"])
+    calibration = estimate.fit_calibration(model, model.predict_proba(test[features]), test["target"], "bench",
+                                           params.evaluate.calibration, params.seed)
+    test_accuracy = calibration["reference"]["accuracy"]
+    reference = build(draw(args.reference_rows, rng, dist), "target", drift.multivariate.max_rows, params.seed)
+    configs = configurations(drift)
+    tallies: dict[tuple[str, int], dict[str, int]] = {}
+    timing: dict[str, list[float]] = {"multivariate": [], "estimate": []}
+    sink = open(args.out, "w") if args.out else None
+    for n, batches in zip(sizes, counts):
+        for scenario in SCENARIOS:
+            cell = tallies.setdefault((scenario, n), {"batches": 0})
+            for i in range(batches):
+                batch_rng = np.random.default_rng([params.seed, n, SCENARIOS.index(scenario), i])
+                batch = draw(n, batch_rng, dist, scenario)
+                current = detect.align(batch, reference.kinds, "batch")
+                row = {}
+                for name, cfg in configs.items():
+                    found = detect.compare(reference.summaries, current, reference.kinds, cfg)
+                    row[name] = sum(f.drifted for f in found.values()) / len(found) > ct.threshold
+                start = time.perf_counter()
+                multi = multivariate.domain_classifier(reference.sample, current, reference.kinds, drift.multivariate,
+                                                       params.seed + i)
+                timing["multivariate"].append(time.perf_counter() - start)
+                row["multivariate"] = bool(multi["drifted"])
+                start = time.perf_counter()
+                proba = model.predict_proba(current[features])
+                found = estimate.estimates(estimate.tally(proba, calibration), calibration, drift.estimation.band_sigmas)
+                timing["estimate"].append(time.perf_counter() - start)
+                row["estimated drop"] = test_accuracy - found["estimated_accuracy"] > ct.max_estimated_drop
+                for name in configs:
+                    row[f"{name} + multivariate + estimated drop"] = row[name] or row["multivariate"] or row["estimated drop"]
+                realized = float((proba.argmax(1) == batch["target"].to_numpy()).mean())
+                cell["batches"] += 1
+                for key, fired in row.items():
+                    cell[key] = cell.get(key, 0) + int(fired)
+                cell["abs_error"] = cell.get("abs_error", 0.0) + abs(found["estimated_accuracy"] - realized)
+                if sink:
+                    sink.write(json.dumps({"n": n, "scenario": scenario, "i": i, **row, "auc": multi["score"],
+                                           "estimated": found["estimated_accuracy"], "realized": realized}) + "\n")
+            print(scenario, n, {k: v for k, v in cell.items()}, flush=True)
+    if sink:
+        sink.close()
+    write(tallies, configs, sizes, params, timing, test_accuracy, args)
+
+
+def write(tallies, configs, sizes, params, timing, test_accuracy, args) -> None:
+    import numpy as np
+
+    rules = [*configs, "multivariate", "estimated drop", *(f"{name} + multivariate + estimated drop" for name in configs)]
+    header = "| trigger | " + " | ".join(f"{s} @ {n:,}" for s in SCENARIOS for n in sizes) + " |"
+    lines = [machine_info(), f"Load average at the end: {load_line()}.", "",
+             f"`python benchmarks/bench_false_alarms.py --sizes {args.sizes} --batches {args.batches}`. "
+             "Share of batches that would retrain (k/N), by scenario and batch size; the reference has "
+             f"{args.reference_rows:,} rows of the same distribution; `ct.threshold` {params.ct.threshold} on the share of "
+             f"drifted features; domain classifier `threshold` {params.drift.multivariate.threshold}, "
+             f"`p_value` {params.drift.multivariate.p_value}; `ct.max_estimated_drop` {params.ct.max_estimated_drop} "
+             f"(test accuracy {test_accuracy:.3f}). Targets: none <= 1% at every size, trivial <= 5%, shifted >= 95% from 500 rows.",
+             "", header, "|---|" + "---|" * (len(SCENARIOS) * len(sizes))]
+    for rule in rules:
+        cells = []
+        for scenario in SCENARIOS:
+            for n in sizes:
+                cell = tallies[(scenario, n)]
+                cells.append(f"{cell.get(rule, 0)}/{cell['batches']}")
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean |estimated - realized accuracy| (CBPE) per cell: " + ", ".join(
+        f"{s} @ {n:,}: {tallies[(s, n)]['abs_error'] / tallies[(s, n)]['batches']:.4f}" for s in SCENARIOS for n in sizes) + ".",
+        "", f"Cost per batch, median (all sizes): domain classifier {np.median(timing['multivariate']):.3f} s, "
+        f"CBPE (predict_proba + estimate) {np.median(timing['estimate']):.3f} s."]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Monitoring: false alarms and power", body)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()
