@@ -128,7 +128,9 @@ def _save_summaries(path: Path, summaries: dict[str, Summary]) -> None:
     arrays: dict[str, np.ndarray] = {}
     for i, s in enumerate(summaries.values()):
         if isinstance(s, Ecdf):
-            arrays[f"{i}.values"], arrays[f"{i}.counts"] = s.values, s.counts
+            arrays[f"{i}.values"] = s.values
+            if not s.unit:  # continuous data: every count is 1, rebuilt on load (half the bytes)
+                arrays[f"{i}.counts"] = s.counts
         else:
             arrays[f"{i}.labels"], arrays[f"{i}.counts"] = s.labels.astype(str), s.counts
     np.savez(path, **arrays)
@@ -139,7 +141,9 @@ def _load_summaries(path: Path, names: list[str]) -> dict[str, Summary]:
         out: dict[str, Summary] = {}
         for i, name in enumerate(names):
             if f"{i}.values" in data:
-                out[name] = Ecdf(data[f"{i}.values"], data[f"{i}.counts"])
+                values = data[f"{i}.values"]
+                counts = data[f"{i}.counts"] if f"{i}.counts" in data else np.ones(len(values), dtype="int64")
+                out[name] = Ecdf(values, counts)
             else:
                 out[name] = Counts(data[f"{i}.labels"].astype(object), data[f"{i}.counts"])
         return out
@@ -219,7 +223,7 @@ def open_reference(path: Path, target: str, sample_rows: int, seed: int, cache: 
         reference = build(frame, target, sample_rows, seed)
         if key:
             store(cache, key, reference, keep, stamp)
-        how = "summarized and cached" if key else ("not cached (no hash in dvc.lock)" if keep and cache else "not cached")
+        how = "summarized and cached" if key else ("not cached (DVC records no hash for it)" if keep and cache else "not cached")
     if model is not None:
         predicted = load_predicted(cache, reference, model_sha) if key else None
         if predicted is None:
