@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -128,7 +128,7 @@ class DriftParams(_Section):
     psi_bins: int = Field(ge=2)
     per_feature: dict[str, FeatureDriftParams] = {}
     correction: Literal["none", "bonferroni", "fdr"]
-    min_effect: dict[Literal["ks", "chi2"], float]
+    min_effect: dict[Literal["ks", "chi2"], Annotated[float, Field(ge=0)]]
     multivariate: MultivariateParams
     estimation: EstimationParams
     cache: int = Field(ge=0)
@@ -198,6 +198,8 @@ class Params(_Section):
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     """Turn one pydantic error into 'key: problem (allowed: ...)'."""
     loc = [str(p) for p in err["loc"]]
+    if loc and loc[-1] == "[key]":  # a mapping's key outside its allowed names (drift.thresholds, drift.min_effect)
+        return f"unknown key '{'.'.join(loc[:-1])}': {err['msg']}"
     key = ".".join(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
