@@ -32,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.md"
-EVIDENTLY_PYTHON = ROOT / "benchmarks" / ".venv-evidently" / "bin" / "python"
+EVIDENTLY_VENV = ROOT / "benchmarks" / ".venv-evidently"
+EVIDENTLY_PYTHON = EVIDENTLY_VENV / "bin" / "python"
 N_NUMERIC, N_CATEGORICAL = 20, 5
 SECTION = "## Drift detection: this project vs Evidently"
 EVIDENTLY_NAMES = {"ks": "ks", "chi2": "chisquare", "wasserstein": "wasserstein", "jensenshannon": "jensenshannon",
@@ -304,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidently-max-rows", type=int, default=1_000_000,
                    help="run Evidently only up to this size (default: %(default)s)")
     p.add_argument("--evidently-python", default=str(EVIDENTLY_PYTHON),
-                   help="Python of the Evidently venv (default: %(default)s; create it with "
-                        "`python3.11 -m venv benchmarks/.venv-evidently && "
-                        "benchmarks/.venv-evidently/bin/pip install -r benchmarks/requirements.txt`)")
+                   help="Python of the Evidently venv (default: %(default)s, created on first run from "
+                        "benchmarks/requirements.txt)")
     p.add_argument("--no-evidently", action="store_true", help="skip Evidently")
     p.add_argument("--data-dir", default=None, help="where generated data is kept (default: a temporary directory)")
     p.add_argument("--no-write", action="store_true", help="print the results only; leave results.md alone")
@@ -320,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",")]
+    if not args.no_evidently and args.evidently_python == str(EVIDENTLY_PYTHON):
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.venvs import python_of
+
+        python_of(EVIDENTLY_VENV, ROOT / "benchmarks" / "requirements.txt")
     evidently = not args.no_evidently and Path(args.evidently_python).exists()
     if not args.no_evidently and not evidently:
         print(f"note: {args.evidently_python} not found; Evidently skipped", file=sys.stderr)

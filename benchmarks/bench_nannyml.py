@@ -34,22 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
+from benchmarks.venvs import python_of  # noqa: E402
 
 VENV = ROOT / "benchmarks" / ".venv-nannyml"
 REQUIREMENTS = ROOT / "benchmarks" / "requirements-nannyml.txt"
 SECTION = "Monitoring: NannyML as a yardstick"
 GENERATED = ("none", "covariate", "strong covariate", "shuffled")
 BUILTIN = ("none", "covariate")
-
-
-def nannyml_python() -> Path:
-    """The venv's Python, the venv created and NannyML installed (pinned) when it is not there yet."""
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {VENV} (pip install -r {REQUIREMENTS.name}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
-    return python
 
 
 # --- the NannyML side (runs in its venv) ----------------------------------------------------------
@@ -206,7 +197,7 @@ def main() -> None:
     from ctml.drift.reference import build
     from ctml.model import build_estimator
 
-    python = nannyml_python()
+    python = python_of(VENV, REQUIREMENTS)
     params = load_params(ROOT / "params.yaml")
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = np.random.default_rng(params.seed)
