@@ -194,6 +194,12 @@ def write(rows: list[dict], configs: list[str], sizes: list[int], params, args) 
              "", header, "|---|" + "---|" * (len(SCENARIOS) * len(sizes))]
     for rule in rules:
         lines.append(f"| {rule} | " + " | ".join(f"{sum(bool(r[rule]) for r in cells[k])}/{len(cells[k])}" for k in cells) + " |")
+    drift = params.drift
+    chosen = [name for name, cfg in configurations(drift).items()
+              if (cfg.method, cfg.correction, dict(cfg.min_effect), cfg.auto.size_of) ==
+              (drift.method, drift.correction, {k: v for k, v in drift.min_effect.items() if v}, drift.auto.size_of)]
+    triggers = " + multivariate" * params.ct.multivariate_trigger + " + estimated drop"
+    lines += ["", f"params.yaml's rule: {'`' + chosen[0] + triggers + '`' if chosen else 'none of the rows above'}."]
     lines += ["", "Mean |estimated - realized accuracy| (CBPE, unlabelled batches; realized from the labels kept aside): " + ", ".join(
         f"{s} @ {n:,}: {np.mean([abs(r['estimated'] - r['realized']) for r in cells[(s, n)]]):.4f}" for s, n in cells) + "."]
     if all("mv_seconds" in r for r in rows):
