@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.md"
-EVIDENTLY_PYTHON = ROOT / "benchmarks" / ".venv-evidently" / "bin" / "python"
+EVIDENTLY_VENV = ROOT / "benchmarks" / ".venv-evidently"
+EVIDENTLY_PYTHON = EVIDENTLY_VENV / "bin" / "python"
 N_NUMERIC, N_CATEGORICAL = 20, 5
 SECTION = "## Drift detection: this project vs Evidently"
 EVIDENTLY_NAMES = {"ks": "ks", "chi2": "chisquare", "wasserstein": "wasserstein", "jensenshannon": "jensenshannon",
@@ -113,6 +115,79 @@ def worker_ours(ref_path: str, cur_path: str, repeats: int) -> dict:
     features = {n: {"method": f.method, "score": f.score, "p_value": f.p_value, "threshold": f.threshold,
                     "drifted": f.drifted} for n, f in result["features"].items()}
     return {"times": times, "load": load, "rss_loaded_mb": rss_loaded, "peak_mb": _peak_mb(), "features": features}
+
+
+def worker_cached(ref_path: str, cur_path: str, repeats: int) -> dict:
+    """The per-feature part with the reference's summaries cached: load them from the cache folder,
+    then sort and test only the batch (what a CT step does after the first)."""
+    sys.path.insert(0, str(ROOT))
+    import pandas as pd
+
+    from ctml.config import load_params
+    from ctml.drift import detect
+    from ctml.drift.reference import build, load, store
+
+    params = load_params(ROOT / "params.yaml").drift
+    ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
+    cache = Path(tempfile.mkdtemp(prefix="bench-drift-cache-"))
+    stamp = [0, 0, 0]
+    store(cache, "ref", build(ref, "", params.multivariate.max_rows, 0), 1, stamp)
+    del ref
+    warm = load(cache, "ref", stamp)
+    detect.compare(warm.summaries, cur.head(2000), warm.kinds, params)  # warm-up
+
+    def run():
+        reference = load(cache, "ref", stamp)
+        detect.compare(reference.summaries, cur, reference.kinds, params)
+
+    times = _timed(run, repeats)
+    return {"times": times, "peak_mb": _peak_mb()}
+
+
+def worker_step(ref_path: str, cur_path: str, repeats: int) -> dict:
+    """A whole drift step (reference from the cache, per-feature tests, domain classifier, prediction
+    drift, CBPE) for the first 10,000 rows of the batch, as the stage runs it; DVC records the
+    reference (`dvc add` in a scratch repo), so the cache is keyed as in the project."""
+    sys.path.insert(0, str(ROOT))
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from ctml.config import load_params
+    from ctml.data import feature_kinds
+    from ctml.drift import detect, estimate
+    from ctml.drift.reference import open_reference
+    from ctml.features import build_preprocessor, full_pipeline
+    from ctml.io import read_table
+
+    params = load_params(ROOT / "params.yaml")
+    repo = Path(tempfile.mkdtemp(prefix="bench-drift-step-"))
+    shutil.copy(ref_path, repo / "reference.parquet")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([dvc, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([dvc, "add", "-q", "reference.parquet"], cwd=repo, check=True)
+    batch = pd.read_parquet(cur_path).head(10_000)
+    sample = batch.head(2000).assign(target=(batch["n00"].head(2000) > 0.5).astype("int64"))
+    kinds = feature_kinds(sample, "target")
+    model = full_pipeline(build_preprocessor(kinds, params.preprocess), LogisticRegression(max_iter=500))
+    model.fit(sample[list(kinds)], sample["target"])
+    calibration = estimate.fit_calibration(model, model.predict_proba(sample[list(kinds)]), sample["target"], "m",
+                                           params.evaluate.calibration, 0)
+    view = detect.ModelView(model, "m", calibration["reference"]["accuracy"], calibration)
+    cache = repo / ".ct" / "drift-cache"
+
+    def step():
+        reference, how = open_reference(repo / "reference.parquet", "target", params.drift.multivariate.max_rows, 0, cache,
+                                        params.drift.cache, read_table, model, "m")
+        detect.detect(reference, batch, "target", params.drift, model=view)
+        return how
+
+    start = time.perf_counter()
+    first = step()
+    cold = time.perf_counter() - start
+    hows = []
+    times = _timed(lambda: hows.append(step()), repeats)
+    return {"times": times, "cold": cold, "first": first, "how": hows[-1], "peak_mb": _peak_mb()}
 
 
 def worker_floor(ref_path: str, cur_path: str, repeats: int) -> dict:
@@ -230,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidently-max-rows", type=int, default=1_000_000,
                    help="run Evidently only up to this size (default: %(default)s)")
     p.add_argument("--evidently-python", default=str(EVIDENTLY_PYTHON),
-                   help="Python of the Evidently venv (default: %(default)s; create it with "
-                        "`python3.11 -m venv benchmarks/.venv-evidently && "
-                        "benchmarks/.venv-evidently/bin/pip install -r benchmarks/requirements.txt`)")
+                   help="Python of the Evidently venv (default: %(default)s, created on first run from "
+                        "benchmarks/requirements.txt)")
     p.add_argument("--no-evidently", action="store_true", help="skip Evidently")
     p.add_argument("--data-dir", default=None, help="where generated data is kept (default: a temporary directory)")
     p.add_argument("--no-write", action="store_true", help="print the results only; leave results.md alone")
@@ -240,11 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         kind, rest = args.worker[0], args.worker[1:]
-        func = {"ours": worker_ours, "floor": worker_floor, "evidently": worker_evidently}[kind]
+        func = {"ours": worker_ours, "floor": worker_floor, "evidently": worker_evidently, "cached": worker_cached,
+                "step": worker_step}[kind]
         print(json.dumps(func(rest[0], rest[1], int(rest[2]), *rest[3:])))
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",")]
+    if not args.no_evidently and args.evidently_python == str(EVIDENTLY_PYTHON):
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.venvs import python_of
+
+        python_of(EVIDENTLY_VENV, ROOT / "benchmarks" / "requirements.txt")
     evidently = not args.no_evidently and Path(args.evidently_python).exists()
     if not args.no_evidently and not evidently:
         print(f"note: {args.evidently_python} not found; Evidently skipped", file=sys.stderr)
@@ -254,9 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             ref, cur = make_data(n, base / f"rows-{n}")
             ours = spawn(sys.executable, "ours", str(ref), str(cur), str(args.repeats))
+            cached = spawn(sys.executable, "cached", str(ref), str(cur), str(args.repeats))
+            step = spawn(sys.executable, "step", str(ref), str(cur), str(args.repeats))
             floor = spawn(sys.executable, "floor", str(ref), str(cur), str(args.repeats))
             t_ours, t_floor = statistics.median(ours["times"]), statistics.median(floor["times"])
-            row = {"n": n, "ours": t_ours, "ours_load": ours["load"], "ours_peak": ours["peak_mb"],
+            row = {"n": n, "ours": t_ours, "cached": statistics.median(cached["times"]),
+                   "step": statistics.median(step["times"]), "step_cold": step["cold"], "step_how": step["how"],
+                   "ours_load": ours["load"], "ours_peak": ours["peak_mb"],
                    "ours_loaded": ours["rss_loaded_mb"], "floor": t_floor, "sorts": statistics.median(floor["sorts"]),
                    "ev": None}
             drifted = sorted(c for c, f in ours["features"].items() if f["drifted"])
@@ -286,17 +370,18 @@ def main(argv: list[str] | None = None) -> int:
              "DataDriftPreset gets the same test and threshold per column. Times: median of the timed runs after a "
              "warm-up, reading the Parquet files excluded; each figure in its own process (peak RSS of that process, "
              "data included; 'loaded' = RSS once the data is in memory).", "",
-             "| rows per sample | this project | Evidently | speed-up | same decisions | max score diff | "
+             "| rows per sample | this project | reference cached | Evidently | speed-up | speed-up cached | same decisions | max score diff | "
              "floor: numeric means | project / floor | numeric sorts | project / sorts | "
              "peak RSS project (loaded) | peak RSS Evidently (loaded) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ev = "skipped" if r["ev"] is None else f"{r['ev']:.2f} s"
         speed = "-" if r["ev"] is None else f"{r['ev'] / r['ours']:.0f}x"
+        speed_cached = "-" if r["ev"] is None else f"{r['ev'] / r['cached']:.0f}x"
         same = "-" if r["ev"] is None else f"{r['agree']}/25"
         diff = "-" if r["ev"] is None else f"{r['max_diff']:.1e}"
         ev_mem = "-" if r["ev"] is None else f"{r['ev_peak']:.0f} MB ({r['ev_loaded']:.0f})"
-        lines.append(f"| {fmt_rows(r['n'])} | {r['ours']:.3f} s | {ev} | {speed} | {same} | {diff} | "
+        lines.append(f"| {fmt_rows(r['n'])} | {r['ours']:.3f} s | {r['cached']:.3f} s | {ev} | {speed} | {speed_cached} | {same} | {diff} | "
                      f"{r['floor'] * 1000:.1f} ms | {r['ours'] / r['floor']:.0f}x | "
                      f"{r['sorts']:.3f} s | {r['ours'] / r['sorts']:.1f}x | "
                      f"{r['ours_peak']:.0f} MB ({r['ours_loaded']:.0f}) | {ev_mem} |")
@@ -308,6 +393,15 @@ def main(argv: list[str] | None = None) -> int:
                          f"with the rows ({last['ev_peak'] / 1024:.1f} GB at {fmt_rows(last['n'])}), so it would need "
                          f"about {last['ev_peak'] * r['n'] / last['n'] / 1024:.0f} GB of this machine's "
                          f"{_memory_gb():.0f} GB.")
+    lines += ["", "A whole drift step for a 10,000-row batch (the first rows of the batch above) against each reference, "
+              "the reference's summaries and the model's predictions on it from the cache (`.ct/drift-cache`, keyed by "
+              "the md5 of a real `dvc add`): per-feature tests, domain classifier, prediction drift, CBPE; median of the "
+              "timed runs (the first, cold run in brackets):", "",
+              "| reference rows | drift step, 10k batch | first step (summarizes and caches) | / 10k reference |", "|---|---|---|---|"]
+    base = rows[0]["step"]
+    for r in rows:
+        lines.append(f"| {fmt_rows(r['n'])} | {r['step']:.3f} s ({r['step_how']}) | {r['step_cold']:.2f} s | "
+                     f"{r['step'] / base:.1f}x |")
     lines += ["", "Reading both Parquet files (not in the times above): " +
               ", ".join(f"{fmt_rows(r['n'])} {r['ours_load']:.2f} s" for r in rows) + ".",
               "", "Machine:", *machine()]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -112,9 +112,16 @@ class TrainParams(_Section):
     alpha: float = Field(ge=0)
 
 
+class CalibrationParams(_Section):
+    method: Literal["auto", "isotonic", "none"]
+    bins: int = Field(ge=2)
+    splits: int = Field(ge=2)
+
+
 class EvaluateParams(_Section):
     top_features: int = Field(ge=1)
     residual_bins: int = Field(ge=2)
+    calibration: CalibrationParams
 
 
 DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
@@ -127,11 +134,32 @@ class DriftAutoParams(_Section):
     categorical_small: DriftMethod
     categorical_large: DriftMethod
     categorical_max_unique: int = Field(default=5, ge=0)
+    size_of: Literal["reference", "smaller"] = "reference"
 
 
 class FeatureDriftParams(_Section):
     method: DriftMethod | None = None
     threshold: float | None = Field(default=None, ge=0)
+
+
+class MultivariateParams(_Section):
+    enabled: bool
+    threshold: float = Field(ge=0.5, le=1)
+    p_value: float = Field(gt=0, lt=1)
+    folds: int = Field(ge=2)
+    n_estimators: int = Field(ge=1)
+    min_rows: int = Field(ge=2)
+    max_rows: int = Field(ge=10)
+
+    @model_validator(mode="after")
+    def _enough_for_folds(self) -> MultivariateParams:
+        if self.min_rows < self.folds:
+            raise ValueError(f"min_rows ({self.min_rows}) must be at least folds ({self.folds}): each fold needs a row of each side")
+        return self
+
+
+class EstimationParams(_Section):
+    band_sigmas: float = Field(gt=0)
 
 
 class DriftParams(_Section):
@@ -141,6 +169,11 @@ class DriftParams(_Section):
     thresholds: dict[DriftMethod, float]
     psi_bins: int = Field(ge=2)
     per_feature: dict[str, FeatureDriftParams] = {}
+    correction: Literal["none", "bonferroni", "fdr"]
+    min_effect: dict[Literal["ks", "chi2"], Annotated[float, Field(ge=0)]]
+    multivariate: MultivariateParams
+    estimation: EstimationParams
+    cache: int = Field(ge=0)
     top_plots: int = Field(ge=0)
     images: Literal["drifted", "always", "never"] = "drifted"
 
@@ -156,6 +189,8 @@ class CTParams(_Section):
     max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
     max_error_increase: float = Field(ge=0)
+    max_estimated_drop: float = Field(ge=0, le=1)
+    multivariate_trigger: bool
     policy: Literal["append", "window"]
     window_rows: int = Field(ge=10)
     reference_rows: int = Field(ge=10)
@@ -227,6 +262,8 @@ RETIRED = {"validate.range_tolerance": "a value beyond the recorded range is now
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     """Turn one pydantic error into 'key: problem (allowed: ...)'."""
     loc = [str(p) for p in err["loc"]]
+    if loc and loc[-1] == "[key]":  # a mapping's key outside its allowed names (drift.thresholds, drift.min_effect)
+        return f"unknown key '{'.'.join(loc[:-1])}': {err['msg']}"
     key = ".".join(loc)
     kind = err["type"]
     if kind == "extra_forbidden" and key in RETIRED:

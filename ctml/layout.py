@@ -36,6 +36,7 @@ TEST_SPLIT = Path("data/prepared/test.parquet")
 PREPROCESSOR = Path("models/preprocessor.joblib")
 MODEL = Path("models/model.joblib")  # the pipeline's model: the candidate until it is released
 MODEL_META = Path("models/model.json")
+CALIBRATION = Path("models/calibration.json")  # the model's CBPE calibration, fitted on the test split (evaluate)
 PRODUCTION = Path("models/production")  # the released model in production (model.joblib + .json + metrics)
 PRODUCTION_LINEAGE = PRODUCTION / "lineage.json"  # the source, target and task production was trained for
 
@@ -63,13 +64,15 @@ LOCK = Path(".ct.lock")  # flock: one ct.py at a time
 CT_STATE = Path(".ct")
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
 ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (alerts.min_interval_s)
+DRIFT_CACHE = CT_STATE / "drift-cache"  # reference summaries keyed by DVC's hash (never a dependency, never in git)
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # the staged batch in CHECKED, Parquet first
 # What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is
 # the decision that promoted the model (the gates stage re-runs after promotion, comparing it with itself);
-# schema.json the contract and ranges of its training data, what batches are held to and measured against.
+# schema.json the contract and ranges of its training data, what batches are held to and measured against;
+# calibration.json is what the drift stage estimates the production model's accuracy with.
 PRODUCTION_FILES = {"model.joblib": MODEL, "model.json": MODEL_META, "metrics.json": METRICS, "gates.json": GATES,
-                    "schema.json": SCHEMA}
+                    "schema.json": SCHEMA, "calibration.json": CALIBRATION}
 # Directories where stages and CT write files atomically (a kill can leave `.<name>.*.tmp` there).
 OUTPUT_DIRS = (Path("data"), Path("models"), METRICS_DIR, CT_STATE)
 

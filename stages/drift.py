@@ -1,5 +1,6 @@
-"""Stage drift: the batch under check vs the training data, per feature, for the production model's
-predictions, and (on a labelled batch) for its accuracy, or a regressor's error."""
+"""Stage drift: the batch under check vs the training data, per feature, all features together (a
+domain classifier), for the production model's predictions, its estimated accuracy (CBPE, no labels
+needed), and (on a labelled batch) its realized accuracy, or a regressor's error."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +10,7 @@ from typing import Sequence
 from ctml import layout, stage, tracking
 from ctml.data import batch_files
 from ctml.drift import detect, ranges
+from ctml.drift.reference import open_reference
 from ctml.drift.plots import write_plots
 from ctml.errors import run_main
 from ctml.io import read_json, read_table, table_rows, write_json
@@ -38,6 +40,13 @@ def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
     """
     newest = batch_files(batches)[-1:] if mode == "latest" else []
     return newest[0] if newest else Path(training)
+
+
+def calibration_of(model_path: Path, production: str | Path, pipeline_calibration: str | Path) -> dict | None:
+    """The CBPE calibration beside the model in use: production's, else the pipeline's; None when absent
+    (a release made before calibrations travelled with it)."""
+    path = Path(production) / "calibration.json" if model_path.parent == Path(production) else Path(pipeline_calibration)
+    return read_json(path) if path.exists() else None
 
 
 def kept_measurement(out: str | Path, features: str | Path) -> bool:
@@ -71,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="output: drift summary (JSON metric)")
     p.add_argument("--features", required=True, help="output: per-feature tests (JSON)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
+    p.add_argument("--calibration", required=True, help="CBPE calibration of --model (used with it when nothing is in production)")
+    p.add_argument("--cache", required=True, help="folder of cached reference summaries (not a DVC dependency)")
     args, params = stage.parse(p, argv)
     dp, target = params.drift, params.data.target
     with tracking.stage_run("drift", params, section="drift") as run:
@@ -91,23 +102,28 @@ def main(argv: Sequence[str] | None = None) -> None:
             why = "the batch there was checked under another data.source" if foreign else "no batch"
             print(f"drift: {why} in {args.checked}; nothing to compare")
             return
-        model, _ = load_verified(*layout.serving_model(args.production, args.model, args.meta))
-        ref_score = reference_score(args.production, args.metrics, task_of_model(model))
+        model_path, meta_path = layout.serving_model(args.production, args.model, args.meta)
+        model, meta = load_verified(model_path, meta_path)
+        view = detect.ModelView(model, str(meta.get("model_sha256", "")),
+                                reference_score(args.production, args.metrics, task_of_model(model)),
+                                calibration_of(model_path, args.production, args.calibration))
         schema = read_json(layout.serving_schema(args.production, args.schema))  # production's features and ranges
         kinds = recorded_kinds(schema)
+        how = "partitioned"
         if params.compute.engine == "dask":
             from ctml import dask_io  # dask and distributed cost ~0.4 s to import; only this engine needs them
             from ctml.drift import dask_engine
 
             with dask_io.client_for(params.compute.scheduler) as client:
-                result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=model,
-                                                        partition_rows=params.compute.partition_rows,
-                                                        reference_score=ref_score, kinds=kinds)
+                result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=view,
+                                                        partition_rows=params.compute.partition_rows, seed=params.seed,
+                                                        kinds=kinds)
             counts = ranges.out_of_range_in_file(batch, schema)
         else:
+            summaries, how = open_reference(reference, target, dp.multivariate.max_rows, params.seed, Path(args.cache),
+                                            dp.cache, read_table, model, view.sha256, kinds)
             current = read_table(batch)
-            result = detect.detect(read_table(reference), current, target, dp, model=model,
-                                   reference_score=ref_score, batch_path=batch, kinds=kinds)
+            result = detect.detect(summaries, current, target, dp, model=view, batch_path=batch, seed=params.seed)
             counts = ranges.out_of_range(current, schema)
         pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
                            images=detect.wants_images(result.report, dp.images))
@@ -116,12 +132,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_json(args.out, report)
         run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows",
                                                      "out_of_range_share")})
+        run.metrics("drift/performance", {k: v for k, v in report["performance"].items()
+                                          if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        run.metrics("drift/multivariate", {k: report["multivariate"][k] for k in ("score", "p_value")
+                                           if report["multivariate"].get(k) is not None})
         run.metrics("drift/features", {n: f["score"] for n, f in features.items() if f["score"] is not None})
         for png in pngs:
             run.upload(f"drift/plots/{png.stem}", png)
+        multi, perf = report["multivariate"], report["performance"]
         print(f"drift: {report['n_drifted']}/{report['n_features']} features drifted "
               f"(drift_score {report['drift_score']:.3f}), {report['out_of_range_share']:.1%} of numeric values beyond "
-              f"production's training ranges, on {report['batch_rows']} rows of {batch.name}")
+              f"production's training ranges, on {report['batch_rows']} rows of {batch.name}; "
+              f"domain classifier AUC {multi['score'] if multi['score'] is not None else '-'}"
+              f"{' (drifted)' if multi['drifted'] else ''}; estimated accuracy "
+              f"{perf['estimated_accuracy'] if perf['estimated_accuracy'] is not None else '-'} ({perf['estimation']}); "
+              f"reference {how}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Stage evaluate: test-set metrics and plots: confusion and ROC for a classifier, predicted vs
-actual, residuals and their histogram for a regressor, feature importance for both."""
+actual, residuals and their histogram for a regressor, feature importance for both; and the
+calibration a classifier's label-free performance estimates (CBPE) use, fitted on the same test split."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +10,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ctml import plots, stage, tracking
+from ctml.drift import estimate
 from ctml.errors import run_main
 from ctml.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
                            residual_rows, roc_points)
@@ -29,9 +31,9 @@ PLOTS = {
 Plot = tuple[str, pd.DataFrame, Callable[[pd.DataFrame, Path], None]]
 
 
-def classification_plots(model: Any, x: pd.DataFrame, y: pd.Series) -> tuple[dict[str, float], list[Plot]]:
+def classification_plots(model: Any, x: pd.DataFrame, y: pd.Series, proba: Any) -> tuple[dict[str, float], list[Plot]]:
     classes = model.classes_
-    pred, proba = model.predict(x), model.predict_proba(x)
+    pred = model.predict(x)
     return classification_metrics(y, pred, proba, classes), [
         ("confusion", confusion_rows(y, pred), plots.confusion_png), ("roc", roc_points(y, proba, classes), plots.roc_png)]
 
@@ -54,6 +56,14 @@ def not_applicable(out: Path, task: str) -> None:
                 plots.not_drawn_png(title, f"a {other} plot, and this is a {task} model", out / f"{name}.png")
 
 
+def calibration(model: Any, meta: dict[str, Any], proba: Any, y: pd.Series, params: Any) -> dict[str, Any]:
+    """What models/calibration.json holds for this model: its curves, or why there are none."""
+    sha = str(meta.get("model_sha256", ""))
+    if (note := estimate.inapplicable(model)) is not None:
+        return estimate.unavailable(note, sha)
+    return estimate.fit_calibration(model, proba, y, sha, params.evaluate.calibration, params.seed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--model", required=True)
@@ -61,16 +71,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--test", required=True, help="test split (Parquet)")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
     p.add_argument("--plots", required=True, help="output directory: plot data (CSV) and PNG images")
+    p.add_argument("--calibration", required=True, help="output: CBPE calibration of a classifier (JSON)")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("evaluate", params, section="evaluate") as run:
         run.data_input("test_split", args.test)
-        model, _ = load_verified(args.model, args.meta)
+        model, meta = load_verified(args.model, args.meta)
         x, y = split_xy(pd.read_parquet(args.test), params.data.target)
         task = task_of_model(model)
+        proba = model.predict_proba(x) if task == "classification" and hasattr(model, "predict_proba") else None
         if task == "regression":
             scores, drawn = regression_plots(model, x, y, params.evaluate.residual_bins)
         else:
-            scores, drawn = classification_plots(model, x, y)
+            scores, drawn = classification_plots(model, x, y, proba)
         importance = feature_importance(model.named_steps["model"], feature_names(model.named_steps["preprocess"]),
                                         params.evaluate.top_features)
         out = Path(args.plots)
@@ -79,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             draw(frame, out / f"{name}.png")
             run.upload(f"plots/{name}", out / f"{name}.png")
         not_applicable(out, task)
+        write_json(args.calibration, calibration(model, meta, proba, y, params))
         write_json(args.metrics, scores)
         run.metrics("metrics", scores)
         print(f"evaluate ({task}): " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))

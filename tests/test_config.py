@@ -187,3 +187,29 @@ def test_date_columns_take_a_list_or_orders_and_bounds_either_end() -> None:
     assert (params.validate_.bounds["humidity"].max, params.validate_.bounds["rain"].max) == (None, 500.0)
     raw["data"]["date_columns"] = {"day": "DMY", "stamp": "%d %b %Y"}
     assert parse_params(raw).data.date_formats == {"day": "DMY", "stamp": "%d %b %Y"}
+
+
+@pytest.mark.parametrize("edit, key, says", [
+    (lambda r: r["drift"].update(correction="holm"), "drift.correction", "'bonferroni'"),
+    (lambda r: r["drift"].update(min_effect={"wasserstein": 0.1}), "drift.min_effect.wasserstein", "unknown key"),
+    (lambda r: r["drift"].update(min_effect={"ks": -0.1}), "drift.min_effect.ks", "greater than or equal to 0"),
+    (lambda r: r["drift"]["multivariate"].update(threshold=0.4), "drift.multivariate.threshold", "greater than or equal to 0.5"),
+    (lambda r: r["drift"]["multivariate"].update(p_value=0), "drift.multivariate.p_value", "greater than 0"),
+    (lambda r: r["drift"]["multivariate"].update(folds=1), "drift.multivariate.folds", "greater than or equal to 2"),
+    (lambda r: r["drift"]["multivariate"].update(enabled="sometimes"), "drift.multivariate.enabled", "boolean"),
+    (lambda r: r["drift"]["multivariate"].update(max_rows=5), "drift.multivariate.max_rows", "greater than or equal to 10"),
+    (lambda r: r["drift"]["estimation"].update(band_sigmas=0), "drift.estimation.band_sigmas", "greater than 0"),
+    (lambda r: r["drift"].update(cache=-1), "drift.cache", "greater than or equal to 0"),
+    (lambda r: r["evaluate"]["calibration"].update(method="platt"), "evaluate.calibration.method", "'isotonic'"),
+    (lambda r: r["evaluate"]["calibration"].update(bins=1), "evaluate.calibration.bins", "greater than or equal to 2"),
+    (lambda r: r["ct"].update(max_estimated_drop=1.5), "ct.max_estimated_drop", "less than or equal to 1"),
+    (lambda r: r["ct"].update(multivariate_trigger="yes please"), "ct.multivariate_trigger", "boolean"),
+])
+def test_bad_monitoring_keys_are_named(edit, key: str, says: str) -> None:
+    message = error_of(edit)
+    assert message.startswith("params.yaml: ") and f"key '{key}'" in message and says in message
+
+
+def test_classifier_needs_at_least_as_many_rows_as_folds() -> None:
+    message = error_of(lambda r: r["drift"]["multivariate"].update(min_rows=2, folds=5))
+    assert message.startswith("params.yaml: key 'drift.multivariate'") and "min_rows (2) must be at least folds (5)" in message

@@ -23,10 +23,12 @@ FLAGS = {
     ("train", "--model"): layout.MODEL, ("train", "--meta"): layout.MODEL_META, ("train", "--schema"): layout.SCHEMA,
     ("evaluate", "--model"): layout.MODEL, ("evaluate", "--meta"): layout.MODEL_META,
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
+    ("evaluate", "--calibration"): layout.CALIBRATION,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
     ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--features"): layout.DRIFT_FEATURES,
-    ("drift", "--plots"): layout.DRIFT_PLOTS,
+    ("drift", "--plots"): layout.DRIFT_PLOTS, ("drift", "--calibration"): layout.CALIBRATION,
+    ("drift", "--cache"): layout.DRIFT_CACHE,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,
     ("gates", "--production"): layout.PRODUCTION, ("gates", "--data"): layout.RAW, ("gates", "--batches"): layout.BATCHES,
     ("gates", "--validation"): layout.VALIDATION, ("gates", "--out"): layout.GATES,
@@ -63,12 +65,16 @@ def test_every_path_flag_of_every_stage_is_a_layout_path(pipeline):
 
 def test_inputs_are_deps_and_outputs_are_outs(pipeline):
     writes = {"--out", "--train-out", "--test-out", "--model", "--meta", "--metrics", "--plots", "--schema", "--preprocessor",
-              "--features", "--summary", "--problems"}
+              "--features", "--summary", "--problems", "--calibration"}
+    untracked = {("drift", "--cache")}  # the reference summaries: a cache is never a dependency (ctml/drift/reference.py)
     for name, stage in pipeline["stages"].items():
         deps = _paths(stage.get("deps", []))
         outs = _paths(stage.get("outs", [])) | _paths(stage.get("metrics", []))
         for flag, value in _flags(stage["cmd"]).items():
             if flag == "--params":
+                continue
+            if (name, flag) in untracked:
+                assert value not in deps | outs, f"{name} {flag} {value}: a cache must not be a dep or an out"
                 continue
             declared = outs if (flag in writes and value in outs) else deps
             assert value in declared, f"{name} {flag} {value}: neither a dep nor an out of the stage"

@@ -74,7 +74,8 @@ def ensure_file(path: Path) -> None:
 
 
 def draw_timeline(records: list[StepRecord], path: Path) -> None:
-    """Drift score per step against the threshold, retrains marked, batch accuracy (or RMSE) on a second axis."""
+    """Drift score per step against the threshold, the domain classifier's AUC (same 0-1 axis), retrains
+    marked; realized batch accuracy (or RMSE) and the estimated accuracy (CBPE) on a second axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,13 +87,18 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
     if len(history):
         ax.plot(history["step"], history["drift_score"], marker="o", label="drift score")
         ax.step(history["step"], history["threshold"], where="mid", linestyle="--", color="red", label="threshold")
+        if history["multivariate_score"].notna().any():
+            ax.plot(history["step"], history["multivariate_score"], marker="s", markersize=4, color="purple",
+                    alpha=0.7, label="domain classifier AUC")
         retrained = history[history["retrained"]]
         ax.scatter(retrained["step"], retrained["drift_score"], s=120, facecolors="none", edgecolors="green",
                    linewidths=2, label="retrained", zorder=3)
-        if history["batch_accuracy"].notna().any():
+        if history["batch_accuracy"].notna().any() or history["estimated_accuracy"].notna().any():
             acc = ax.twinx()
             acc.plot(history["step"], history["batch_accuracy"], color="grey", alpha=0.6, label="batch accuracy")
-            acc.set_ylabel("batch accuracy (grey)")
+            acc.plot(history["step"], history["estimated_accuracy"], color="grey", linestyle=":", marker=".",
+                     label="estimated accuracy (CBPE)")
+            acc.set_ylabel("accuracy: realized (grey), estimated (dotted)")
             acc.set_ylim(0, 1.05)
         elif history["batch_rmse"].notna().any():  # a regressor's batch error, in the target's units
             err = ax.twinx()

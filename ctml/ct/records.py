@@ -78,6 +78,10 @@ class StepRecord:
     accuracy_drop: float | None = None
     batch_rmse: float | None = None  # regression: the production model's RMSE on the labelled batch
     error_increase: float | None = None  # ... and its rise over the test RMSE, as a share of it
+    estimated_accuracy: float | None = None  # CBPE: the production model's accuracy estimated without labels
+    estimated_drop: float | None = None  # ... below its test accuracy (batch_accuracy is the realized one, when labelled)
+    multivariate_score: float | None = None  # domain classifier's cross-validated ROC AUC (0.5: batch like the reference)
+    multivariate_drifted: bool = False
     top_drifted: str = ""  # the batch's drifted features, most drifted first, `; `-separated (at most drift.top_plots)
     retrained: bool = False
     gates: str = ""
@@ -106,8 +110,10 @@ class StepRecord:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))
 _KINDS = {"step": int, "batch_rows": int, "labelled_rows": int, "dropped_rows": int, "retrained": bool,
+          "multivariate_drifted": bool,
           **{n: float for n in ("drift_score", "threshold", "drifted_share", "out_of_range_share", "batch_accuracy",
-                               "accuracy_drop", "batch_rmse", "error_increase")}}
+                               "accuracy_drop", "batch_rmse", "error_increase", "estimated_accuracy", "estimated_drop",
+                               "multivariate_score")}}
 _KINDS.update({n: str for n in COLUMNS if n not in _KINDS})
 
 

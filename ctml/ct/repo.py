@@ -18,7 +18,7 @@ from ctml.io import atomic_path
 # Files CT owns and commits: the pipeline state. Anything else modified is a user's change.
 STATE_PATHS = tuple(p.as_posix() for p in (
     layout.DVC_LOCK, layout.SCHEMA, layout.BATCHES, layout.RAW.parent / ".gitignore", layout.TRAIN_SPLIT.parent / ".gitignore",
-    layout.MODEL.parent / ".gitignore", layout.MODEL_META, layout.PRODUCTION, layout.METRICS_DIR,
+    layout.MODEL.parent / ".gitignore", layout.MODEL_META, layout.CALIBRATION, layout.PRODUCTION, layout.METRICS_DIR,
 ))
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "ct.py", "GIT_AUTHOR_EMAIL": "ct@localhost",
                      "GIT_COMMITTER_NAME": "ct.py", "GIT_COMMITTER_EMAIL": "ct@localhost"}

@@ -90,6 +90,9 @@ def record_measurement(ctx: Context, record: StepRecord, drift: dict[str, Any], 
     record.accuracy_drop = performance.get("accuracy_drop")
     record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
     record.labelled_rows = performance.get("labelled_rows")
+    record.estimated_accuracy, record.estimated_drop = performance.get("estimated_accuracy"), performance.get("estimated_drop")
+    multi = drift.get("multivariate") or {}
+    record.multivariate_score, record.multivariate_drifted = multi.get("score"), bool(multi.get("drifted"))
 
 
 def performance_trigger(drift: dict[str, Any], params: Params) -> Decision | None:
@@ -108,14 +111,24 @@ def performance_trigger(drift: dict[str, Any], params: Params) -> Decision | Non
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
     """Retrain on data drift above ct.threshold, on a share of values beyond production's training
-    ranges above ct.max_out_of_range_share, or on a performance drop of a labelled batch."""
+    ranges above ct.max_out_of_range_share, on multivariate drift (ct.multivariate_trigger), on a batch
+    without labels whose estimated accuracy (CBPE) dropped more than ct.max_estimated_drop, or on a
+    performance drop of a labelled batch."""
+    ct = params.ct
     score = float(drift.get("drift_score") or 0.0)
-    if score > params.ct.threshold:
-        return Decision(True, f"drift {score:.3f} > {params.ct.threshold}")
+    if score > ct.threshold:
+        return Decision(True, f"drift {score:.3f} > {ct.threshold}")
     beyond = drift.get("out_of_range_share")
-    if beyond is not None and beyond > params.ct.max_out_of_range_share:
-        return Decision(True, f"out of range {beyond:.3f} > {params.ct.max_out_of_range_share}")
-    return performance_trigger(drift, params) or Decision(False, f"drift {score:.3f} <= {params.ct.threshold}")
+    if beyond is not None and beyond > ct.max_out_of_range_share:
+        return Decision(True, f"out of range {beyond:.3f} > {ct.max_out_of_range_share}")
+    multi = drift.get("multivariate") or {}
+    if ct.multivariate_trigger and multi.get("drifted"):
+        return Decision(True, f"multivariate drift: domain classifier AUC {multi['score']:.3f} >= {multi['threshold']}")
+    performance = drift.get("performance") or {}
+    estimated = performance.get("estimated_drop")
+    if not performance.get("labelled") and estimated is not None and estimated > ct.max_estimated_drop:
+        return Decision(True, f"estimated accuracy drop {estimated:.3f} > {ct.max_estimated_drop} (CBPE, no labels)")
+    return performance_trigger(drift, params) or Decision(False, f"drift {score:.3f} <= {ct.threshold}")
 
 
 def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str, Any] | None, reason: str,
@@ -257,7 +270,7 @@ def record_step(ctx: Context, record: StepRecord) -> None:
     if ctx.log is not None:
         step = float(record.step)
         for key in ("drift_score", "out_of_range_share", "batch_accuracy", "accuracy_drop", "batch_rmse", "error_increase",
-                    "labelled_rows", "dropped_rows"):
+                    "labelled_rows", "dropped_rows", "estimated_accuracy", "estimated_drop", "multivariate_score"):
             value = getattr(record, key)
             if value is not None:
                 ctx.log.series(f"ct/{key}", [float(value)], steps=[step])

@@ -20,21 +20,24 @@ import pandas as pd
 
 from ctml.config import DriftParams
 from ctml.data import feature_kinds
-from ctml.drift import detect, summary
+from ctml.drift import detect, multivariate, summary
+from ctml.drift.reference import shuffled_sample
 from ctml.drift.summary import Summary
 from ctml.dask_io import partition
 
 
 # --- tasks (run on the workers) -------------------------------------------------------------------
 
-def _partition_summary(frame: pd.DataFrame, kinds: dict[str, str], target: str, model: Any,
-                       source: str, aligned: bool) -> dict[str, Any]:
-    """One partition reduced to what the statistics need."""
+def _partition_summary(frame: pd.DataFrame, kinds: dict[str, str], target: str, model: Any, calibration: Any,
+                       source: str, aligned: bool, sample_rows: int, seed: int) -> dict[str, Any]:
+    """One partition reduced to what the statistics need, and a random sample of its rows (the
+    domain classifier's share of this partition)."""
     features = frame if aligned else detect.align(frame, kinds, source)
-    out: dict[str, Any] = {"rows": len(frame), "features": {n: detect.summarize(features[n], k) for n, k in kinds.items()}}
+    out: dict[str, Any] = {"rows": len(frame), "features": {n: detect.summarize(features[n], k) for n, k in kinds.items()},
+                           "sample": shuffled_sample(features[list(kinds)], sample_rows, seed)}
     if model is not None:
         labelled = features.assign(**{target: frame[target]}) if target in frame.columns else features
-        out["tally"] = detect.label_tally(model, labelled, list(kinds), target)
+        out["tally"] = detect.label_tally(model, labelled, list(kinds), target, calibration)
     return out
 
 
@@ -66,11 +69,20 @@ def _sum(*values: int) -> int:
 
 # --- driver ---------------------------------------------------------------------------------------
 
+def _samples(rows: list[int], samples: list[pd.DataFrame], total: int, seed: int) -> pd.DataFrame:
+    """`total` rows drawn from the partitions' samples in proportion to their rows, shuffled."""
+    picked = [s.head(int(round(total * n / max(1, sum(rows))))) for n, s in zip(rows, samples)]
+    return shuffled_sample(pd.concat(picked, ignore_index=True), total, seed)
+
+
 def detect_partitioned(reference: str | Path, batch: str | Path, target: str, params: DriftParams, client: Any, *,
-                       partition_rows: int, model: Any = None, reference_score: float | None = None,
+                       partition_rows: int, model: detect.ModelView | None = None, seed: int = 0,
                        workdir: str | Path | None = None, kinds: dict[str, str] | None = None) -> detect.DriftResult:
     """The drift report of `batch` vs `reference` (Parquet or CSV files), computed on `client`'s cluster;
-    `kinds`: the features to test, as in `detect.detect`."""
+    `kinds`: the features to test, as in `detect.detect`.
+
+    The domain classifier trains on a sample drawn from every partition in proportion to its rows,
+    so its score differs from the local engine's (another sample), not its meaning."""
     import dask.dataframe as dd
     from dask import delayed
 
@@ -80,28 +92,41 @@ def detect_partitioned(reference: str | Path, batch: str | Path, target: str, pa
         ref_ddf, cur_ddf = dd.read_parquet(str(ref_dir)), dd.read_parquet(str(cur_dir))
         kinds = kinds or feature_kinds(ref_ddf._meta, target)
         detect.check_overrides(kinds, params)
-        model_ref = client.scatter(model, broadcast=True) if model is not None else None
+        model_ref = client.scatter(model.model, broadcast=True) if model is not None else None
+        calibration, note = model.usable_calibration() if model is not None else (None, None)
+        sample_rows = params.multivariate.max_rows
         parts = {
-            "reference": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, str(reference), True)
-                          for p in ref_ddf.to_delayed()],
-            "current": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, str(batch), False)
-                        for p in cur_ddf.to_delayed()],
+            "reference": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, None, str(reference), True,
+                                                                 sample_rows, seed + i) for i, p in enumerate(ref_ddf.to_delayed())],
+            "current": [delayed(_partition_summary, pure=True)(p, kinds, target, model_ref, calibration, str(batch), False,
+                                                               sample_rows, seed + 1 + i) for i, p in enumerate(cur_ddf.to_delayed())],
         }
         merged = {side: {n: _tree([delayed(_pick, pure=True)(p, "features", n) for p in ps]) for n in kinds}
                   for side, ps in parts.items()}
         tasks: dict[str, Any] = {
             n: delayed(detect.test_feature, pure=True)(n, k, merged["reference"][n], merged["current"][n], params)
             for n, k in kinds.items()}
-        rows = {side: delayed(_sum, pure=True)(*[delayed(_pick)(p, "rows") for p in ps]) for side, ps in parts.items()}
-        extra: dict[str, Any] = {"rows": rows}
+        counts = {side: [delayed(_pick)(p, "rows") for p in ps] for side, ps in parts.items()}
+        extra: dict[str, Any] = {"rows": {side: delayed(_sum, pure=True)(*c) for side, c in counts.items()},
+                                 "sample": {side: delayed(_samples, pure=True)(counts[side], [delayed(_pick)(p, "sample") for p in ps],
+                                                                               sample_rows, seed + (side == "current"))
+                                            for side, ps in parts.items()}}
         if model is not None:
             extra["tally"] = {side: _tree([delayed(_pick, pure=True)(p, "tally") for p in ps], merge=detect.merge_tallies)
                               for side, ps in parts.items()}
         features, extra = client.gather(client.compute([tasks, extra]))
-    prediction, perf = None, detect.performance(0, 0, reference_score)
+    features = detect.finalize(features, params)
+    multi = multivariate.domain_classifier(extra["sample"]["reference"], extra["sample"]["current"], kinds,
+                                           params.multivariate, seed)
+    reference_score = model.reference_score if model is not None else None
+    prediction = None
+    perf = {**detect.performance(0, 0, reference_score),
+            **detect.estimated_performance(None, None, "not available: no model", None, 0.0)}
     if model is not None:
         tally = extra["tally"]
         prediction = detect.prediction_drift(tally["reference"].predicted, tally["current"].predicted, params)
-        perf = detect.performance_of(tally["current"], reference_score)
-    report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf)
+        estimated = detect.estimated_performance(tally["current"], calibration, note, reference_score,
+                                                 params.estimation.band_sigmas)
+        perf = detect.performance_of(tally["current"], reference_score, estimated)
+    report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf, multi)
     return detect.DriftResult(report, features)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as dataclass_replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import DriftParams
-from ctml.data import cast_to_kinds, feature_kinds
-from ctml.drift import registry, summary
+from ctml.data import cast_to_kinds
+from ctml.drift import estimate, multivariate, registry, stats, summary
 from ctml.drift.plots import distribution
+from ctml.drift.reference import Reference, build as build_reference
 from ctml.drift.summary import Ecdf, Summary
 from ctml.errors import UserError
 from ctml.task import task_of_model
@@ -31,10 +32,13 @@ class FeatureResult:
     drifted: bool
     severity: float
     distribution: pd.DataFrame = field(repr=False)
+    effect: float | None = None  # the difference's size (registry.effect), what drift.min_effect floors
+    p_adjusted: float | None = None  # the p-value after drift.correction (= p_value with none)
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "method": self.method, "score": rounded(self.score),
-                "p_value": rounded(self.p_value), "threshold": rounded(self.threshold), "drifted": self.drifted}
+                "p_value": rounded(self.p_value), "p_adjusted": rounded(self.p_adjusted), "effect": rounded(self.effect),
+                "threshold": rounded(self.threshold), "drifted": self.drifted}
 
 
 @dataclass
@@ -87,7 +91,8 @@ def _empty_side(kind: str, method: registry.Method, threshold: float, ref: Summa
 def test_feature(name: str, kind: str, ref: Summary, cur: Summary, params: DriftParams) -> FeatureResult:
     """Pick the method for one column (override, drift.method or the auto table) and run it."""
     distinct = summary.n_distinct(ref, cur, params.auto.categorical_max_unique)
-    method, threshold = registry.choose(name, kind, ref.n, distinct, params)
+    sized = ref.n if params.auto.size_of == "reference" else min(ref.n, cur.n)
+    method, threshold = registry.choose(name, kind, sized, distinct, params)
     if ref.n == 0 or cur.n == 0:
         return _empty_side(kind, method, threshold, ref, cur)
     if isinstance(ref, Ecdf) and method.name not in ("ks", "wasserstein") and \
@@ -96,10 +101,32 @@ def test_feature(name: str, kind: str, ref: Summary, cur: Summary, params: Drift
     stat = method.func(ref, cur, params.psi_bins)
     return FeatureResult(kind, method.name, stat.score, stat.p_value, threshold,
                          registry.is_drifted(method, stat, threshold), registry.severity(method, stat, threshold),
-                         distribution(ref, cur))
+                         distribution(ref, cur), registry.effect(method, stat, cur.n), stat.p_value)
 
 
-def _parallel(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
+def finalize(features: dict[str, FeatureResult], params: DriftParams) -> dict[str, FeatureResult]:
+    """The batch-level rules on top of each feature's own test: `drift.correction` of the p-values of
+    every p-value test in the batch, then the `drift.min_effect` floor. With 30 features at p < 0.05,
+    1.5 drift by chance in every batch; a floor keeps a large batch's trivial shift from counting."""
+    tested = [n for n, f in features.items() if f.effect is not None and f.p_value is not None
+              and registry.get(f.method).drift_when == "p_value_below"]
+    adjusted = dict(zip(tested, registry.adjusted_p_values([features[n].p_value for n in tested], params.correction)))
+    out = {}
+    for name, f in features.items():
+        if name not in adjusted:
+            out[name] = f
+            continue
+        method, stat = registry.get(f.method), stats.Stat(f.score, adjusted[name])
+        floor = params.min_effect.get(f.method, 0.0)
+        severity = registry.severity(method, stat, f.threshold)
+        if f.effect < floor:  # significant but too small to count: ranked below every drifted feature
+            severity = min(severity, f.effect / floor)
+        out[name] = dataclass_replace(f, p_adjusted=adjusted[name], severity=severity,
+                                      drifted=registry.is_drifted(method, stat, f.threshold) and f.effect >= floor)
+    return out
+
+
+def parallel(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
     """Columns side by side: the NumPy sorts release the GIL, so threads use every core."""
     items = list(items)
     workers = min(len(items), os.cpu_count() or 1)
@@ -118,7 +145,16 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[st
         kind = kinds[name]
         return test_feature(name, kind, summarize(reference[name], kind), summarize(current[name], kind), params)
 
-    return dict(zip(names, _parallel(one, [(n,) for n in names])))
+    return finalize(dict(zip(names, parallel(one, [(n,) for n in names]))), params)
+
+
+def compare(reference: dict[str, Summary], current: pd.DataFrame, kinds: dict[str, str],
+            params: DriftParams) -> dict[str, FeatureResult]:
+    """Every feature tested against the reference's summaries (cached or just made): only the batch is sorted."""
+    def one(name: str) -> FeatureResult:
+        return test_feature(name, kinds[name], reference[name], summarize(current[name], kinds[name]), params)
+
+    return finalize(dict(zip(kinds, parallel(one, [(n,) for n in kinds]))), params)
 
 
 def check_overrides(kinds: dict[str, str], params: DriftParams) -> None:
@@ -144,6 +180,7 @@ class Tally:
     correct: int = 0
     squared_error: float = 0.0
     absolute_error: float = 0.0
+    estimate: estimate.EstimateTally | None = None  # a classifier's CBPE sums, when it has a calibration
 
     @property
     def regression(self) -> bool:
@@ -153,9 +190,10 @@ class Tally:
 def merge_tallies(*tallies: Tally) -> Tally:
     merged = tallies[0]
     for t in tallies[1:]:
+        both = merged.estimate is not None and t.estimate is not None
         merged = Tally(summary.merge(merged.predicted, t.predicted), merged.labelled + t.labelled,
                        merged.correct + t.correct, merged.squared_error + t.squared_error,
-                       merged.absolute_error + t.absolute_error)
+                       merged.absolute_error + t.absolute_error, estimate.merge(merged.estimate, t.estimate) if both else None)
     return merged
 
 
@@ -196,20 +234,53 @@ def error_performance(tally: Tally, reference_rmse: float | None) -> dict[str, A
             "error_increase": rounded(increase)}
 
 
-def performance_of(tally: Tally, reference_score: float | None) -> dict[str, Any]:
-    """The performance section of the report, by what the model is."""
+ESTIMATED = ("estimated_accuracy", "estimated_accuracy_lower", "estimated_accuracy_upper", "estimated_f1",
+             "estimated_f1_lower", "estimated_f1_upper", "estimated_roc_auc", "estimated_roc_auc_lower",
+             "estimated_roc_auc_upper", "estimated_drop")
+
+
+def estimated_performance(tally: Tally | None, calibration: dict[str, Any] | None, note: str | None,
+                          reference_accuracy: float | None, sigmas: float) -> dict[str, Any]:
+    """The CBPE part of the performance section: estimates with their bands (lower/upper), the drop
+    of the estimated accuracy below the test accuracy, and `estimation` (cbpe, or why not)."""
+    if tally is None or tally.estimate is None or not tally.estimate.rows or calibration is None:
+        return {**{k: None for k in ESTIMATED}, "estimation": note or "not available: no rows with predictions"}
+    found = estimate.estimates(tally.estimate, calibration, sigmas)
+    out: dict[str, Any] = {"estimation": "cbpe"}
+    for metric in ("accuracy", "f1", "roc_auc"):
+        band = found[f"estimated_{metric}_band"] or [None, None]
+        out.update({f"estimated_{metric}": rounded(found[f"estimated_{metric}"]),
+                    f"estimated_{metric}_lower": rounded(band[0]), f"estimated_{metric}_upper": rounded(band[1])})
+    accuracy = found["estimated_accuracy"]
+    out["estimated_drop"] = None if reference_accuracy is None else rounded(reference_accuracy - accuracy)
+    return {k: out[k] for k in (*ESTIMATED, "estimation")}
+
+
+def performance_of(tally: Tally, reference_score: float | None, estimated: dict[str, Any]) -> dict[str, Any]:
+    """The performance section of the report, by what the model is: realized (labelled rows) and estimated."""
     if tally.regression:
-        return error_performance(tally, reference_score)
-    return performance(tally.correct, tally.labelled, reference_score)
+        return {**error_performance(tally, reference_score), **estimated}
+    return {**performance(tally.correct, tally.labelled, reference_score), **estimated}
 
 
-def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str) -> Tally:
+def model_outputs(model: Any, frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray | None]:
+    """Predictions, and a classifier's probabilities: one predict_proba and its argmax (what a
+    scikit-learn forest's predict is) instead of predicting twice."""
+    if task_of_model(model) == "classification" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(frame))
+        return pd.Series(np.asarray(model.classes_)[np.argmax(proba, axis=1)]), proba
+    return pd.Series(model.predict(frame)), None
+
+
+def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str | None,
+                calibration: dict[str, Any] | None = None) -> Tally:
     """The model's predictions on `frame`, and where `frame` carries labels, its hits (a classifier)
-    or its error sums (a regressor)."""
-    predicted = pd.Series(model.predict(frame[features]))
+    or its error sums (a regressor); with a `calibration`, a classifier's CBPE sums."""
+    predicted, proba = model_outputs(model, frame[features])
+    estimated = estimate.tally(proba, calibration) if calibration is not None and proba is not None else None
     regression = task_of_model(model) == "regression"
-    if target not in frame.columns:
-        return Tally(summary.ecdf(predicted) if regression else summary.counts(predicted))
+    if target is None or target not in frame.columns:
+        return Tally(summary.ecdf(predicted) if regression else summary.counts(predicted), estimate=estimated)
     labels = frame[target].reset_index(drop=True)
     if regression:
         truth = pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -223,19 +294,24 @@ def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: st
         correct = int((truth.to_numpy(dtype="float64", na_value=float("nan")) == guess.to_numpy(dtype="float64")).sum())
     else:
         correct = int((truth.astype("str").to_numpy() == guess.astype("str").to_numpy()).sum())
-    return Tally(summary.counts(predicted), int(known.sum()), correct)
+    return Tally(summary.counts(predicted), int(known.sum()), correct, estimate=estimated)
+
+
+def predicted_summary(model: Any, frame: pd.DataFrame, features: list[str]) -> Summary:
+    """What prediction drift compares: the summary of the model's predictions on `frame` (the reference)."""
+    return label_tally(model, frame, features, target=None).predicted
 
 
 # --- the report -----------------------------------------------------------------------------------
 
 def build_report(features: dict[str, FeatureResult], reference_rows: int, batch_rows: int,
-                 prediction: dict[str, Any] | None, perf: dict[str, Any]) -> dict[str, Any]:
+                 prediction: dict[str, Any] | None, perf: dict[str, Any], multi: dict[str, Any]) -> dict[str, Any]:
     n_drifted = sum(1 for f in features.values() if f.drifted)
     share = n_drifted / len(features) if features else 0.0
     return {"has_batch": True, "batch_rows": int(batch_rows), "reference_rows": int(reference_rows),
             "drift_score": rounded(share), "drifted_share": rounded(share), "n_features": len(features),
             "n_drifted": n_drifted, "features": {name: f.as_json() for name, f in features.items()},
-            "prediction": prediction, "performance": perf}
+            "prediction": prediction, "performance": perf, "multivariate": multi}
 
 
 def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -247,29 +323,54 @@ def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
     return {"has_batch": False, "batch_rows": 0, "reference_rows": int(reference_rows), "drift_score": 0.0,
             "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "features": {}, "prediction": None,
-            "performance": {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": None,
-                            "accuracy_drop": None}}
+            "performance": {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": None, "accuracy_drop": None,
+                            **estimated_performance(None, None, "no batch", None, 0.0)},
+            "multivariate": multivariate.not_tested("no batch")}
 
 
-def detect(reference: pd.DataFrame, batch: pd.DataFrame, target: str, params: DriftParams, *,
-           model: Any = None, reference_score: float | None = None, batch_path: str | Path = "batch",
+@dataclass(frozen=True)
+class ModelView:
+    """The model the batch is held to, as the drift stage loaded it: the model, its sha256, its test
+    score (accuracy, or a regressor's RMSE) and its CBPE calibration (None when it has none)."""
+
+    model: Any
+    sha256: str = ""
+    reference_score: float | None = None
+    calibration: dict[str, Any] | None = None
+
+    def usable_calibration(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(calibration, None) when CBPE can run, else (None, why not)."""
+        note = estimate.usable(self.calibration, self.model, self.sha256)
+        return (None, note) if note else (self.calibration, None)
+
+
+def detect(reference: pd.DataFrame | Reference, batch: pd.DataFrame, target: str, params: DriftParams, *,
+           model: ModelView | None = None, batch_path: str | Path = "batch", seed: int = 0,
            kinds: dict[str, str] | None = None) -> DriftResult:
-    """Local engine: the whole comparison on in-memory frames. `reference_score` is the model's test
-    accuracy (a classifier) or RMSE (a regressor), what a labelled batch's performance is held to;
-    `kinds` the features to test (the schema's: excluded columns are none), default every column."""
-    kinds = kinds or feature_kinds(reference, target)
+    """Local engine: the whole comparison on an in-memory batch, against a reference frame or its
+    (cached) `Reference`, which must then carry the model's predictions on it. `kinds`: the features
+    to test (the schema's: excluded columns are none), default every column of the reference frame."""
+    if isinstance(reference, pd.DataFrame):
+        frame = reference
+        reference = build_reference(frame, target, params.multivariate.max_rows, seed, kinds)
+        if model is not None:
+            reference.predicted[model.sha256] = predicted_summary(model.model, frame, list(reference.kinds))
+    kinds = reference.kinds
     check_overrides(kinds, params)
     current = align(batch, kinds, batch_path)
-    features = feature_drift(reference, current, kinds, params)
-    prediction, perf = None, performance(0, 0, reference_score)
+    features = compare(reference.summaries, current, kinds, params)
+    multi = multivariate.domain_classifier(reference.sample, current, kinds, params.multivariate, seed)
+    reference_score = model.reference_score if model is not None else None
+    prediction = None
+    perf = {**performance(0, 0, reference_score), **estimated_performance(None, None, "not available: no model", None, 0.0)}
     if model is not None:
-        names = list(kinds)
-        ref_tally = label_tally(model, reference, names, target)
+        calibration, note = model.usable_calibration()
         labelled_batch = current.assign(**{target: batch[target]}) if target in batch.columns else current
-        cur_tally = label_tally(model, labelled_batch, names, target)
-        prediction = prediction_drift(ref_tally.predicted, cur_tally.predicted, params)
-        perf = performance_of(cur_tally, reference_score)
-    return DriftResult(build_report(features, len(reference), len(batch), prediction, perf), features)
+        cur_tally = label_tally(model.model, labelled_batch, list(kinds), target, calibration)
+        prediction = prediction_drift(reference.predicted[model.sha256], cur_tally.predicted, params)
+        estimated = estimated_performance(cur_tally, calibration, note, reference_score, params.estimation.band_sigmas)
+        perf = performance_of(cur_tally, reference_score, estimated)
+    return DriftResult(build_report(features, reference.rows, len(batch), prediction, perf, multi), features)
 
 
 def most_drifted(features: dict[str, FeatureResult], top: int) -> list[str]:

@@ -46,6 +46,32 @@ def is_drifted(method: Method, stat: stats.Stat, threshold: float) -> bool:
     return stat.score >= threshold
 
 
+def effect(method: Method, stat: stats.Stat, current_rows: int) -> float:
+    """The size of a difference, whatever the sample sizes: a distance is one already; KS has its
+    distance D; chi-square's statistic grows with the rows, so its effect is Cohen's w = sqrt(chi2 / n).
+    `drift.min_effect` floors it: at 100,000 rows a p-value test flags a shift nobody would act on."""
+    if method.name == "chi2":
+        return math.sqrt(stat.score / current_rows) if current_rows and math.isfinite(stat.score) else math.inf
+    return stat.score
+
+
+def adjusted_p_values(p_values: list[float], correction: str) -> list[float]:
+    """`drift.correction` over one batch's p-value tests: Bonferroni (p x m, family-wise error) or
+    Benjamini-Hochberg (false discovery rate; = scipy.stats.false_discovery_control), or none."""
+    m = len(p_values)
+    if correction == "none" or m == 0:
+        return list(p_values)
+    if correction == "bonferroni":
+        return [min(1.0, p * m) for p in p_values]
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 1.0
+    for rank in range(m, 0, -1):  # from the largest p down: the running minimum of p x m / rank
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
 def tested_value(method: Method, stat: stats.Stat) -> float | None:
     """The number compared with the threshold: the p-value of a test, else the score."""
     return stat.p_value if method.drift_when == "p_value_below" else stat.score

@@ -52,6 +52,35 @@ def test_drift_is_checked_before_the_accuracy_drop(params):
     assert decide(drift(0.9, drop=0.5), params).reason == "drift 0.900 > 0.3"
 
 
+def unlabelled(estimated_drop: float | None, auc: float | None = 0.5, drifted: bool = False) -> dict:
+    return {"drift_score": 0.1, "multivariate": {"method": "domain_classifier", "score": auc, "threshold": 0.6, "drifted": drifted},
+            "performance": {"labelled": False, "estimated_accuracy": None if estimated_drop is None else 0.9 - estimated_drop,
+                            "estimated_drop": estimated_drop}}
+
+
+@pytest.mark.parametrize(("report", "retrain", "reason"), [
+    (unlabelled(0.15), True, "estimated accuracy drop 0.150 > 0.1 (CBPE, no labels)"),
+    (unlabelled(0.1), False, "drift 0.100 <= 0.3"),  # ct.max_estimated_drop itself does not retrain
+    (unlabelled(None), False, "drift 0.100 <= 0.3"),  # no estimate (a regressor, no predict_proba)
+    (unlabelled(0.0, auc=0.71, drifted=True), True, "multivariate drift: domain classifier AUC 0.710 >= 0.6"),
+    (unlabelled(0.0, auc=0.65, drifted=False), False, "drift 0.100 <= 0.3"),  # AUC past the threshold, not significant
+])
+def test_decide_retrains_on_multivariate_drift_or_an_estimated_drop(params, report, retrain, reason):
+    decision = decide(report, params)
+    assert (decision.retrain, decision.reason) == (retrain, reason)
+
+
+def test_a_labelled_batch_is_judged_on_its_realized_accuracy_not_the_estimate(params):
+    report = unlabelled(0.3)
+    report["performance"].update(labelled=True, accuracy=0.88, accuracy_drop=0.02)
+    assert decide(report, params).retrain is False
+
+
+def test_the_multivariate_trigger_can_be_turned_off(params):
+    off = params.model_copy(update={"ct": params.ct.model_copy(update={"multivariate_trigger": False})})
+    assert decide(unlabelled(0.0, auc=0.9, drifted=True), off).retrain is False
+
+
 def test_duplicate_rows_rule_allows_up_to_half():
     half = pd.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", "z"]})  # 1 of 4 rows repeats an earlier one
     assert duplicate_problem(half) == []

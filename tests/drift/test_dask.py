@@ -33,7 +33,11 @@ class Double(RegressorMixin, BaseEstimator):
 
 
 def assert_same(local: dict, distributed: dict) -> None:
-    assert {k: v for k, v in local.items() if k != "features"} == {k: v for k, v in distributed.items() if k != "features"}
+    """Equal reports, but for the domain classifier's score: each engine samples its own rows."""
+    apart = ("features", "multivariate")
+    assert {k: v for k, v in local.items() if k not in apart} == {k: v for k, v in distributed.items() if k not in apart}
+    assert (local["multivariate"]["method"], local["multivariate"]["batch_rows"]) == \
+           (distributed["multivariate"]["method"], distributed["multivariate"]["batch_rows"])
     assert local["features"].keys() == distributed["features"].keys()
     for name, want in local["features"].items():
         got = distributed["features"][name]
@@ -49,9 +53,9 @@ def test_dask_engine_equals_local_engine(dask_client, tmp_path: Path, shift: flo
     ref, batch = mixed(ref_rows, 0), mixed(batch_rows, 1, shift=shift)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_parquet(tmp_path / "batch.parquet", index=False)
-    local = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.8).report
+    local = detect.detect(ref, batch, "target", PARAMS, model=detect.ModelView(Sign(), reference_score=0.8)).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
-                                                 dask_client, partition_rows=700, model=Sign(), reference_score=0.8).report
+                                                 dask_client, partition_rows=700, model=detect.ModelView(Sign(), reference_score=0.8)).report
     assert local["n_drifted"] == (4 if shift else 0)
     assert_same(local, distributed)
 
@@ -60,9 +64,9 @@ def test_dask_engine_reads_a_csv_batch_in_chunks(dask_client, tmp_path: Path):
     ref, batch = mixed(3000, 0), mixed(2500, 1, shift=0.5)
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_csv(tmp_path / "batch.csv", index=False)
-    local = detect.detect(ref, pd.read_csv(tmp_path / "batch.csv"), "target", PARAMS, model=Sign()).report
+    local = detect.detect(ref, pd.read_csv(tmp_path / "batch.csv"), "target", PARAMS, model=detect.ModelView(Sign())).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.csv", "target", PARAMS,
-                                                 dask_client, partition_rows=1000, model=Sign()).report
+                                                 dask_client, partition_rows=1000, model=detect.ModelView(Sign())).report
     assert_same(local, distributed)
 
 
@@ -85,9 +89,9 @@ def test_dask_engine_equals_local_engine_for_a_regressor(dask_client, tmp_path: 
     ref["target"], batch["target"] = 2 * ref["x"] + 0.5, 2 * batch["x"] + np.linspace(-2, 2, len(batch))
     ref.to_parquet(tmp_path / "train.parquet", index=False)
     batch.to_parquet(tmp_path / "batch.parquet", index=False)
-    local = detect.detect(ref, batch, "target", PARAMS, model=Double(), reference_score=0.5).report
+    local = detect.detect(ref, batch, "target", PARAMS, model=detect.ModelView(Double(), reference_score=0.5)).report
     distributed = dask_engine.detect_partitioned(tmp_path / "train.parquet", tmp_path / "batch.parquet", "target", PARAMS,
-                                                 dask_client, partition_rows=700, model=Double(), reference_score=0.5).report
+                                                 dask_client, partition_rows=700, model=detect.ModelView(Double(), reference_score=0.5)).report
     assert local["performance"]["rmse"] > 0.5 and local["prediction"]["method"] == "wasserstein"
     assert local["performance"] == pytest.approx(distributed["performance"]) and local["prediction"] == distributed["prediction"]
     assert_same(local, distributed)

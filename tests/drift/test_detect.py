@@ -15,7 +15,12 @@ from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 from tests.helpers import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml").drift
-FEATURE_KEYS = {"kind", "method", "score", "p_value", "threshold", "drifted"}
+FEATURE_KEYS = {"kind", "method", "score", "p_value", "p_adjusted", "effect", "threshold", "drifted"}
+
+
+def realized(performance: dict) -> dict:
+    """The performance section without its CBPE estimates (tests/drift/test_estimate.py has those)."""
+    return {k: v for k, v in performance.items() if k not in (*detect.ESTIMATED, "estimation")}
 
 
 def test_report_follows_the_contract_and_is_plain_json():
@@ -23,7 +28,7 @@ def test_report_follows_the_contract_and_is_plain_json():
     report = json.loads(json.dumps(result.report))
     assert report == result.report
     assert set(report) == {"has_batch", "batch_rows", "reference_rows", "drift_score", "drifted_share", "n_features",
-                           "n_drifted", "features", "prediction", "performance"}
+                           "n_drifted", "features", "prediction", "performance", "multivariate"}
     assert (report["has_batch"], report["batch_rows"], report["reference_rows"]) == (True, 2000, 3000)
     assert report["n_features"] == 6 and all(set(f) == FEATURE_KEYS for f in report["features"].values())
     kinds = {n: (f["kind"], f["method"]) for n, f in report["features"].items()}
@@ -113,12 +118,15 @@ def test_model_predictions_and_accuracy_on_a_labelled_batch():
             return (frame["x"].to_numpy() > 0.5).astype("int64")
 
     ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
-    report = detect.detect(ref, batch, "target", PARAMS, model=Sign(), reference_score=0.9).report
+    report = detect.detect(ref, batch, "target", PARAMS, model=detect.ModelView(Sign(), reference_score=0.9)).report
     expected = float(((batch["x"] > 0.5).astype(int) == batch["target"]).mean())
-    assert report["performance"] == {"labelled": True, "labelled_rows": 2000, "accuracy": round(expected, 6),
-                                     "reference_accuracy": 0.9, "accuracy_drop": round(0.9 - expected, 6)}
+    assert realized(report["performance"]) == {"labelled": True, "labelled_rows": 2000, "accuracy": round(expected, 6), "reference_accuracy": 0.9,
+                                               "accuracy_drop": round(0.9 - expected, 6)}
+    # A model without predict_proba: estimation unavailable, said so, not a crash.
+    assert report["performance"]["estimated_accuracy"] is None
+    assert report["performance"]["estimation"] == "not available: the model has no predict_proba"
     assert report["prediction"]["method"] == "jensenshannon" and report["prediction"]["drifted"] is True
-    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Sign()).report
+    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=detect.ModelView(Sign())).report
     assert unlabelled["performance"]["labelled"] is False and unlabelled["prediction"] == report["prediction"]
 
 
@@ -132,14 +140,16 @@ class Double(RegressorMixin, BaseEstimator):
 def test_regressor_error_and_numeric_prediction_drift_on_a_labelled_batch():
     ref, batch = mixed(3000, 0), mixed(2000, 1, shift=1.0)
     batch["target"] = 2 * batch["x"] + np.where(np.arange(len(batch)) % 2, 1.0, -3.0)  # errors 3 and -1, alternating
-    report = detect.detect(ref, batch, "target", PARAMS, model=Double(), reference_score=1.5).report
+    report = detect.detect(ref, batch, "target", PARAMS, model=detect.ModelView(Double(), reference_score=1.5)).report
     rmse = float(np.sqrt((9 + 1) / 2))
-    assert report["performance"] == {"labelled": True, "labelled_rows": 2000, "rmse": round(rmse, 6), "mae": 2.0,
-                                     "reference_rmse": 1.5, "error_increase": round((rmse - 1.5) / 1.5, 6)}
+    assert realized(report["performance"]) == {"labelled": True, "labelled_rows": 2000, "rmse": round(rmse, 6), "mae": 2.0, "reference_rmse": 1.5,
+                                               "error_increase": round((rmse - 1.5) / 1.5, 6)}
+    assert report["performance"]["estimated_accuracy"] is None
+    assert report["performance"]["estimation"] == "not available: a regressor: CBPE estimates classification metrics"
     assert report["prediction"]["method"] == "wasserstein" and report["prediction"]["drifted"] is True
-    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=Double(), reference_score=1.5).report
-    assert unlabelled["performance"] == {"labelled": False, "labelled_rows": 0, "rmse": None, "mae": None,
-                                         "reference_rmse": 1.5, "error_increase": None}
+    unlabelled = detect.detect(ref, batch.drop(columns="target"), "target", PARAMS, model=detect.ModelView(Double(), reference_score=1.5)).report
+    assert realized(unlabelled["performance"]) == {"labelled": False, "labelled_rows": 0, "rmse": None, "mae": None, "reference_rmse": 1.5,
+                                         "error_increase": None}
 
 
 def test_most_drifted_ranks_by_distance_past_threshold():

@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +30,18 @@ def argv(repo: Path) -> list[str]:
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
             "--metrics", str(repo / "metrics/metrics.json"), "--schema", str(repo / "data/schema.json"),
             "--out", str(repo / "metrics/drift.json"),
-            "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots")]
+            "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots"),
+            "--calibration", str(repo / "models/calibration.json"), "--cache", str(repo / ".ct/drift-cache")]
+
+
+def calibrated_accuracy(repo: Path, model_dir: Path, batch: pd.DataFrame) -> float:
+    """CBPE's expected accuracy computed here from calibration.json: the mean calibrated probability of
+    the predicted class (the positive class's curve applied as np.interp, clipped)."""
+    model, calibration = joblib.load(model_dir / "model.joblib"), read_json(model_dir / "calibration.json")
+    proba = model.predict_proba(batch.drop(columns=["target"], errors="ignore"))
+    curve = calibration["curves"][1]
+    positive = proba[:, 1] if curve is None else np.interp(np.clip(proba[:, 1], curve["x"][0], curve["x"][-1]), curve["x"], curve["y"])
+    return float(np.where(proba.argmax(1) == 1, positive, 1 - positive).mean())
 
 
 def shifted_batch(repo: Path, columns: list[str], rows: int = 300, labelled: bool = True) -> pd.DataFrame:
@@ -73,6 +85,12 @@ def test_a_shifted_batch_is_measured_plotted_and_shown_by_dvc(repo: Path):
     assert report["prediction"]["method"] == "chi2" and report["performance"]["labelled"] is True
     metrics = read_json(repo / "metrics/metrics.json")
     assert report["performance"]["reference_accuracy"] == metrics["accuracy"]
+    perf, multi = report["performance"], report["multivariate"]
+    batch = pd.read_parquet(repo / "data/checked/batch.parquet")
+    assert perf["estimation"] == "cbpe" and perf["estimated_accuracy"] == pytest.approx(calibrated_accuracy(repo, repo / "models", batch), abs=1e-6)
+    assert perf["estimated_accuracy_lower"] <= perf["estimated_accuracy"] <= perf["estimated_accuracy_upper"]
+    assert perf["estimated_drop"] == pytest.approx(metrics["accuracy"] - perf["estimated_accuracy"], abs=2e-6)
+    assert (multi["method"], multi["drifted"]) == ("domain_classifier", True) and multi["score"] >= 0.9
     plots = repo / "metrics/drift_plots"
     assert sorted(p.name for p in plots.iterdir()) == ["distributions", "distributions.png", "scores.csv", "scores.png"]
     assert len(list((plots / "distributions").glob("*.csv"))) == 4
@@ -101,12 +119,20 @@ def test_csv_batch_without_labels_and_the_production_model(repo: Path):
     for name in ("model.joblib", "model.json"):
         shutil.copy2(repo / "models" / name, production / name)
     (production / "metrics.json").write_text('{"accuracy": 0.5}')
-    shifted_batch(repo, ["mean area"], labelled=False).to_csv(repo / "data/checked/batch.csv", index=False)
+    batch = shifted_batch(repo, ["mean area"], labelled=False)
+    batch.to_csv(repo / "data/checked/batch.csv", index=False)
     assert run_main(stage_module().main, argv(repo)) == 0
-    report = read_json(repo / "metrics/drift.json")
-    assert report["performance"] == {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": 0.5,
-                                     "accuracy_drop": None}
+    perf = read_json(repo / "metrics/drift.json")["performance"]
+    assert {k: perf[k] for k in ("labelled", "accuracy", "reference_accuracy", "accuracy_drop", "estimated_accuracy")} == \
+        {"labelled": False, "accuracy": None, "reference_accuracy": 0.5, "accuracy_drop": None, "estimated_accuracy": None}
+    assert perf["estimation"] == "not available: no calibration.json beside the model (released before estimation existed)"
     assert read_json(repo / "metrics/drift_features.json")["mean area"]["drifted"] is True
+    shutil.copy2(repo / "models/calibration.json", production / "calibration.json")  # what a release now copies
+    assert run_main(stage_module().main, argv(repo)) == 0
+    perf = read_json(repo / "metrics/drift.json")["performance"]
+    assert perf["estimation"] == "cbpe" and perf["accuracy"] is None
+    assert perf["estimated_accuracy"] == pytest.approx(calibrated_accuracy(repo, production, batch), abs=1e-6)
+    assert perf["estimated_drop"] == pytest.approx(0.5 - perf["estimated_accuracy"], abs=2e-6)
 
 
 def test_a_tampered_production_model_is_refused(repo: Path, capsys):
@@ -137,7 +163,10 @@ def test_dask_engine_gives_the_local_report(repo: Path):
     set_params(repo, compute__engine="dask", compute__partition_rows=1000)
     dvc("repro", "drift", cwd=repo)
     distributed, features = read_json(repo / "metrics/drift.json"), read_json(repo / "metrics/drift_features.json")
+    # the domain classifier's score is the one figure apart: each engine draws its own sample of rows
+    multi, local_multi = distributed.pop("multivariate"), local.pop("multivariate")
     assert distributed == local and features.keys() == local_features.keys()
+    assert (multi["method"], multi["batch_rows"], multi["drifted"]) == (local_multi["method"], local_multi["batch_rows"], True)
     for name, f in local_features.items():
         got = features[name]
         assert (got["method"], got["drifted"]) == (f["method"], f["drifted"])

@@ -1,0 +1,92 @@
+"""Cached reference summaries: keyed by the md5 DVC records, served only for the bytes they came
+from, and giving the very report an uncached run gives. Real `dvc add` in a temporary repo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from ctml.config import load_params
+from ctml.drift import detect
+from ctml.drift.reference import open_reference, recorded_md5
+from ctml.io import read_table
+from tests.drift.frames import mixed
+from tests.helpers import ROOT, dvc, git
+
+PARAMS = load_params(ROOT / "params.yaml")
+DRIFT = PARAMS.drift
+
+
+@pytest.fixture
+def tracked(tmp_path: Path) -> Path:
+    """A git + DVC repo holding a `dvc add`-ed reference.parquet."""
+    git("init", "-q", cwd=tmp_path)
+    dvc("init", "-q", cwd=tmp_path)
+    mixed(3000, 0).to_parquet(tmp_path / "reference.parquet", index=False)
+    dvc("add", "-q", "reference.parquet", cwd=tmp_path)
+    return tmp_path
+
+
+def model() -> LogisticRegression:
+    frame = mixed(500, 9)
+    return LogisticRegression().fit(frame[["x", "level"]], frame["target"])
+
+
+def view(m) -> detect.ModelView:
+    return detect.ModelView(m, "model-sha", 0.9, None)
+
+
+def run(repo: Path, cache: Path, batch: pd.DataFrame, m) -> tuple[dict, str]:
+    reference, how = open_reference(repo / "reference.parquet", "target", DRIFT.multivariate.max_rows, 0, cache, DRIFT.cache,
+                                    read_table, m, "model-sha")
+    return detect.detect(reference, batch, "target", DRIFT, model=view(m)).report, how
+
+
+class Picky(ClassifierMixin, BaseEstimator):
+    """A fitted logistic regression over two of the columns, given every feature column."""
+
+    def __init__(self) -> None:
+        self.inner = model()
+        self.classes_ = self.inner.classes_
+
+    def predict(self, frame: pd.DataFrame):
+        return self.inner.predict(frame[["x", "level"]])
+
+    def predict_proba(self, frame: pd.DataFrame):
+        return self.inner.predict_proba(frame[["x", "level"]])
+
+
+def test_second_step_reads_the_cache_and_reports_the_same(tracked: Path, tmp_path: Path):
+    cache, batch, m = tracked / ".ct" / "drift-cache", mixed(400, 1, shift=0.5), Picky()
+    first, how_first = run(tracked, cache, batch, m)
+    second, how_second = run(tracked, cache, batch, m)
+    uncached = detect.detect(read_table(tracked / "reference.parquet"), batch, "target", DRIFT, model=view(m)).report
+    assert (how_first, how_second) == ("summarized and cached", "cached")
+    assert first == second == uncached
+    assert recorded_md5(tracked / "reference.parquet") in [p.name.split("-")[0] for p in cache.iterdir()]
+
+
+def test_a_file_changed_behind_dvcs_back_is_summarized_again(tracked: Path):
+    cache, batch, m = tracked / ".ct" / "drift-cache", mixed(400, 1), Picky()
+    run(tracked, cache, batch, m)
+    mixed(2000, 5, shift=1.0).to_parquet(tracked / "reference.parquet", index=False)  # not `dvc add`-ed: the .dvc is stale
+    report, how = run(tracked, cache, batch, m)
+    assert how == "summarized and cached" and report["reference_rows"] == 2000
+    assert report == detect.detect(read_table(tracked / "reference.parquet"), batch, "target", DRIFT, model=view(m)).report
+
+
+def test_a_new_model_gets_its_predictions_computed_once(tracked: Path):
+    cache, batch = tracked / ".ct" / "drift-cache", mixed(300, 2)
+    run(tracked, cache, batch, Picky())
+    reference, how = open_reference(tracked / "reference.parquet", "target", DRIFT.multivariate.max_rows, 0, cache, DRIFT.cache,
+                                    read_table, Picky(), "another-sha")
+    assert how == "cached; predictions of this model computed" and set(reference.predicted) == {"another-sha"}
+
+
+def test_untracked_reference_or_cache_off_is_not_cached(tmp_path: Path):
+    mixed(500, 0).to_parquet(tmp_path / "reference.parquet", index=False)
+    reference, how = open_reference(tmp_path / "reference.parquet", "target", 100, 0, tmp_path / "cache", 4, read_table)
+    assert how == "not cached (DVC records no hash for it)" and reference.rows == 500 and not (tmp_path / "cache").exists()
