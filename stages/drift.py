@@ -43,7 +43,7 @@ def kept_measurement(out: str | Path, features: str | Path) -> bool:
     """With no batch, whether the last measurement stays: both its files are there.
 
     Why keep it: a queued `dvc exp run` works in a copy of the project without git-ignored files, so
-    it never sees the batch in data/incoming; rewriting drift.json as "no batch" there would undo the
+    it never sees the batch in data/checked; rewriting drift.json as "no batch" there would undo the
     workspace's measurement on `dvc exp apply`. The reference and production model do not change in
     an experiment, so the last measurement still describes the last batch.
     """
