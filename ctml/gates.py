@@ -208,7 +208,7 @@ def latency_gate(latencies_ms: np.ndarray, limit_ms: float, confidence: float = 
     passed = p95 < limit_ms
     shown = f"<= {bound:.3f} ms with {confidence:.0%} confidence" if np.isfinite(bound) else "no confidence bound"
     detail = (f"p95 {p95:.3f} ms ({shown}), median {float(np.median(latencies_ms)):.3f} ms "
-              f"over {len(latencies_ms)} single-row predictions")
+              f"over {len(latencies_ms)} single-row requests")
     return Gate(passed, True, round(p95, 4), limit_ms, detail)
 
 

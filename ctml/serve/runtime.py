@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ctml import layout
 from ctml.config import Params
@@ -65,14 +66,17 @@ class Runtime:
         return self.served
 
     def _load(self, prod: source.Production) -> Served:
-        folder = self.root / layout.PRODUCTION
-        return scoring.load(folder / "model.joblib", folder / "model.json", self.root / layout.SCHEMA, prod.version,
-                            self.params.validate_)
+        folder, test = self.root / layout.PRODUCTION, self.root / layout.TEST_SPLIT
+        check = pd.read_parquet(test) if test.exists() else None  # the compiled model is used only if it agrees here
+        served = scoring.load(folder / "model.joblib", folder / "model.json", self.root / layout.SCHEMA, prod.version,
+                              self.params.validate_, check)
+        return served
 
     def _swap(self, served: Served) -> None:
         old, self.served = self.served, served
         self.metrics.serving(served.version, served.sha256)
-        log(f"serving {served.version} (sha256 {served.sha256[:12]}…)" + (f", replacing {old.version}" if old else ""))
+        runtime = "compiled runtime" if served.fast else "scikit-learn"
+        log(f"serving {served.version} (sha256 {served.sha256[:12]}…, {runtime})" + (f", replacing {old.version}" if old else ""))
 
     def check_reload(self) -> None:
         """Serve the production version if it is not the one served (see the module docstring)."""

@@ -20,6 +20,7 @@ from ctml.io import read_json
 from ctml.model import load_verified
 from ctml.predict import request_rules
 from ctml.schema import check_frame, recorded_kinds
+from ctml.serve import compiled
 from ctml.serve.protocol import DATATYPES, Request, RequestError, infer_body, parse_infer, response, tensor
 from ctml.task import task_of_model
 
@@ -36,6 +37,7 @@ class Served:
     schema: dict[str, Any]
     rules: ValidateParams  # the schema rules a request is held to
     classes: np.ndarray | None  # None for a regressor
+    fast: Callable[[pd.DataFrame], np.ndarray] | None = None  # the compiled model (ctml.serve.compiled), when verified
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -55,15 +57,19 @@ class Served:
                 "outputs": outputs, "parameters": parameters}
 
 
-def load(model_path: str | Path, meta_path: str | Path, schema_path: str | Path, version: str, vp: ValidateParams) -> Served:
-    """Verify the model file's sha256 against its metadata before unpickling it (a UserError if not)."""
+def load(model_path: str | Path, meta_path: str | Path, schema_path: str | Path, version: str, vp: ValidateParams,
+         check: pd.DataFrame | None = None) -> Served:
+    """Verify the model file's sha256 against its metadata before unpickling it (a UserError if not);
+    compile it when scikit-learn agrees with the compiled model on the rows of `check` (the test split)."""
     model, meta = load_verified(model_path, meta_path)
     schema = read_json(schema_path)
     kinds = recorded_kinds(schema)
     features = list(meta.get("features") or kinds)
     classes = None if task_of_model(model) == "regression" else np.asarray(model.classes_)
+    usable = check if check is not None and set(features) <= set(check.columns) else None
+    fast = compiled.verified(model, usable[features] if usable is not None else None)
     return Served(model, version, str(meta["model_sha256"]), features, {c: kinds[c] for c in features if c in kinds},
-                  schema, request_rules(vp), classes)
+                  schema, request_rules(vp), classes, fast)
 
 
 @dataclass
@@ -148,8 +154,8 @@ def score(served: Served, requests: list[Request]) -> list[Scored | RequestError
 def predict(served: Served, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """(labels, probabilities) from one model call: the label is the most probable class."""
     if served.classes is None:
-        return np.asarray(served.model.predict(x)), None
-    proba = served.model.predict_proba(x)
+        return np.asarray(served.fast(x) if served.fast else served.model.predict(x)), None
+    proba = served.fast(x) if served.fast else served.model.predict_proba(x)
     return served.classes[proba.argmax(axis=1)], proba
 
 
@@ -166,6 +172,6 @@ def load_and_query(model_path: str | Path, meta_path: str | Path, schema_path: s
                    vp: ValidateParams, max_rows: int) -> Callable[[int], bytes]:
     """The latency gate's probe: the candidate loaded as the server loads it, and `query(i)` that
     answers a single-row V2 request for row i of `x` (bodies encoded before timing, as a client would)."""
-    served = load(model_path, meta_path, schema_path, "candidate", vp)
+    served = load(model_path, meta_path, schema_path, "candidate", vp, check=x)
     bodies = [infer_body(x.iloc[[i % len(x)]], served.kinds) for i in range(min(max_rows, len(x)))]
     return lambda i: answer(served, bodies[i % len(bodies)])
