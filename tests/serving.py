@@ -88,7 +88,7 @@ def kinds(repo: Path) -> dict[str, str]:
     return {c: spec["kind"] for c, spec in read_json(repo / "data/schema.json")["columns"].items()}
 
 
-def test_rows(repo: Path) -> pd.DataFrame:
+def sample_rows(repo: Path) -> pd.DataFrame:
     target = read_json(repo / "data/schema.json")["target"]
     return pd.read_parquet(repo / "data/prepared/test.parquet").drop(columns=[target])
 
