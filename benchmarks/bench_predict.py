@@ -99,7 +99,7 @@ def section(fig: dict[str, object], repeats: int) -> str:
         "",
         "| single row | p50 ms | p95 ms | p99 ms |",
         "|---|---:|---:|---:|",
-        (f"| pipeline `.predict` on one raw row (1000 calls; what the latency gate times) | "
+        (f"| pipeline `.predict` on one raw row (1000 calls, in-process) | "
          f"{row[50]:.2f} | {row[95]:.2f} | {row[99]:.2f} |"),
         (f"| `predict_file`, 1-row CSV in/out (50 calls: sha256 + unpickle + validate + write) | "
          f"{e2e[50]:.1f} | {e2e[95]:.1f} | {e2e[99]:.1f} |"),

@@ -91,7 +91,7 @@ def yardsticks(project: Path, rows: pd.DataFrame) -> dict[str, float]:
     import joblib
 
     model = joblib.load(project / "models/production/model.joblib")
-    one = [rows.iloc[[i]] for i in range(200)]
+    one = [rows.iloc[[i % len(rows)]] for i in range(200)]
     model.predict_proba(one[0])
     timings = []
     for r in one:
