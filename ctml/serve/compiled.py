@@ -32,13 +32,15 @@ TOLERANCE = 1e-6  # largest difference from scikit-learn's probabilities (or pre
 
 @dataclass(frozen=True)
 class Forest:
-    """Every tree of a forest in padded arrays of shape (trees, nodes)."""
+    """Every node of every tree in flat arrays: node i's children are `children[2i]` (left) and
+    `children[2i + 1]` (right), global indices; a leaf is its own two children, so walking `depth`
+    levels from each tree's root ends on a leaf for every row, with one `take` per array per level."""
 
-    left: np.ndarray
-    right: np.ndarray
+    children: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
-    value: np.ndarray  # (trees, nodes, outputs): class fractions normalised per node, or the regression value
+    value: np.ndarray  # (nodes, outputs): class fractions normalised per node, or the regression value
+    roots: np.ndarray  # (trees, 1): each tree's root
     depth: int
     classifier: bool
 
@@ -47,35 +49,35 @@ class Forest:
         if getattr(forest, "n_outputs_", 1) != 1:
             return None
         trees = [e.tree_ for e in forest.estimators_]
-        nodes = max(t.node_count for t in trees)
         classifier = hasattr(forest, "classes_")
         width = len(forest.classes_) if classifier else 1
-        left = np.full((len(trees), nodes), -1, dtype=np.intp)
-        right, feature = left.copy(), np.zeros((len(trees), nodes), dtype=np.intp)
-        threshold = np.zeros((len(trees), nodes))
-        value = np.zeros((len(trees), nodes, width))
-        for i, t in enumerate(trees):
-            n = t.node_count
-            left[i, :n], right[i, :n], feature[i, :n], threshold[i, :n] = t.children_left, t.children_right, t.feature, t.threshold
+        offsets = np.cumsum([0] + [t.node_count for t in trees])
+        children, feature, threshold, value = [], [], [], []
+        for offset, t in zip(offsets, trees):
+            own = np.arange(t.node_count) + offset
+            leaf = t.children_left < 0
+            children.append(np.stack([np.where(leaf, own, t.children_left + offset),
+                                      np.where(leaf, own, t.children_right + offset)], axis=1).ravel())
+            feature.append(np.where(leaf, 0, t.feature))
+            threshold.append(t.threshold)
             v = t.value[:, 0, :width]
             if classifier:  # DecisionTreeClassifier.predict_proba normalises each leaf
                 total = v.sum(axis=1, keepdims=True)
                 v = v / np.where(total == 0, 1.0, total)
-            value[i, :n] = v
-        return cls(left, right, feature, threshold, value, max(t.max_depth for t in trees), classifier)
+            value.append(v)
+        return cls(np.concatenate(children).astype(np.intp), np.concatenate(feature).astype(np.intp),
+                   np.concatenate(threshold), np.concatenate(value), offsets[:-1, None].astype(np.intp),
+                   max(t.max_depth for t in trees), classifier)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(rows, classes) probabilities, or (rows,) predictions."""
-        x32 = np.asarray(x, dtype=np.float32)
-        trees = np.arange(self.left.shape[0])[:, None]
-        node = np.zeros((self.left.shape[0], len(x32)), dtype=np.intp)
-        rows = np.arange(len(x32))[None, :]
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        flat, row_base = x32.ravel(), (np.arange(len(x32)) * x32.shape[1])[None, :]
+        node = np.repeat(self.roots, len(x32), axis=1)  # (trees, rows)
         for _ in range(self.depth):
-            left = self.left[trees, node]
-            inner = left >= 0
-            go_left = x32[rows, self.feature[trees, node]] <= self.threshold[trees, node]
-            node = np.where(inner, np.where(go_left, left, self.right[trees, node]), node)
-        leaves = self.value[trees, node]  # (trees, rows, width)
+            right = flat.take(row_base + self.feature.take(node)) > self.threshold.take(node)  # not `x <= threshold`
+            node = self.children.take(2 * node + right)
+        leaves = self.value.take(node, axis=0)  # (trees, rows, width)
         total = leaves[0].copy()
         for tree in leaves[1:]:  # tree order, as scikit-learn accumulates
             total += tree
