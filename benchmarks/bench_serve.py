@@ -165,7 +165,8 @@ def section(fig: dict) -> str:
         ("`python benchmarks/bench_serve.py`: default model (random_forest, 120 trees, depth 5, 30 features) served by "
          "`ct.py serve` (uvicorn + httptools + uvloop, one process, compiled forest runtime, capture on) on 127.0.0.1; "
          "the load generator (one thread and keep-alive connection per client) runs on the same 2 cores. "
-         f"Load average at the end: {fig['load']}."),
+         f"Load average at the end: {fig['load']}: compare the in-process yardstick below with the same call on a quiet "
+         "machine (\"## Predict\") to see how much the other jobs inflate every figure here."),
         "",
         machine_info(),
         "",

@@ -68,9 +68,8 @@ class Runtime:
     def _load(self, prod: source.Production) -> Served:
         folder, test = self.root / layout.PRODUCTION, self.root / layout.TEST_SPLIT
         check = pd.read_parquet(test) if test.exists() else None  # the compiled model is used only if it agrees here
-        served = scoring.load(folder / "model.joblib", folder / "model.json", self.root / layout.SCHEMA, prod.version,
-                              self.params.validate_, check)
-        return served
+        return scoring.load(folder / "model.joblib", folder / "model.json", self.root / layout.SCHEMA, prod.version,
+                            self.params.validate_, check)
 
     def _swap(self, served: Served) -> None:
         old, self.served = self.served, served
@@ -84,7 +83,7 @@ class Runtime:
         if prod is None or (self.served is not None and (prod.version, prod.sha256) == (self.served.version, self.served.sha256)):
             return
         if source.workspace_sha(self.root) != prod.sha256:
-            return  # a release or rollback is writing models/production: its tag came first? wait for the files
+            return  # the workspace is not at that version (yet, or someone changed it): keep serving, look again
         try:
             served = self._load(prod)
         except (UserError, OSError, ValueError) as exc:

@@ -109,3 +109,23 @@ def test_a_new_version_failing_its_integrity_check_is_not_loaded(released_repo: 
     finally:
         assert server.stop() == 0
     assert "not loading v1.1.0" in server.log() and "still serving v1.0.0" in server.log()
+
+
+def test_feedback_for_uncaptured_rows_is_accepted_and_expired_ids_are_refused(released_repo: Path, tmp_path: Path):
+    # capture nothing; forget requests after 0.0005 h (1.8 s)
+    repo = served_copy(released_repo, tmp_path, serve__capture_sample=0.0, serve__feedback_retention_hours=0.0005,
+                       serve__capture_seconds=0.2, serve__reload_interval_s=0.2)
+    server = start(repo)
+    try:
+        with server.client() as c:
+            assert infer(c, repo, sample_rows(repo).iloc[:2], "uncaptured").status_code == 200
+            reply = c.post("/feedback", json={"id": "uncaptured", "labels": [0, 1]})
+            assert reply.status_code == 200 and reply.json() == {"id": "uncaptured", "rows": 2, "recorded": True,
+                                                                 "captured": False}
+            assert infer(c, repo, sample_rows(repo).iloc[:1], "late").status_code == 200
+            expired = poll(lambda: (r := c.post("/feedback", json={"id": "late", "labels": [1]})).status_code == 404 and r)
+            assert "serve.feedback_retention_hours" in expired.json()["error"]
+            assert metric(c.get("/metrics").text, "ct_serve_captured_rows_total") == 0
+    finally:
+        assert server.stop() == 0
+    assert not list((repo / "data/incoming").glob("serve-*")) and not list((repo / "data/labels").glob("serve-*"))
