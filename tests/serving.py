@@ -1,7 +1,6 @@
 """A real `ct.py serve` in a subprocess on 127.0.0.1 (`--port 0`), and V2 requests for it."""
 from __future__ import annotations
 
-import queue
 import re
 import signal
 import subprocess
@@ -26,6 +25,7 @@ class Server:
     proc: subprocess.Popen
     url: str
     lines: list[str] = field(default_factory=list)  # stderr, as it comes
+    out: list[str] = field(default_factory=list)  # stdout, as it comes
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
@@ -44,30 +44,24 @@ class Server:
         return "\n".join(self.lines)
 
 
-def _pump(stream: Any, into: list[str] | queue.Queue) -> None:
+def _pump(stream: Any, into: list[str]) -> None:
     for line in stream:
-        into.append(line.rstrip()) if isinstance(into, list) else into.put(line.rstrip())
+        into.append(line.rstrip())
 
 
 def start(repo: Path, *args: str, **extra_env: str) -> Server:
     """`python ct.py serve --port 0 ARGS` in the project; returns once it printed its address."""
     proc = subprocess.Popen([sys.executable, str(repo / "ct.py"), "serve", "--port", "0", *args], cwd=repo,
                             env=env(**extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out: queue.Queue = queue.Queue()
     server = Server(proc, "")
-    threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True).start()
+    threading.Thread(target=_pump, args=(proc.stdout, server.out), daemon=True).start()
     threading.Thread(target=_pump, args=(proc.stderr, server.lines), daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            line = out.get(timeout=0.2)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        if m := re.search(r"on (http://127\.0\.0\.1:\d+)", line):
+    while time.monotonic() < deadline and proc.poll() is None:
+        if server.out and (m := re.search(r"on (http://127\.0\.0\.1:\d+)", server.out[0])):
             server.url = m.group(1)
             return server
+        time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"ct.py serve did not start (exit {proc.poll()}):\n{server.log()}")
 

@@ -35,6 +35,15 @@ class Metrics:
         self.capture_dropped = Counter("ct_serve_capture_dropped_rows", "captured rows lost to a failed write", registry=r)
         self.feedback = Counter("ct_serve_feedback", "feedback requests by result", ["result"], registry=r)
 
+    def total(self, sample: str) -> float:
+        """A sample summed over its labels, e.g. every `ct_serve_requests_total`."""
+        return sum(s.value for m in self.registry.collect() for s in m.samples if s.name == sample)
+
+    def summary(self) -> str:
+        return (f"{self.total('ct_serve_requests_total'):.0f} requests ({self.total('ct_serve_errors_total'):.0f} errors), "
+                f"{self.total('ct_serve_rows_total'):.0f} rows scored, {self.total('ct_serve_captured_rows_total'):.0f} captured, "
+                f"{self.total('ct_serve_feedback_total'):.0f} feedback, {self.total('ct_serve_reloads_total'):.0f} reloads")
+
     def serving(self, version: str, sha256: str) -> None:
         self.model.clear()
         self.model.labels(version=version, sha256=sha256[:12]).set(1)

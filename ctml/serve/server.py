@@ -52,4 +52,5 @@ def serve(root: Path, params: Params, host: str, port: int) -> int:
         # uvicorn re-raises the signal it shut down on once it is done: by then the shutdown was clean (exit 0).
         signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run(sockets=[sock])
+    print(f"stopped: {runtime.metrics.summary()}", flush=True)
     return 0

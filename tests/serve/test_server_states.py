@@ -89,6 +89,9 @@ def test_sigterm_drains_flushes_the_buffer_and_exits_0(released_repo: Path, tmp_
     assert time.monotonic() - start_s < 10
     files = list((repo / "data/incoming").glob("serve-*-rows.parquet"))
     assert len(files) == 1 and sorted(pd.read_parquet(files[0])["_ct_request_id"]) == [f"term-{i}/0" for i in range(5)]
+    summary = poll(lambda: [line for line in server.out if line.startswith("stopped: ")])
+    assert "5 rows scored, 5 captured" in summary[0]
+
 
 
 def test_a_new_version_failing_its_integrity_check_is_not_loaded(released_repo: Path, tmp_path: Path):
