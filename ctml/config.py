@@ -230,6 +230,20 @@ class AlertsParams(_Section):
     timeout_s: float = Field(gt=0, le=60)
 
 
+class ServeParams(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=0, le=65535)
+    reload_interval_s: float = Field(gt=0)
+    max_body_mb: float = Field(gt=0)
+    batch_wait_ms: float = Field(ge=0, le=1000)
+    max_batch_rows: int = Field(ge=1)
+    capture_rows: int = Field(ge=1)
+    capture_seconds: float = Field(gt=0)
+    capture_sample: float = Field(ge=0, le=1)
+    feedback_retention_hours: float = Field(gt=0)
+    shutdown_timeout_s: float = Field(gt=0, le=60)
+
+
 class TrackingParams(_Section):
     enabled: bool
     online_timeout_s: float = Field(gt=0, le=60)
@@ -247,6 +261,7 @@ class Params(_Section):
     ct: CTParams
     gates: GatesParams
     alerts: AlertsParams
+    serve: ServeParams
     tracking: TrackingParams
 
     def as_dict(self) -> dict[str, Any]:

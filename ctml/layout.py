@@ -65,6 +65,7 @@ CT_STATE = Path(".ct")
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
 ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (alerts.min_interval_s)
 DRIFT_CACHE = CT_STATE / "drift-cache"  # reference summaries keyed by DVC's hash (never a dependency, never in git)
+SERVED_REQUESTS = CT_STATE / "served.sqlite"  # `ct.py serve`: requests answered, for POST /feedback
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # the staged batch in CHECKED, Parquet first
 # What a release copies into PRODUCTION: file name there -> where the pipeline wrote it. gates.json is

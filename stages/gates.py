@@ -19,6 +19,7 @@ from ctml.errors import run_main
 from ctml.features import split_xy
 from ctml.io import read_json, write_json
 from ctml.model import load_verified
+from ctml.serve.scoring import load_and_query
 from ctml.task import task_of_model
 
 
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="training data (Parquet), dated by its datetime columns")
     p.add_argument("--batches", required=True, help="directory of CT batches, dated by file time otherwise")
     p.add_argument("--validation", required=True, help="validate stage report (JSON)")
+    p.add_argument("--schema", required=True, help="the data contract (JSON): what a served request is held to")
     p.add_argument("--out", required=True, help="output: every gate's result, value, limit and detail (JSON)")
     p.add_argument("--summary", required=True, help="output: the verdict and counts (JSON metric)")
     args, params = stage.parse(p, argv)
@@ -58,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         now = datetime.now(timezone.utc)
         newest, origin = gates.newest_data_time(gates.read_datetime_columns(args.data),
                                                 data_files(args.batches, params.data))
-        latencies = gates.single_row_latencies_ms(candidate, x, g.latency_samples, g.p95_latency_ms, g.latency_confidence)
+        query = load_and_query(args.model, args.meta, args.schema, x, params.validate_, g.latency_samples)
+        latencies = gates.single_row_latencies_ms(query, g.latency_samples, g.p95_latency_ms, g.latency_confidence)
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),

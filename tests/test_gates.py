@@ -170,10 +170,15 @@ def test_load_production_none_when_empty_and_verified_when_present(tmp_path: Pat
 
 # --- latency --------------------------------------------------------------------------------------
 
+def row_query(model, x):
+    rows = [x.iloc[[i]] for i in range(len(x))]
+    return lambda i: model.predict(rows[i % len(rows)])
+
+
 def test_latency_times_single_rows_and_blocks_above_the_limit(params):
     model = fit(params, numeric_frame())
     x, _ = split_xy(numeric_frame(seed=1), "target")
-    timings = gates.single_row_latencies_ms(model, x, max_samples=25)
+    timings = gates.single_row_latencies_ms(row_query(model, x), max_samples=25)
     assert timings.shape == (25,) and (timings > 0).all()
     blocked = gates.latency_gate(timings, limit_ms=0.001)
     assert (blocked.passed, blocked.blocking, blocked.limit) == (False, True, 0.001)
@@ -202,9 +207,9 @@ def test_quantile_upper_bound_is_the_binomial_order_statistic():
 def test_latency_sampling_stops_early_only_when_the_bound_settles_it(params):
     model = fit(params, numeric_frame())
     x, _ = split_xy(numeric_frame(seed=1), "target")
-    far = gates.single_row_latencies_ms(model, x, max_samples=200, limit_ms=10_000, confidence=0.95)
+    far = gates.single_row_latencies_ms(row_query(model, x), max_samples=200, limit_ms=10_000, confidence=0.95)
     assert len(far) == 59 and gates.latency_gate(far, 10_000).passed
-    near = gates.single_row_latencies_ms(model, x, max_samples=120, limit_ms=0.001, confidence=0.95)
+    near = gates.single_row_latencies_ms(row_query(model, x), max_samples=120, limit_ms=0.001, confidence=0.95)
     assert len(near) == 120 and not gates.latency_gate(near, 0.001).passed
 
 

@@ -31,7 +31,7 @@ FLAGS = {
     ("drift", "--cache"): layout.DRIFT_CACHE,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,
     ("gates", "--production"): layout.PRODUCTION, ("gates", "--data"): layout.RAW, ("gates", "--batches"): layout.BATCHES,
-    ("gates", "--validation"): layout.VALIDATION, ("gates", "--out"): layout.GATES,
+    ("gates", "--validation"): layout.VALIDATION, ("gates", "--schema"): layout.SCHEMA, ("gates", "--out"): layout.GATES,
     ("gates", "--summary"): layout.GATES_SUMMARY,
 }
 

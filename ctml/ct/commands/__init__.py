@@ -5,6 +5,6 @@ Each `run(args) -> int` is thin: it parses nothing itself and calls the ctml.ct 
 from __future__ import annotations
 
 from ctml.ct.commands import (check, compare, export_runs, history, lineage, predict, promote, report, rollback, runs,
-                              simulate, status, watch)
+                              serve, simulate, status, watch)
 
-COMMANDS = (simulate, check, watch, status, history, runs, export_runs, rollback, promote, lineage, compare, predict, report)
+COMMANDS = (simulate, check, watch, status, history, runs, export_runs, rollback, promote, lineage, compare, predict, serve, report)
