@@ -67,7 +67,7 @@ def prepare_batch(frame: pd.DataFrame, ctx: Context, source: Path | None = None,
     typed, _ = cast_to_kinds(data, recorded_kinds(schema), label=schema["target"], date_formats=recorded_date_formats(schema))
     problems = problems + check_frame(typed, schema, vp, require_target=False) or duplicate_problem(typed)
     return Batch(source, frame, None if problems else typed.reset_index(drop=True), problems,
-                 dropped=None if problems else dropped, keys=kept[keys] if keys else None, rows=len(frame),
+                 dropped=None if problems else dropped, keys=kept[keys] if keys else None, rows=len(kept),
                  labelled=schema["target"] in typed.columns)
 
 

@@ -21,10 +21,12 @@ INCOMING = Path("data/incoming")
 
 
 def rows(repo: Path, n: int = 60, seed: int = 7, shift: float = 0.0) -> pd.DataFrame:
-    """Rows like the training data (what a healthy feed sends); `shift` moves 15 features by that many std."""
-    frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(n, random_state=seed, replace=True).reset_index(drop=True)
+    """Rows like the training data (what a healthy feed sends); `shift` moves 15 features by that many
+    std of the training data (not of the sample: two shifted batches then share one distribution)."""
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    frame = training.sample(n, random_state=seed, replace=True).reset_index(drop=True)
     for name in [c for c in frame.columns if c != "target"][:15]:
-        frame[name] = frame[name] + shift * frame[name].std()
+        frame[name] = frame[name] + shift * training[name].std()
     return frame
 
 

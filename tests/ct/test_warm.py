@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from ctml.config import load_params
 from ctml.ct import warm
 from ctml.errors import UserError
+from ctml.layout import lineage_batches
 from ctml.runs.offline import offline_runs
 from tests.helpers import dvc, read_json, set_params
 
@@ -32,8 +34,10 @@ def write_batch(repo: Path, shift: float = 0.0, rows: int = 200) -> None:
 def fold_batch(repo: Path) -> None:
     """A CT batch folded into training: every stage is stale."""
     frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(60, random_state=9)
-    frame.to_parquet(repo / "data/batches/batch-0001.parquet", index=False)
-    dvc("add", "-q", "data/batches/batch-0001.parquet", cwd=repo)
+    folder = lineage_batches(repo / "data/batches", load_params(repo / "params.yaml").data)  # the current source's batches
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / "batch-0001.parquet", index=False)
+    dvc("add", "-q", str((folder / "batch-0001.parquet").relative_to(repo)), cwd=repo)
 
 
 def outputs(repo: Path) -> dict[str, bytes]:
@@ -135,7 +139,7 @@ def test_a_failing_stage_is_one_line_and_leaves_lock_and_outputs(repo: Path):
         warm.reproduce(repo, ["drift"], ENV)
     message = str(info.value)
     assert message.startswith("`dvc repro drift` failed (exit 1): stage 'drift': ")
-    assert "batch.csv" in message and "missing feature column 'mean radius'" in message and "\n" not in message
+    assert "batch.csv" in message and "missing feature column 'area error'" in message and "\n" not in message
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
@@ -146,7 +150,7 @@ def test_a_failing_subprocess_stage_is_one_line_too(repo: Path):
     with pytest.raises(UserError) as info:
         warm.reproduce(repo, ["drift"], ENV)
     assert str(info.value).startswith("`dvc repro drift` failed (exit 1): stage 'drift': ")
-    assert "missing feature column 'mean radius'" in str(info.value)
+    assert "missing feature column 'area error'" in str(info.value)
 
 
 def test_the_in_process_stage_run_is_tracked_with_the_pipeline_id(repo: Path, monkeypatch):
