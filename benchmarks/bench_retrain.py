@@ -51,9 +51,15 @@ def drifted_batch(repo: Path, seed: int):
 
 
 def fold(repo: Path, seed: int) -> str:
-    rel = f"data/batches/batch-{9000 + seed:04d}.parquet"
-    drifted_batch(repo, seed).to_parquet(repo / rel, index=False)
-    return rel
+    """A drifted batch in the current source's lineage folder (what a CT step folds); its path from the root."""
+    from ctml import layout
+    from ctml.config import load_params
+
+    folder = layout.lineage_batches(repo / layout.BATCHES, load_params(repo / layout.PARAMS).data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"batch-{9000 + seed:04d}.parquet"
+    drifted_batch(repo, seed).to_parquet(path, index=False)
+    return path.relative_to(repo).as_posix()
 
 
 def main() -> None:

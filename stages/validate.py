@@ -48,9 +48,12 @@ def check_bounds(schema: dict[str, Any], bounds: Mapping[str, object]) -> None:
                             f"(numeric: {', '.join(numeric[:20]) or 'none'})")
 
 
+NONE = "no problems, no warnings"  # an empty output file would make DVC warn "is empty" on every run
+
+
 def write_lines(path: str | Path, lines: list[str]) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(f"{line}\n" for line in lines))
+        tmp.write_text("".join(f"{line}\n" for line in lines or [NONE]))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

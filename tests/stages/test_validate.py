@@ -47,6 +47,7 @@ def test_records_once_then_checks_with_the_same_report(tmp_path: Path, capsys: p
     assert "(recorded now)" in capsys.readouterr().out
     schema, report = (tmp_path / "schema.json").read_bytes(), (tmp_path / "validation.json").read_bytes()
     assert yaml.safe_load(report) == {"rows": 4, "columns": 2, "excluded": 0, "violations": 0, "passed": True}
+    assert (tmp_path / "problems.txt").read_text() == "no problems, no warnings\n"  # never empty: DVC warns on empty outputs
     assert run(tmp_path, good()) == 0
     assert "(recorded now)" not in capsys.readouterr().out
     assert (tmp_path / "schema.json").read_bytes() == schema and (tmp_path / "validation.json").read_bytes() == report
