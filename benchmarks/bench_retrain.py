@@ -52,12 +52,9 @@ def drifted_batch(repo: Path, seed: int):
 
 def fold(repo: Path, seed: int) -> str:
     """A drifted batch in the current source's lineage folder (what a CT step folds); its path from the root."""
-    from ctml import layout
-    from ctml.config import load_params
+    from tests.helpers import lineage_folder
 
-    folder = layout.lineage_batches(repo / layout.BATCHES, load_params(repo / layout.PARAMS).data)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"batch-{9000 + seed:04d}.parquet"
+    path = lineage_folder(repo) / f"batch-{9000 + seed:04d}.parquet"
     drifted_batch(repo, seed).to_parquet(path, index=False)
     return path.relative_to(repo).as_posix()
 

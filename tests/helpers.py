@@ -85,6 +85,16 @@ def store(repo: Path) -> Path:
     return repo.parent / ".dvcstore"
 
 
+def lineage_folder(repo: Path) -> Path:
+    """Where CT folds batches for the project's current data source (created): ingest reads only this folder."""
+    from ctml import layout
+    from ctml.config import load_params
+
+    folder = repo / layout.lineage_batches(layout.BATCHES, load_params(repo / layout.PARAMS).data)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def ct(repo: Path, *args: str, check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
     """`python ct.py ARGS` in the project, as a user runs it."""
     return python(str(repo / "ct.py"), *args, cwd=repo, check=check, **extra_env)

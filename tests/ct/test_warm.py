@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from ctml.config import load_params
 from ctml.ct import warm
 from ctml.errors import UserError
-from ctml.layout import lineage_batches
 from ctml.runs.offline import offline_runs
-from tests.helpers import dvc, read_json, set_params
+from tests.helpers import dvc, lineage_folder, read_json, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +32,7 @@ def write_batch(repo: Path, shift: float = 0.0, rows: int = 200) -> None:
 def fold_batch(repo: Path) -> None:
     """A CT batch folded into training: every stage is stale."""
     frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(60, random_state=9)
-    folder = lineage_batches(repo / "data/batches", load_params(repo / "params.yaml").data)  # the current source's batches
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = lineage_folder(repo)
     frame.to_parquet(folder / "batch-0001.parquet", index=False)
     dvc("add", "-q", str((folder / "batch-0001.parquet").relative_to(repo)), cwd=repo)
 

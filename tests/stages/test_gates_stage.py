@@ -9,10 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctml.config import load_params
-from ctml.layout import lineage_batches
 from ctml.runs.offline import offline_runs
-from tests.helpers import dvc, ran_stages, read_json, set_params
+from tests.helpers import dvc, lineage_folder, ran_stages, read_json, set_params
 
 pytestmark = pytest.mark.slow
 GATES = ["schema", "freshness", "accuracy", "latency", "fairness"]
@@ -112,8 +110,7 @@ def test_fairness_blocks_and_old_data_alerts_on_user_data(fresh_repo: Path):
 def test_fresh_batch_file_dates_the_data(repo: Path):
     """Without datetime columns the newest batch file's time is the data time: just written, so fresh."""
     batch = pd.read_parquet(repo / "data/raw/train.parquet").head(20)
-    folder = lineage_batches(repo / "data/batches", load_params(repo / "params.yaml").data)  # the current source's batches
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = lineage_folder(repo)
     batch.to_parquet(folder / "batch-0001.parquet", index=False)
     start = time.time()
     dvc("repro", cwd=repo)
