@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
-from ctml.serve.protocol import infer_body  # noqa: E402
+from ctml.serve.protocol import infer_body, row_bodies  # noqa: E402
 from tests.helpers import ct, dvc, git, make_project, read_json, set_params  # noqa: E402
 from tests.serving import kinds, start  # noqa: E402
 
@@ -113,7 +113,7 @@ def measure(project: Path, soak: int) -> dict[str, object]:
     target = read_json(project / "data/schema.json")["target"]
     rows = pd.read_parquet(project / "data/prepared/test.parquet").drop(columns=[target])
     k = kinds(project)
-    singles = [infer_body(rows.iloc[[i]], k) for i in range(len(rows))]
+    singles = row_bodies(rows, k)
     big = pd.concat([rows] * (BATCH_ROWS // len(rows) + 1)).iloc[:BATCH_ROWS]
     batch = [infer_body(big, k)]
     out: dict[str, object] = {"yard": yardsticks(project, rows)}

@@ -7,7 +7,8 @@ pandas, scikit-learn, pyarrow and Neptune for a fraction of a second of work (ab
 imported already.
 
 How, so that the result is what `dvc repro` gives: DVC's own `Repo.reproduce` decides what is stale,
-walks the DAG, and writes dvc.lock exactly as the CLI does. Only the moment it would start
+walks the DAG, and writes dvc.lock entries exactly as the CLI does (in one write at the end rather
+than one per stage: each write re-parses the whole lock). Only the moment it would start
 `$SHELL -c "python -m stages.<name> ..."` is replaced: when the command runs a module of this project
 and none of the stage's code deps changed since this process started (it would otherwise run older
 code than the files on disk), the module's `main(argv)` runs here, in the environment the subprocess
@@ -123,6 +124,7 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
     """
     import dvc.stage.run as stage_run
     from dvc.exceptions import ReproductionError
+    from dvc.repo import lock_repo
     from dvc.stage.exceptions import StageCmdFailedError
 
     root = root.resolve()
@@ -142,11 +144,24 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
         if run.error:
             raise StageCmdFailedError(stage.cmd, 1)
 
+    done: list[Any] = []
+
+    def reproduce_stage(stage: Any, **kwargs: Any) -> Any:
+        # DVC's own `_reproduce_stage` minus its dump: each dump re-parses and rewrites the whole
+        # dvc.lock (round-trip YAML, ~0.2 s a stage); the stages run are written in one dump below.
+        ran = stage.reproduce(**kwargs)
+        if ran:
+            done.append(stage)
+        return ran
+
     label = " ".join(["dvc repro", *(["--single-item"] if single_item else []), *targets])
     stage_run.cmd_run = run_command
     try:
-        with _dvc_repo(root) as repo:
-            repo.reproduce(list(targets) or None, single_item=single_item)
+        with _dvc_repo(root) as repo, lock_repo(repo), repo.scm_context():  # held across the dump too
+            try:
+                repo.reproduce(list(targets) or None, single_item=single_item, repro_fn=reproduce_stage)
+            finally:  # as `dvc repro` leaves them: every stage that ran before a failure is recorded
+                _dump_lock(done)
     except ReproductionError as exc:
         if failed := [run for run in runs if run.error]:
             raise UserError(f"`{label}` failed (exit 1): stage '{failed[0].stage}': {failed[0].error}") from None
@@ -158,6 +173,15 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
     finally:
         stage_run.cmd_run = original
     return runs
+
+
+def _dump_lock(stages: list[Any]) -> None:
+    """Record the stages in their dvc.lock, one write per dvc.yaml, in the order they ran."""
+    by_file: dict[str, list[Any]] = {}
+    for stage in stages:
+        by_file.setdefault(stage.dvcfile.path, []).append(stage)
+    for group in by_file.values():
+        group[0].dvcfile.dump_stages(group, update_pipeline=False)
 
 
 def _run_stage(root: Path, stage: Any, env: dict[str, str]) -> StageRun:

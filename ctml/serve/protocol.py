@@ -168,3 +168,12 @@ def infer_body(frame: Any, kinds: dict[str, str], request_id: str | None = None)
     inputs = [{"name": c, "shape": [len(frame)], "datatype": DATATYPES[kind][0], "data": _json_values(frame[c], kind)}
               for c, kind in kinds.items()]
     return orjson.dumps({"inputs": inputs, **({"id": request_id} if request_id else {})})
+
+
+def row_bodies(frame: Any, kinds: dict[str, str]) -> list[bytes]:
+    """One single-row request per row of a DataFrame, each the bytes `infer_body` gives for that row:
+    the columns are converted once, not once per row (30x fewer pandas calls for the latency probe)."""
+    columns = {c: _json_values(frame[c], kind) for c, kind in kinds.items()}
+    return [orjson.dumps({"inputs": [{"name": c, "shape": [1], "datatype": DATATYPES[kind][0], "data": [columns[c][i]]}
+                                     for c, kind in kinds.items()]})
+            for i in range(len(frame))]

@@ -21,7 +21,7 @@ from ctml.model import load_verified
 from ctml.predict import request_rules
 from ctml.schema import check_frame, recorded_kinds
 from ctml.serve import compiled
-from ctml.serve.protocol import DATATYPES, Request, RequestError, infer_body, parse_infer, response, tensor
+from ctml.serve.protocol import DATATYPES, Request, RequestError, parse_infer, response, row_bodies, tensor
 from ctml.task import task_of_model
 
 
@@ -173,5 +173,5 @@ def load_and_query(model_path: str | Path, meta_path: str | Path, schema_path: s
     """The latency gate's probe: the candidate loaded as the server loads it, and `query(i)` that
     answers a single-row V2 request for row i of `x` (bodies encoded before timing, as a client would)."""
     served = load(model_path, meta_path, schema_path, "candidate", vp, check=x)
-    bodies = [infer_body(x.iloc[[i % len(x)]], served.kinds) for i in range(min(max_rows, len(x)))]
+    bodies = row_bodies(x.iloc[:max_rows], served.kinds)
     return lambda i: answer(served, bodies[i % len(bodies)])

@@ -140,6 +140,18 @@ def test_a_failing_stage_is_one_line_and_leaves_lock_and_outputs(repo: Path):
     assert (repo / "dvc.lock").read_bytes() == lock and outputs(repo) == before
 
 
+def test_the_stages_run_before_a_failure_are_recorded_in_dvc_lock_as_dvc_repro_records_them(repo: Path):
+    """The lock is written once at the end of a warm run, not after each stage: a failure must still
+    leave the stages that ran recorded (up to date), and only the failed one and its dependants stale."""
+    set_params(repo, train__n_estimators=7)
+    (repo / "data/checked/batch.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UserError):
+        warm.reproduce(repo, ["drift"], ENV)
+    stale = dvc_status(repo)
+    assert "train" not in stale and "evaluate" not in stale, stale
+    assert "drift" in stale and "gates" in stale
+
+
 def test_a_failing_subprocess_stage_is_one_line_too(repo: Path):
     warm.snapshot_code(repo)
     (repo / "data/checked/batch.csv").write_text("a,b\n1,2\n")

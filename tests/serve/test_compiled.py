@@ -14,7 +14,7 @@ from ctml.io import write_json
 from ctml.model import build_estimator, save_model
 from ctml.schema import infer_schema
 from ctml.serve import compiled, scoring
-from ctml.serve.protocol import infer_body, parse_infer
+from ctml.serve.protocol import infer_body, parse_infer, row_bodies
 from ctml.task import TaskDecision
 
 
@@ -92,3 +92,17 @@ def test_latency_gate_times_v2_requests_through_the_serving_path(params, tmp_pat
     served = scoring.load(tmp_path / "model.joblib", tmp_path / "model.json", tmp_path / "schema.json", "v", params.validate_)
     request = parse_infer(infer_body(x.iloc[:4], served.kinds, "r1"), served.kinds, served.outputs)
     assert request.id == "r1" and request.rows == 4
+
+
+def test_row_bodies_are_the_single_row_requests_infer_body_encodes():
+    """The latency probe's bodies, converted a column at a time, are byte for byte what a client
+    sends for each row: every kind, a missing value of each."""
+    rows = pd.DataFrame({
+        "n": [1.5, np.nan, 3.0],
+        "b": pd.array([True, None, False], dtype="boolean"),
+        "d": pd.to_datetime(["2026-01-02", None, "2026-03-04"]),
+        "c": ["red", None, "blue"],
+    })
+    kinds = {"n": "numeric", "b": "boolean", "d": "datetime", "c": "categorical"}
+    assert row_bodies(rows, kinds) == [infer_body(rows.iloc[[i]], kinds) for i in range(len(rows))]
+    assert row_bodies(rows.iloc[:0], kinds) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ctml.serve.protocol import infer_body
+from ctml.serve.protocol import row_bodies
 from tests.helpers import ct, tags
 from tests.serve.conftest import served_copy
 from tests.serving import kinds, poll, sample_rows, start
@@ -56,7 +56,7 @@ def test_release_and_rollback_are_served_without_a_failed_request(released_repo:
     repo = served_copy(released_repo, tmp_path, serve__reload_interval_s=0.5, ct__start_step=1)
     server = start(repo)
     rows = sample_rows(repo)
-    load = Load(server.url, [infer_body(rows.iloc[[i]], kinds(repo)) for i in range(len(rows))])
+    load = Load(server.url, row_bodies(rows, kinds(repo)))
     try:
         poll(lambda: load.latest() == "v1.0.0")
         ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")  # drift -> retrain -> v1.1.0
