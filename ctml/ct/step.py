@@ -131,11 +131,16 @@ def decide(drift: dict[str, Any], params: Params) -> Decision:
     return performance_trigger(drift, params) or Decision(False, f"drift {score:.3f} <= {ct.threshold}")
 
 
+def fold_path(ctx: Context, step: int) -> Path:
+    """Where step `step` folds its batch: this lineage's folder of data/batches."""
+    return ctx.path(layout.lineage_batches(layout.BATCHES, ctx.params.data) / f"batch-{step:04d}.parquet")
+
+
 def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str, Any] | None, reason: str,
             record: StepRecord) -> None:
     """Fold the batch (a staged file, or labelled rows) into this lineage's training data, reproduce,
     and release only if every blocking gate passes and the candidate learnt from data production did not."""
-    folded = ctx.path(layout.lineage_batches(layout.BATCHES, ctx.params.data) / f"batch-{step:04d}.parquet")
+    folded = fold_path(ctx, step)
     if isinstance(batch, Path):
         folded.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(batch, folded)
@@ -190,10 +195,10 @@ def _discard(ctx: Context, step: int) -> None:
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
     if ctx.commit:
         restore_state(ctx.root, keep=layout.CT_RECORDS)
-    else:
-        for path in ctx.path(layout.BATCHES).rglob("batch-*"):
-            if not git(ctx.root, "ls-files", "--", str(path.relative_to(ctx.root))):
-                path.unlink()
+    else:  # only this step's fold: earlier folds (their data is never in git, nor, unreleased, their .dvc) stay
+        folded = fold_path(ctx, step)
+        for path in (folded, folded.with_name(folded.name + ".dvc")):
+            path.unlink(missing_ok=True)
     ctx.reproduce(step=step)
     lock.clear_inflight(ctx.root)
 

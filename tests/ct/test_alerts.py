@@ -108,3 +108,39 @@ def test_step_events_name_what_happened(params):
         ["drift", "awaiting_labels"]
     # A label file re-measures rows whose drift was alerted when they arrived: no second drift alert.
     assert step_events(record(scenario="labels", drift_score=0.5), params, {}) == []
+
+
+@pytest.mark.slow
+def test_simulate_alerts_drift_freshness_and_the_release_to_a_real_receiver(repo, tmp_path):
+    """End to end through `ct.py simulate`: a replayed stream whose dated rows ended months ago and
+    whose batch drifts raises drift, freshness (a non-blocking gate) and the release or block, each
+    sent before the command exits; the URL is in none of them, nor in what the project keeps."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from tests.helpers import ct, git, history
+
+    rng = np.random.default_rng(4)
+    n = 600
+    frame = pd.DataFrame({"amount": rng.normal(size=n), "channel": rng.choice(["web", "shop"], size=n),
+                          "day": pd.date_range("2026-01-01", periods=n, freq="h").strftime("%Y-%m-%d %H:%M:%S")})
+    frame.loc[500:, "amount"] += 3.0  # the batch after the 500 reference rows (ct.reference_rows) drifts
+    frame["label"] = np.where(frame["amount"] > 0.5, "yes", "no")
+    frame.to_csv(tmp_path / "stream.csv", index=False)
+    with webhook_receiver() as (url, received):
+        ct(repo, "simulate", "--scenario", "replay", "--data", str(tmp_path / "stream.csv"), "--target", "label",
+           "--steps", "1", "--batch-size", "100", CT_ALERT_WEBHOOK=url)
+    step = history(repo).iloc[-1]
+    assert step["status"] in ("retrained", "blocked"), step["note"]
+    received = [body for body in received if body["event"] != "accuracy_drop"]  # the shift may cost accuracy too
+    assert [body["event"] for body in received] == ["drift", "freshness", step["status"]]
+    assert received[1]["text"] == (f"[project] step {step['step']}: the newest training data is older than "
+                                   "gates.freshness_hours (24 h)")
+    assert all(body["step"] == step["step"] and body["project"] == "project" for body in received)
+    secret = url.split("/", 3)[-1]
+    sent = [{k: v for k, v in body.items() if k not in ("path", "content_type")} for body in received]  # what CT wrote
+    assert all(secret not in json.dumps(body) for body in sent)
+    assert secret not in (repo / "metrics/ct_history.csv").read_text()
+    assert secret not in git("log", "--all", "--format=%B", cwd=repo).stdout

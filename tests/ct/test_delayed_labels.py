@@ -4,6 +4,7 @@ labels, label files delivered to data/labels join them by id, the realized accur
 and the retrain folds exactly the labelled rows once `ct.min_labelled_rows` of them are labelled."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ctml import layout
-from tests.helpers import ct, history, read_json, tags
+from tests.helpers import ct, dvc, git, history, read_json, set_params, sha256, tags
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +93,70 @@ def test_a_bad_label_file_is_quarantined_and_changes_nothing(traffic, tmp_path, 
     assert reason in row["note"]
     assert (repo / "data/quarantine" / f"step-{row['step']:04d}.csv").read_text() == content
     assert {p.name: p.read_bytes() for p in (repo / layout.AWAITING).rglob("*") if p.is_file()} == awaiting
+
+
+def test_labelled_trigger_retrains_at_once_on_the_waiting_rows_already_labelled(baseline_repo, tmp_path):
+    """`ct.unlabelled_trigger: labelled`: a new trigger does not wait for ct.min_labelled_rows, it
+    retrains on the rows of earlier triggers that are labelled by now; the realized accuracy of the
+    label step is in history and in the CT command's Neptune run."""
+    from ctml.runs.offline import offline_runs
+
+    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    frame = captured(repo)
+    frame.drop(columns="target").to_csv(repo / "data/incoming/traffic.csv", index=False)
+    assert check(repo)[1]["status"] == "awaiting_labels"
+    labels(frame, range(70, 100)).to_csv(repo / "data/labels/late.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"], row["labelled_rows"]) == (3, "awaiting_labels", 30), row["note"]
+    ct_run = offline_runs(repo, stage="ct", limit=1)[0]
+    assert ct_run.series["ct/labelled_rows"] == [(float(row["step"]), 30.0)]
+    assert ct_run.fields[f"ct/steps/{row['step']}/labelled_rows"] == "30"
+
+    set_params(repo, ct__unlabelled_trigger="labelled")
+    git("commit", "-qam", "retrain on what is labelled", cwd=repo)
+    more = frame.assign(_ct_request_id=[f"req-1{i:03d}" for i in range(ROWS)])
+    more.drop(columns="target").to_csv(repo / "data/incoming/more-traffic.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"]) == (0, "retrained"), row["note"]
+    assert row["note"].endswith("on rows without labels; retrained on the 30 waiting rows already labelled")
+    folded = pd.read_parquet(next((repo / "data/batches").rglob(f"batch-{row['step']:04d}.parquet")))
+    assert folded["target"].tolist() == frame.loc[70:99, "target"].tolist()
+
+
+def test_rows_without_ids_wait_in_their_own_batch_only(baseline_repo, tmp_path):
+    """A drifted batch with neither labels nor an id: nothing can label it later, so none of it is
+    kept for labels and the step says why."""
+    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    frame = captured(repo)
+    frame.drop(columns=["target", "_ct_request_id"]).to_csv(repo / "data/incoming/anonymous.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"]) == (3, "awaiting_labels")
+    assert row["note"].endswith("on rows without labels or ids: they can only be labelled in their own batch "
+                                "(data.id_column names the id delayed labels join on)")
+    index = repo / layout.AWAITING / layout.lineage_key("sklearn:breast_cancer", "target", "auto") / "index.json"
+    assert not index.exists() or read_json(index) == {}
+
+
+def test_a_retrain_on_the_data_production_learnt_from_is_never_released(baseline_repo, tmp_path):
+    """The same-data guard: a fold that adds no row gives the candidate production's training data,
+    so it is thrown away (`blocked:same_data`) and production, tags and pipeline state stay."""
+    from ctml.config import load_params
+    from ctml.ct.context import Context
+    from ctml.ct.step import new_record, retrain
+
+    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    set_params(repo, drift__reference="training")  # drift against all training data, not the (empty) newest fold
+    git("commit", "-qam", "drift against all training data", cwd=repo)
+    ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50")  # production: v1.0.0
+    before = {"tags": tags(repo), "production": sha256(repo / "models/production/model.joblib"),
+              "model": sha256(repo / "models/model.joblib")}
+    ctx = Context(root=repo, params=load_params(repo / "params.yaml"), commit=False)
+    nothing = pd.read_parquet(repo / "data/raw/train.parquet").iloc[:0]
+    record = new_record(ctx, 99, "check")
+    retrain(ctx, 99, nothing, None, "drift 0.500 > 0.3", record)
+    assert (record.status, record.gates, record.retrained) == ("blocked", "blocked:same_data", False), record.note
+    assert record.note == "drift 0.500 > 0.3; the candidate learnt from the data production learnt from: not released"
+    assert {"tags": tags(repo), "production": sha256(repo / "models/production/model.joblib"),
+            "model": sha256(repo / "models/model.joblib")} == before
+    assert not list((repo / "data/batches").rglob("batch-0099*"))
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}

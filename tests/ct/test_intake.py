@@ -194,3 +194,40 @@ def test_a_file_above_max_batch_mb_is_quarantined_unread_on_the_local_engine(bas
     row = history(repo).iloc[-1]
     assert row["status"] == "quarantined" and "above ct.max_batch_mb (0.001)" in row["note"]
     assert (repo / "data/quarantine" / f"step-{row['step']:04d}.csv").read_bytes() == big
+
+
+def test_an_accuracy_drop_fires_once_and_later_checks_measure_the_new_model(baseline_repo, tmp_path):
+    """A labelled batch whose labels changed meaning retrains once; the same bytes again are a
+    duplicate (not a second drop), and the next batch is scored by the released model, its drop
+    taken from that model's own test accuracy (recomputed here with `ct.py predict`)."""
+    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    set_params(repo, gates__tolerance=1.0)  # whatever the flipped labels cost on the test split, release
+    git("commit", "-qam", "release any candidate", cwd=repo)
+
+    def flipped(seed: int) -> pd.DataFrame:
+        frame = rows(repo, n=150, seed=seed)
+        return frame.assign(target=1 - frame["target"])
+
+    concept = csv(flipped(21))
+    deliver(repo, "concept.csv", concept)
+    assert ct(repo, "check").returncode == 0
+    first = history(repo).iloc[-1]
+    assert (first["status"], first["model_version"]) == ("retrained", "v1.1.0"), first["note"]
+    assert first["note"].startswith("accuracy drop ") and first["accuracy_drop"] > 0.1
+    deliver(repo, "concept-again.csv", concept)
+    assert ct(repo, "check").returncode == 0
+    again = history(repo).iloc[-1]
+    assert again["status"] == "duplicate" and pd.isna(again["accuracy_drop"])
+    assert len(list((repo / "data/batches").rglob("batch-*.parquet"))) == 1 and list(tags(repo)).count("model@v1.2.0") == 0
+
+    later = flipped(22)
+    deliver(repo, "later.csv", csv(later))
+    ct(repo, "check", check=False)
+    last = history(repo).iloc[-1]
+    predicted = tmp_path / "predicted.csv"
+    later.drop(columns="target").to_csv(tmp_path / "later-rows.csv", index=False)
+    ct(repo, "predict", "--input", str(tmp_path / "later-rows.csv"), "--version", "v1.1.0", "--output", str(predicted))
+    accuracy = float((pd.read_csv(predicted)["prediction"] == later["target"]).mean())
+    test_accuracy = json.loads(git("show", "model@v1.1.0:metrics/metrics.json", cwd=repo).stdout)["accuracy"]
+    assert last["batch_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert last["accuracy_drop"] == pytest.approx(test_accuracy - accuracy, abs=1e-3)

@@ -16,6 +16,7 @@ import yaml
 
 from tests.helpers import ct, git, history, set_params, store, tags
 from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes, wait_for
+from tests.standins import webhook_receiver
 
 pytestmark = pytest.mark.slow
 
@@ -154,8 +155,16 @@ def test_after_recovery_a_retrain_releases_normally(drifting: Path) -> None:
     proc = start_ct(repo, *RETRAIN)
     wait_for(_replaced(repo / "models/model.joblib"), proc, what="the candidate model")
     kill_group(proc)
-    out = ct(repo, *RETRAIN).stdout
+    with webhook_receiver() as (url, received):
+        out = ct(repo, *RETRAIN, CT_ALERT_WEBHOOK=url).stdout
     assert "recovery: discarded an interrupted step" in out and "RETRAINED -> v1.1.0" in out
+    # The recovery is alerted first, then the rerun's own step (simulate sends alerts as check does).
+    events = [body["event"] for body in received if body["event"] != "accuracy_drop"]  # the shift may cost accuracy too
+    assert events == ["recovered", "drift", "retrained"]
+    assert received[0]["text"].startswith("[project] recovery: discarded an interrupted step")
+    assert received[-1]["version"] == "v1.1.0" and {body["step"] for body in received[1:]} == {len(history(repo))}
+    sent = [{k: v for k, v in body.items() if k not in ("path", "content_type")} for body in received]  # what CT wrote
+    assert all("secret-part" not in json.dumps(body) for body in sent)
     versions = check_releases(repo)
     assert versions == ["v1.0.0", "v1.1.0"]
     past = check_history(repo, versions)
@@ -169,10 +178,14 @@ def test_a_blocked_candidate_is_discarded_without_losing_earlier_steps(released_
     set_params(repo, ct__start_step=2, gates__p95_latency_ms=0.0001)  # every candidate fails the latency gate
     git("commit", "-qam", "drift from step 2; an impossible latency bound", cwd=repo)
     before, rows = snapshot(repo), len(history(repo))
-    ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200")
+    with webhook_receiver() as (url, received):
+        ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200", CT_ALERT_WEBHOOK=url)
     past = check_history(repo, check_releases(repo))
     assert past["status"].tolist()[rows:] == ["ok", "blocked"]
     assert past["gates"].tolist()[-1] == "blocked:latency"
+    assert [(body["event"], body["step"]) for body in received if body["event"] != "accuracy_drop"] == \
+        [("drift", rows + 2), ("blocked", rows + 2)]
+    assert "candidate blocked" in received[-1]["text"] and "blocked by latency" in received[-1]["details"]["note"]
     kept = ("training data", "batches", "model", "production", "tags")
     after = snapshot(repo)
     assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
