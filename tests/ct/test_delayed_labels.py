@@ -145,9 +145,11 @@ def test_a_retrain_on_the_data_production_learnt_from_is_never_released(baseline
     from ctml.ct.step import new_record, retrain
 
     repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
-    set_params(repo, drift__reference="training")  # drift against all training data, not the (empty) newest fold
+    set_params(repo, drift__reference="training", ct__start_step=1)  # not against the (empty) newest fold
     git("commit", "-qam", "drift against all training data", cwd=repo)
-    ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50")  # production: v1.0.0
+    ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")  # production v1.1.0: one fold
+    earlier = {p: sha256(p) for p in (repo / "data/batches").rglob("batch-*.parquet")}
+    assert len(earlier) == 1
     before = {"tags": tags(repo), "production": sha256(repo / "models/production/model.joblib"),
               "model": sha256(repo / "models/model.joblib")}
     ctx = Context(root=repo, params=load_params(repo / "params.yaml"), commit=False)
@@ -159,4 +161,5 @@ def test_a_retrain_on_the_data_production_learnt_from_is_never_released(baseline
     assert {"tags": tags(repo), "production": sha256(repo / "models/production/model.joblib"),
             "model": sha256(repo / "models/model.joblib")} == before
     assert not list((repo / "data/batches").rglob("batch-0099*"))
+    assert {p: sha256(p) for p in (repo / "data/batches").rglob("batch-*.parquet")} == earlier  # --no-commit kept it
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
