@@ -189,3 +189,8 @@ def webhook_receiver(status: int = 200) -> Iterator[tuple[str, list[dict]]]:
 
     with serving(Handler) as address:
         yield f"{address}/services/T000/B000/secret-part", received
+
+
+def posted(received: list[dict]) -> list[dict]:
+    """The bodies as CT sent them: without the request details `webhook_receiver` records beside them."""
+    return [{k: v for k, v in body.items() if k not in ("path", "content_type")} for body in received]
