@@ -20,6 +20,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from ctml.cpu import prefer_avx2_on_zen4
 from ctml.ct.commands import COMMANDS
 from ctml.errors import run_main
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    prefer_avx2_on_zen4()  # before any command imports NumPy (ctml/cpu.py)
     args = build_parser().parse_args(argv)
     args.verbosity = 0 if args.quiet else (2 if args.verbose else 1)
     return args.run(args) or 0

@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 
 from ctml.config import Params, load_params
+from ctml.cpu import prefer_avx2_on_zen4
 from tests.helpers import ROOT, copy_project, dvc, git, make_project
+
+# The test process computes as ct.py and the stages do (ctml/cpu.py); NumPy is not imported yet.
+prefer_avx2_on_zen4()
 
 # Variables that steer tracking; tests that read back tracking start from none of them.
 TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",

@@ -64,11 +64,19 @@ def import_closure(root: Path, script: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in seen if not (p.name == "__init__.py" and _is_docstring_only(p))}
 
 
-def stage_script(root: Path, cmd: str) -> Path:
-    """The file a `python -m stages.<name> ...` command runs."""
+def stage_modules(root: Path, cmd: str) -> set[str]:
+    """Every project file a `python -m stages.<name> ...` command runs: the packages on the way
+    (`stages/__init__.py`, unless docstring-only), the script, and all they import."""
     argv = shlex.split(cmd)
     assert argv[:2] == ["python", "-m"], f"stage command is not `python -m <module>`: {cmd}"
-    return _module_file(root, argv[2])
+    parts = argv[2].split(".")
+    files = [_module_file(root, ".".join(parts[:depth])) for depth in range(1, len(parts) + 1)]
+    modules: set[str] = set()
+    for file in files:
+        if file.name == "__init__.py" and _is_docstring_only(file):
+            continue
+        modules |= import_closure(root, file) | {file.relative_to(root).as_posix()}
+    return modules
 
 
 def missing_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
@@ -76,8 +84,7 @@ def missing_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
     missing = []
     for name, stage in stages.items():
         deps = [str(d).rstrip("/") for d in stage.get("deps", [])]
-        script = stage_script(root, stage["cmd"])
-        needed = import_closure(root, script) | {script.relative_to(root).as_posix()}
+        needed = stage_modules(root, stage["cmd"])
         for module in sorted(needed):
             if not any(module == d or module.startswith(d + "/") for d in deps):
                 missing.append((name, module))
@@ -88,8 +95,7 @@ def unused_code_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
     """(stage, dep) pairs where a listed code dep holds nothing the stage imports: it re-runs the stage for nothing."""
     unused = []
     for name, stage in stages.items():
-        script = stage_script(root, stage["cmd"])
-        needed = import_closure(root, script) | {script.relative_to(root).as_posix()}
+        needed = stage_modules(root, stage["cmd"])
         for dep in (str(d).rstrip("/") for d in stage.get("deps", [])):
             if dep.split("/")[0] not in (PACKAGE, "stages"):
                 continue
@@ -138,7 +144,7 @@ def test_editing_a_shared_module_makes_its_stages_stale(repo: Path, stages):
     with open(repo / "ctml/io.py", "a") as handle:
         handle.write("\n# an edit\n")
     status = json.loads(dvc("status", "--json", cwd=repo).stdout)
-    users = {name for name, stage in stages.items() if "ctml/io.py" in import_closure(ROOT, stage_script(ROOT, stage["cmd"]))}
+    users = {name for name, stage in stages.items() if "ctml/io.py" in stage_modules(ROOT, stage["cmd"])}
     assert set(status) == users == set(stages)  # every stage writes through ctml.io
     for name in users:
         changed = [entry["changed deps"] for entry in status[name] if "changed deps" in entry]
