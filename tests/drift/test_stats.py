@@ -66,6 +66,22 @@ def test_wasserstein_is_scipy_distance_over_reference_std():
     assert stats.wasserstein(ecdf(ref), ecdf(cur)).p_value is None
 
 
+@pytest.mark.parametrize("n, m", [(1, 1), (1, 9), (7, 7), (12, 8), (8, 12), (6, 4), (1000, 37), (5000, 4999), (30_000, 2_000)])
+def test_wasserstein_of_distinct_values_from_order_statistics_is_scipy_distance(n, m):
+    """The no-merge path (every value once on both sides), shared values between the samples and
+    breakpoints that coincide (12/8, 6/4) included."""
+    rng = np.random.default_rng(n * 1000 + m)
+    ref = rng.normal(size=n).round(2 if n < 100 else 6)
+    cur = np.concatenate([rng.choice(ref, m // 2), rng.normal(0.4, 1.3, m - m // 2).round(2 if m < 100 else 6)])
+    ref, cur = np.unique(ref), np.unique(cur)  # distinct within each sample, some values in both
+    reference, current = ecdf(ref), ecdf(cur)
+    assert reference.unit and current.unit
+    want = sps.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)
+    assert stats.wasserstein(reference, current).score == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert stats.wasserstein(current, reference).score * max(np.std(cur), 0.001) == pytest.approx(
+        sps.wasserstein_distance(ref, cur), rel=1e-12, abs=1e-15)  # symmetric
+
+
 def test_chi2_uses_reference_shares_scaled_to_the_batch():
     ref, cur = ["a"] * 6 + ["b"] * 3 + ["c"] * 1, ["a"] * 2 + ["b"] * 2 + ["c"] * 1
     got = stats.chi2(counts(ref), counts(cur))
