@@ -90,3 +90,21 @@ def test_untracked_reference_or_cache_off_is_not_cached(tmp_path: Path):
     mixed(500, 0).to_parquet(tmp_path / "reference.parquet", index=False)
     reference, how = open_reference(tmp_path / "reference.parquet", "target", 100, 0, tmp_path / "cache", 4, read_table)
     assert how == "not cached (DVC records no hash for it)" and reference.rows == 500 and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated array", "missing array", "truncated predictions"])
+def test_a_damaged_cache_entry_is_summarized_again_with_the_same_report(tracked: Path, damage: str):
+    cache, batch, m = tracked / ".ct" / "drift-cache", mixed(400, 1, shift=0.5), Picky()
+    first, _ = run(tracked, cache, batch, m)
+    (entry,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    if damage == "truncated predictions":
+        target = sorted(entry.glob("predicted-*/*.npy"))[0]
+    else:
+        target = sorted((entry / "summaries").glob("*.values.npy"))[0]
+    if damage == "missing array":
+        target.unlink()
+    else:
+        target.write_bytes(target.read_bytes()[:40])  # the header cut short
+    report, how = run(tracked, cache, batch, m)
+    expected = "cached; predictions of this model computed" if damage == "truncated predictions" else "summarized and cached"
+    assert how == expected and report == first
