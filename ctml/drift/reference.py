@@ -157,6 +157,19 @@ def _load_summaries(folder: Path, names: list[str]) -> dict[str, Summary]:
     return out
 
 
+def _replace_folder(final: Path, write: Callable[[Path], None]) -> None:
+    """`write` fills a hidden sibling folder, which is then renamed to `final`: a reader sees the
+    old folder, none or the whole new one, never a half-written one."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        write(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def load(cache: Path, key: str, stamp: list[int]) -> Reference | None:
     """The entry `key` made from the file as it is now (`stamp`), or None: none, unreadable, or made
     from other bytes (then it is rebuilt)."""
@@ -175,19 +188,15 @@ def load(cache: Path, key: str, stamp: list[int]) -> Reference | None:
 
 
 def store(cache: Path, key: str, reference: Reference, keep: int, stamp: list[int]) -> None:
-    """Write the entry atomically (a folder renamed into place) and keep only the `keep` most recent."""
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache))
-    try:
+    """Write the entry atomically (`_replace_folder`) and keep only the `keep` most recent."""
+    def write(tmp: Path) -> None:
         _save_summaries(tmp / "summaries", reference.summaries)
         reference.sample.to_parquet(tmp / "sample.parquet", index=False)
         (tmp / "meta.json").write_text(json.dumps({"rows": reference.rows, "kinds": reference.kinds, "format": FORMAT,
                                                      "stamp": stamp}))
-        if (cache / key).exists():
-            shutil.rmtree(cache / key)
-        tmp.rename(cache / key)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    cache.mkdir(parents=True, exist_ok=True)
+    _replace_folder(cache / key, write)
     reference.key = key
     entries = sorted((p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")),
                      key=lambda p: (p / "meta.json").stat().st_mtime_ns if (p / "meta.json").exists() else 0, reverse=True)
@@ -195,27 +204,23 @@ def store(cache: Path, key: str, reference: Reference, keep: int, stamp: list[in
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _predicted_folder(cache: Path, reference: Reference, model_sha: str) -> Path:
+    return cache / str(reference.key) / f"predicted-{model_sha[:24]}"
+
+
 def load_predicted(cache: Path, reference: Reference, model_sha: str) -> Summary | None:
     if reference.key is None:
         return None
     try:
-        return _load_summaries(cache / reference.key / f"predicted-{model_sha[:24]}", ["predicted"])["predicted"]
+        return _load_summaries(_predicted_folder(cache, reference, model_sha), ["predicted"])["predicted"]
     except (OSError, ValueError, KeyError):
         return None
 
 
 def store_predicted(cache: Path, reference: Reference, model_sha: str, predicted: Summary) -> None:
-    """Written beside the entry as a folder renamed into place, so a reader sees all of it or none."""
     if reference.key is None or not (cache / reference.key).is_dir():
         return
-    final = cache / reference.key / f"predicted-{model_sha[:24]}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        _save_summaries(tmp, {"predicted": predicted})
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _replace_folder(_predicted_folder(cache, reference, model_sha), lambda tmp: _save_summaries(tmp, {"predicted": predicted}))
 
 
 def open_reference(path: Path, target: str, sample_rows: int, seed: int, cache: Path | None, keep: int,
