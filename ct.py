@@ -21,8 +21,11 @@ import sys
 from typing import Sequence
 
 from ctml.cpu import prefer_avx2_on_zen4
-from ctml.ct.commands import COMMANDS
+from ctml.cli import (check, compare, export_runs, history, lineage, predict, promote, report, rollback, runs, serve,
+                      simulate, status, watch)
 from ctml.errors import run_main
+
+COMMANDS = (simulate, check, watch, status, history, runs, export_runs, rollback, promote, lineage, compare, predict, serve, report)
 
 
 def _verbosity(default: object) -> argparse.ArgumentParser:

@@ -2,8 +2,8 @@
 
 Builds a project in a temporary directory, releases the baseline, then times
   (a) `dvc repro drift` with nothing to do (the floor any DVC-driven step pays),
-  (b) `dvc repro drift` on a new batch from the command line (what the step did before ctml.ct.warm),
-  (c) `ctml.ct.step.run_step` + `record_step` on a `none` batch, in-process as ct.py runs it
+  (b) `dvc repro drift` on a new batch from the command line (what the step did before ctml.ct.repo.warm),
+  (c) `ctml.ct.step.run.run_step` + `record_step` on a `none` batch, in-process as ct.py runs it
       (the timeline PNG is drawn once per command, not per step, and is not in this figure),
 and writes the medians to benchmarks/results.md ("## CT step").
 
@@ -36,11 +36,11 @@ def main() -> None:
 
     from ctml.config import load_params
     from ctml import layout
-    from ctml.ct import scenarios
-    from ctml.ct.batches import prepare_batch
+    from ctml.ct.intake import scenarios
+    from ctml.ct.intake.batches import prepare_batch
     from ctml.ct.context import Context
-    from ctml.ct.step import record_step, run_step
-    from ctml.ct.repo import tool_env
+    from ctml.ct.step.run import record_step, run_step
+    from ctml.ct.repo.vcs import tool_env
     from ctml.io import write_parquet
     from tests.helpers import make_project
 

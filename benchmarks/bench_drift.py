@@ -96,7 +96,7 @@ def worker_ours(ref_path: str, cur_path: str, repeats: int) -> dict:
     import pandas as pd
 
     from ctml.config import load_params
-    from ctml.data import feature_kinds
+    from ctml.data.tables import feature_kinds
     from ctml.drift import detect
 
     params = load_params(ROOT / "params.yaml").drift
@@ -153,10 +153,10 @@ def worker_step(ref_path: str, cur_path: str, repeats: int) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from ctml.config import load_params
-    from ctml.data import feature_kinds
+    from ctml.data.tables import feature_kinds
     from ctml.drift import detect, estimate
     from ctml.drift.reference import open_reference
-    from ctml.features import build_preprocessor, full_pipeline
+    from ctml.model.features import build_preprocessor, full_pipeline
     from ctml.io import read_table
 
     params = load_params(ROOT / "params.yaml")

@@ -110,7 +110,7 @@ def main() -> None:
     from ctml.config import load_params
     from ctml.drift import detect, estimate, multivariate
     from ctml.drift.reference import build
-    from ctml.model import build_estimator
+    from ctml.model.estimator import build_estimator
 
     params = load_params(ROOT / "params.yaml")
     drift, ct = params.drift, params.ct

@@ -58,9 +58,9 @@ def main() -> None:
 
     from ctml import layout
     from ctml.config import load_params
-    from ctml.ct import scenarios
-    from ctml.ct.repo import tool_env
-    from ctml.ct.watcher import watch
+    from ctml.ct.intake import scenarios
+    from ctml.ct.repo.vcs import tool_env
+    from ctml.ct.intake.watcher import watch
     from tests.helpers import make_project
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -195,7 +195,7 @@ def main() -> None:
     from ctml.config import load_params
     from ctml.drift import estimate
     from ctml.drift.reference import build
-    from ctml.model import build_estimator
+    from ctml.model.estimator import build_estimator
 
     python = python_of(VENV, REQUIREMENTS)
     params = load_params(ROOT / "params.yaml")

@@ -38,7 +38,7 @@ def replay(workdir: Path, data: Path, args: argparse.Namespace, bad_rows: str | 
     import pandas as pd
     import yaml
 
-    from ctml.ct.repo import tool_env
+    from ctml.ct.repo.vcs import tool_env
     from tests.helpers import make_project
 
     repo = make_project(workdir / "project")

@@ -3,10 +3,10 @@ release vs a no-op `dvc status`, README command 1 after its pip install, and eac
 
 Builds a project in a temporary directory (built-in breast_cancer data), releases the baseline, then
   (a) the retrain of one drifted batch: fold it (`dvc add`) and reproduce the pipeline, in ct.py's
-      process (`ctml.ct.warm`) and from the command line (`dvc add` + `dvc repro`), on copies of the
+      process (`ctml.ct.repo.warm`) and from the command line (`dvc add` + `dvc repro`), on copies of the
       same project, alternating; and a whole CT step that retrains and releases, in-process;
   (b) `python ct.py check` with nothing delivered right after the release, the in-process baseline
-      check a step with a batch starts with (`ctml.ct.warm.stale`), and a no-op `dvc status`;
+      check a step with a batch starts with (`ctml.ct.repo.warm.stale`), and a no-op `dvc status`;
   (c) `dvc repro && python ct.py simulate --scenario sudden --steps 4 --batch-size 200` on a fresh
       copy (README command 1 without its pip install);
   (d) `python -c "import stages.<name>"` for each stage, against a bare `python -c pass`;
@@ -65,11 +65,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from ctml.config import load_params
-    from ctml.ct import warm
-    from ctml.ct.batches import prepare_batch
+    from ctml.ct.repo import warm
+    from ctml.ct.intake.batches import prepare_batch
     from ctml.ct.context import Context
-    from ctml.ct.repo import tool_env
-    from ctml.ct.step import run_step
+    from ctml.ct.repo.vcs import tool_env
+    from ctml.ct.step.run import run_step
     from tests.helpers import make_project
 
     env = tool_env(CT_TRACKING="on")

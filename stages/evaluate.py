@@ -9,15 +9,16 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from ctml import plots, stage, tracking
+from ctml import stage, tracking
+from ctml.model import images
 from ctml.drift import estimate
 from ctml.errors import run_main
-from ctml.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
+from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
                            residual_rows, roc_points)
-from ctml.features import feature_names, split_xy
+from ctml.model.features import feature_names, split_xy
 from ctml.io import write_csv, write_json
-from ctml.model import load_verified
-from ctml.task import task_of_model
+from ctml.model.estimator import load_verified
+from ctml.data.task import task_of_model
 
 # Each task's plots: name -> (title, CSV columns). dvc.yaml declares both sets; the other task's
 # are written as an empty table and an image saying why, so `dvc plots show` reports nothing missing.
@@ -35,16 +36,16 @@ def classification_plots(model: Any, x: pd.DataFrame, y: pd.Series, proba: Any) 
     classes = model.classes_
     pred = model.predict(x)
     return classification_metrics(y, pred, proba, classes), [
-        ("confusion", confusion_rows(y, pred), plots.confusion_png), ("roc", roc_points(y, proba, classes), plots.roc_png)]
+        ("confusion", confusion_rows(y, pred), images.confusion_png), ("roc", roc_points(y, proba, classes), images.roc_png)]
 
 
 def regression_plots(model: Any, x: pd.DataFrame, y: pd.Series, bins: int) -> tuple[dict[str, float], list[Plot]]:
     pred = model.predict(x)
     rows = residual_rows(y, pred)
     return regression_metrics(y, pred), [
-        ("predicted_vs_actual", rows[["actual", "predicted"]], plots.predicted_vs_actual_png),
-        ("residuals", rows[["predicted", "residual"]], plots.residuals_png),
-        ("residual_hist", residual_histogram(rows["residual"], bins), plots.residual_hist_png)]
+        ("predicted_vs_actual", rows[["actual", "predicted"]], images.predicted_vs_actual_png),
+        ("residuals", rows[["predicted", "residual"]], images.residuals_png),
+        ("residual_hist", residual_histogram(rows["residual"], bins), images.residual_hist_png)]
 
 
 def not_applicable(out: Path, task: str) -> None:
@@ -53,7 +54,7 @@ def not_applicable(out: Path, task: str) -> None:
         if other != task:
             for name, (title, columns) in names.items():
                 write_csv(out / f"{name}.csv", pd.DataFrame(columns=columns))
-                plots.not_drawn_png(title, f"a {other} plot, and this is a {task} model", out / f"{name}.png")
+                images.not_drawn_png(title, f"a {other} plot, and this is a {task} model", out / f"{name}.png")
 
 
 def calibration(model: Any, meta: dict[str, Any], proba: Any, y: pd.Series, params: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         importance = feature_importance(model.named_steps["model"], feature_names(model.named_steps["preprocess"]),
                                         params.evaluate.top_features)
         out = Path(args.plots)
-        for name, frame, draw in (*drawn, ("importance", importance, plots.importance_png)):
+        for name, frame, draw in (*drawn, ("importance", importance, images.importance_png)):
             write_csv(out / f"{name}.csv", frame)
             draw(frame, out / f"{name}.png")
             run.upload(f"plots/{name}", out / f"{name}.png")

@@ -10,10 +10,10 @@ import pandas as pd
 from ctml import stage, tracking
 from ctml.config import DataParams
 from ctml.errors import UserError, run_main
-from ctml.exclusions import excluded_columns
+from ctml.data.exclusions import excluded_columns
 from ctml.io import atomic_path, read_json, write_json
-from ctml.schema import check_frame, excluded, follow, infer_schema
-from ctml.task import check_training_labels, in_force, recorded_task
+from ctml.data.schema import check_frame, excluded, follow, infer_schema
+from ctml.data.task import check_training_labels, in_force, recorded_task
 
 
 def needs_recording(schema: dict[str, Any] | None, data: DataParams, task: str) -> bool:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ctml.config import Params
-from ctml.ct import warm
-from ctml.ct.report import Printer
-from ctml.ct.warm import StageRun
+from ctml.ct.repo import warm
+from ctml.ct.repo.warm import StageRun
 
 
 @dataclass
@@ -21,13 +20,13 @@ class Context:
     pipeline_id: str = "ct"  # groups the command's tracked runs (Neptune tags)
     log: Any = None  # tracking.Run of the CT command
     created: list[str] = field(default_factory=list)  # versions released by this command
-    alerter: Any = None  # ctml.ct.alerts.Alerter of the command, made on its first alert
+    alerter: Any = None  # ctml.ct.webhook.Alerter of the command, made on its first alert
 
     def alert(self, event: str, text: str, step: int | str = "", version: str = "",
               details: dict[str, Any] | None = None) -> str:
-        """Send an alert (ctml.ct.alerts); returns "" or why it was not delivered, for the history note."""
+        """Send an alert (ctml.ct.webhook); returns "" or why it was not delivered, for the history note."""
         if self.alerter is None:
-            from ctml.ct.alerts import Alerter
+            from ctml.ct.webhook import Alerter
 
             self.alerter = Alerter.from_env(self.root, self.params.alerts)
         return self.alerter.send(event, text, step, version, details)
@@ -43,7 +42,7 @@ class Context:
 
     def reproduce(self, targets: tuple[str, ...] = (), step: int | str = "", version: str = "",
                   single_item: bool = False) -> list[StageRun]:
-        """`dvc repro TARGETS` for this step, in this process where that is equivalent (ctml.ct.warm)."""
+        """`dvc repro TARGETS` for this step, in this process where that is equivalent (ctml.ct.repo.warm)."""
         return warm.reproduce(self.root, targets, self.env(step, version), single_item=single_item,
                               on_run=lambda run: self.detail(run.describe()))
 
@@ -59,3 +58,18 @@ class Context:
 def now() -> str:
     """UTC time of a step as recorded in the history."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Printer:
+    """verbosity: 0 quiet (errors and final summary only), 1 normal, 2 verbose."""
+
+    verbosity: int = 1
+
+    def progress(self, message: str) -> None:
+        if self.verbosity >= 1:
+            print(message, flush=True)
+
+    def detail(self, message: str) -> None:
+        if self.verbosity >= 2:
+            print(f"  {message}", flush=True)

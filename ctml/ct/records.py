@@ -22,7 +22,7 @@ SCENARIOS: tuple[Scenario, ...] = get_args(Scenario)
 # The scenario column of a delivered file's step: a batch from data/incoming, or labels from data/labels.
 DELIVERED = {"batch": "check", "labels": "labels"}
 
-# Exit codes of the CT commands cron runs (0 success, 1 error, 2 usage, 75 locked: ctml.ct.lock).
+# Exit codes of the CT commands cron runs (0 success, 1 error, 2 usage, 75 locked: ctml.ct.repo.lock).
 EXIT_ATTENTION = 3  # something needs a person: a file was quarantined, a candidate blocked, a retrain waits for labels
 ATTENTION: frozenset[Status] = frozenset({"quarantined", "blocked", "awaiting_labels"})
 

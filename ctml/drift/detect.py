@@ -3,55 +3,22 @@ performance drift, and assemble the report that becomes metrics/drift.json."""
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace as dataclass_replace
+from dataclasses import dataclass, replace as dataclass_replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ctml.config import DriftParams
-from ctml.data import cast_to_kinds
-from ctml.drift import estimate, multivariate, registry, stats, summary
+from ctml.data.tables import cast_to_kinds
+from ctml.drift import estimate, multivariate, stats, summary
+from ctml.drift import methods
 from ctml.drift.plots import distribution
 from ctml.drift.reference import Reference, build as build_reference
+from ctml.drift.results import DriftResult, FeatureResult, rounded
 from ctml.drift.summary import Ecdf, Summary
+from ctml.drift.tally import Tally, label_tally, parallel, predicted_summary, summarize
 from ctml.errors import UserError
-from ctml.task import task_of_model
-
-
-@dataclass
-class FeatureResult:
-    kind: str
-    method: str
-    score: float | None
-    p_value: float | None
-    threshold: float
-    drifted: bool
-    severity: float
-    distribution: pd.DataFrame = field(repr=False)
-    effect: float | None = None  # the difference's size (registry.effect), what drift.min_effect floors
-    p_adjusted: float | None = None  # the p-value after drift.correction (= p_value with none)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "method": self.method, "score": rounded(self.score),
-                "p_value": rounded(self.p_value), "p_adjusted": rounded(self.p_adjusted), "effect": rounded(self.effect),
-                "threshold": rounded(self.threshold), "drifted": self.drifted}
-
-
-@dataclass
-class DriftResult:
-    report: dict[str, Any]
-    features: dict[str, FeatureResult]
-
-
-def rounded(value: float | None) -> float | None:
-    """6 decimals for stable diffs; a non-finite value (an infinite chi-square) becomes null."""
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), 6)
 
 
 # --- batch alignment ------------------------------------------------------------------------------
@@ -74,12 +41,7 @@ def align(batch: pd.DataFrame, kinds: dict[str, str], path: str | Path) -> pd.Da
 
 # --- per feature ----------------------------------------------------------------------------------
 
-def summarize(values: pd.Series, kind: str) -> Summary:
-    """A column's summary by kind: ECDF for numeric and datetime, counts for boolean and categorical."""
-    return summary.ecdf(values) if kind in registry.NUMERIC_KINDS else summary.counts(values)
-
-
-def _empty_side(kind: str, method: registry.Method, threshold: float, ref: Summary, cur: Summary) -> FeatureResult:
+def _empty_side(kind: str, method: methods.Method, threshold: float, ref: Summary, cur: Summary) -> FeatureResult:
     """No present values on one side or both: drifted unless both are empty; there is no score."""
     both = ref.n == 0 and cur.n == 0
     test = method.drift_when == "p_value_below"
@@ -92,16 +54,16 @@ def test_feature(name: str, kind: str, ref: Summary, cur: Summary, params: Drift
     """Pick the method for one column (override, drift.method or the auto table) and run it."""
     distinct = summary.n_distinct(ref, cur, params.auto.categorical_max_unique)
     sized = ref.n if params.auto.size_of == "reference" else min(ref.n, cur.n)
-    method, threshold = registry.choose(name, kind, sized, distinct, params)
+    method, threshold = methods.choose(name, kind, sized, distinct, params)
     if ref.n == 0 or cur.n == 0:
         return _empty_side(kind, method, threshold, ref, cur)
     if isinstance(ref, Ecdf) and method.name not in ("ks", "wasserstein") and \
-            registry.group_of(kind, distinct, params.auto) == "categorical":
+            methods.group_of(kind, distinct, params.auto) == "categorical":
         ref, cur = summary.as_counts(ref), summary.as_counts(cur)
     stat = method.func(ref, cur, params.psi_bins)
     return FeatureResult(kind, method.name, stat.score, stat.p_value, threshold,
-                         registry.is_drifted(method, stat, threshold), registry.severity(method, stat, threshold),
-                         distribution(ref, cur), registry.effect(method, stat, cur.n), stat.p_value)
+                         methods.is_drifted(method, stat, threshold), methods.severity(method, stat, threshold),
+                         distribution(ref, cur), methods.effect(method, stat, cur.n), stat.p_value)
 
 
 def finalize(features: dict[str, FeatureResult], params: DriftParams) -> dict[str, FeatureResult]:
@@ -109,31 +71,21 @@ def finalize(features: dict[str, FeatureResult], params: DriftParams) -> dict[st
     every p-value test in the batch, then the `drift.min_effect` floor. With 30 features at p < 0.05,
     1.5 drift by chance in every batch; a floor keeps a large batch's trivial shift from counting."""
     tested = [n for n, f in features.items() if f.effect is not None and f.p_value is not None
-              and registry.get(f.method).drift_when == "p_value_below"]
-    adjusted = dict(zip(tested, registry.adjusted_p_values([features[n].p_value for n in tested], params.correction)))
+              and methods.get(f.method).drift_when == "p_value_below"]
+    adjusted = dict(zip(tested, methods.adjusted_p_values([features[n].p_value for n in tested], params.correction)))
     out = {}
     for name, f in features.items():
         if name not in adjusted:
             out[name] = f
             continue
-        method, stat = registry.get(f.method), stats.Stat(f.score, adjusted[name])
+        method, stat = methods.get(f.method), stats.Stat(f.score, adjusted[name])
         floor = params.min_effect.get(f.method, 0.0)
-        severity = registry.severity(method, stat, f.threshold)
+        severity = methods.severity(method, stat, f.threshold)
         if f.effect < floor:  # significant but too small to count: ranked below every drifted feature
             severity = min(severity, f.effect / floor)
         out[name] = dataclass_replace(f, p_adjusted=adjusted[name], severity=severity,
-                                      drifted=registry.is_drifted(method, stat, f.threshold) and f.effect >= floor)
+                                      drifted=methods.is_drifted(method, stat, f.threshold) and f.effect >= floor)
     return out
-
-
-def parallel(func: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
-    """Columns side by side: the NumPy sorts release the GIL, so threads use every core."""
-    items = list(items)
-    workers = min(len(items), os.cpu_count() or 1)
-    if workers <= 1:
-        return [func(*item) for item in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda item: func(*item), items))
 
 
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, kinds: dict[str, str],
@@ -166,46 +118,15 @@ def check_overrides(kinds: dict[str, str], params: DriftParams) -> None:
 
 # --- predictions and performance ------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Tally:
-    """What a model did on a sample: its predictions, and on the labelled rows how far off it was.
-
-    Sums and a mergeable summary only, so the Dask engine adds up partitions (`merge_tallies`) and
-    gets the local engine's figures. A classifier's predictions are class counts and its hits are
-    `correct`; a regressor's predictions are an ECDF and its misses the error sums.
-    """
-
-    predicted: Summary
-    labelled: int = 0
-    correct: int = 0
-    squared_error: float = 0.0
-    absolute_error: float = 0.0
-    estimate: estimate.EstimateTally | None = None  # a classifier's CBPE sums, when it has a calibration
-
-    @property
-    def regression(self) -> bool:
-        return isinstance(self.predicted, Ecdf)
-
-
-def merge_tallies(*tallies: Tally) -> Tally:
-    merged = tallies[0]
-    for t in tallies[1:]:
-        both = merged.estimate is not None and t.estimate is not None
-        merged = Tally(summary.merge(merged.predicted, t.predicted), merged.labelled + t.labelled,
-                       merged.correct + t.correct, merged.squared_error + t.squared_error,
-                       merged.absolute_error + t.absolute_error, estimate.merge(merged.estimate, t.estimate) if both else None)
-    return merged
-
-
 def prediction_drift(ref_pred: Summary, cur_pred: Summary, params: DriftParams) -> dict[str, Any]:
     """Drift of the predictions, batch vs reference: of the predicted class shares by the categorical
     auto method, of a regressor's predicted numbers by the numeric one."""
     group = "numeric" if isinstance(ref_pred, Ecdf) else "categorical"
-    method = registry.get(registry.auto_method(group, ref_pred.n, params.auto))
+    method = methods.get(methods.auto_method(group, ref_pred.n, params.auto))
     threshold = params.thresholds.get(method.name, method.default_threshold)
     stat = method.func(ref_pred, cur_pred, params.psi_bins)
     return {"method": method.name, "score": rounded(stat.score), "p_value": rounded(stat.p_value),
-            "drifted": registry.is_drifted(method, stat, threshold)}
+            "drifted": methods.is_drifted(method, stat, threshold)}
 
 
 def performance(correct: int, labelled: int, reference_accuracy: float | None) -> dict[str, Any]:
@@ -261,45 +182,6 @@ def performance_of(tally: Tally, reference_score: float | None, estimated: dict[
     if tally.regression:
         return {**error_performance(tally, reference_score), **estimated}
     return {**performance(tally.correct, tally.labelled, reference_score), **estimated}
-
-
-def model_outputs(model: Any, frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray | None]:
-    """Predictions, and a classifier's probabilities: one predict_proba and its argmax (what a
-    scikit-learn forest's predict is) instead of predicting twice."""
-    if task_of_model(model) == "classification" and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(frame))
-        return pd.Series(np.asarray(model.classes_)[np.argmax(proba, axis=1)]), proba
-    return pd.Series(model.predict(frame)), None
-
-
-def label_tally(model: Any, frame: pd.DataFrame, features: list[str], target: str | None,
-                calibration: dict[str, Any] | None = None) -> Tally:
-    """The model's predictions on `frame`, and where `frame` carries labels, its hits (a classifier)
-    or its error sums (a regressor); with a `calibration`, a classifier's CBPE sums."""
-    predicted, proba = model_outputs(model, frame[features])
-    estimated = estimate.tally(proba, calibration) if calibration is not None and proba is not None else None
-    regression = task_of_model(model) == "regression"
-    if target is None or target not in frame.columns:
-        return Tally(summary.ecdf(predicted) if regression else summary.counts(predicted), estimate=estimated)
-    labels = frame[target].reset_index(drop=True)
-    if regression:
-        truth = pd.to_numeric(labels, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        known = np.isfinite(truth)
-        errors = truth[known] - predicted.to_numpy(dtype="float64")[known]
-        return Tally(summary.ecdf(predicted), int(known.sum()), 0, float(np.sum(errors ** 2)), float(np.sum(np.abs(errors))))
-    known = labels.notna().to_numpy()
-    truth, guess = labels[known], predicted[known]
-    if pd.api.types.is_numeric_dtype(guess.dtype):  # labels read from CSV text compare as numbers
-        truth = pd.to_numeric(truth, errors="coerce")
-        correct = int((truth.to_numpy(dtype="float64", na_value=float("nan")) == guess.to_numpy(dtype="float64")).sum())
-    else:
-        correct = int((truth.astype("str").to_numpy() == guess.astype("str").to_numpy()).sum())
-    return Tally(summary.counts(predicted), int(known.sum()), correct, estimate=estimated)
-
-
-def predicted_summary(model: Any, frame: pd.DataFrame, features: list[str]) -> Summary:
-    """What prediction drift compares: the summary of the model's predictions on `frame` (the reference)."""
-    return label_tally(model, frame, features, target=None).predicted
 
 
 # --- the report -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ctml.config import CalibrationParams
-from ctml.data import plain
+from ctml.data.tables import plain
 
 FORMAT = 1  # models/calibration.json layout version
 
@@ -238,7 +238,7 @@ def estimates(t: EstimateTally, calibration: dict[str, Any], sigmas: float) -> d
 
 def inapplicable(model: Any) -> str | None:
     """Why CBPE does not apply to a model at all (a regressor, no probabilities), or None."""
-    from ctml.task import task_of_model
+    from ctml.data.task import task_of_model
 
     if task_of_model(model) == "regression":
         return "a regressor: CBPE estimates classification metrics"

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ctml.drift import registry
+from ctml.drift import methods
 from ctml.drift.summary import Counts, Summary
 
 if TYPE_CHECKING:
-    from ctml.drift.detect import FeatureResult
+    from ctml.drift.results import FeatureResult
 
 DIST_BINS = 20
 SCORES = "scores"
@@ -53,7 +53,7 @@ def scores_table(features: dict[str, FeatureResult]) -> pd.DataFrame:
     the threshold otherwise."""
     rows = []
     for name, f in features.items():
-        test = registry.get(f.method).drift_when == "p_value_below"
+        test = methods.get(f.method).drift_when == "p_value_below"
         value = (None if f.p_value is None else 1 - f.p_value) if test else f.score
         rows.append({"feature": name, "method": f.method, "score": f.score, "p_value": f.p_value, "threshold": f.threshold,
                      "value": value, "mark": 1 - f.threshold if test else f.threshold, "drifted": f.drifted,

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ctml.data import feature_kinds
+from ctml.data.tables import feature_kinds
 from ctml.drift.summary import Counts, Ecdf, Summary
 
 FORMAT = 2  # bump when what an entry holds changes: old entries are then never read
@@ -43,7 +43,7 @@ class Reference:
 
 def summarize_frame(frame: pd.DataFrame, kinds: dict[str, str]) -> dict[str, Summary]:
     """Every feature column summarized (ECDF or counts), columns side by side on all cores."""
-    from ctml.drift.detect import parallel, summarize
+    from ctml.drift.tally import parallel, summarize
 
     return dict(zip(kinds, parallel(lambda name: summarize(frame[name], kinds[name]), [(n,) for n in kinds])))
 
@@ -229,7 +229,7 @@ def open_reference(path: Path, target: str, sample_rows: int, seed: int, cache: 
     """The reference's `Reference` (with `model`'s predictions on it) over `kinds` (default: every
     column), from the cache when DVC's hash of the file has an entry, else read (`read(path)`), built
     and stored. Returns it and how it was had."""
-    from ctml.drift.detect import predicted_summary
+    from ctml.drift.tally import predicted_summary
 
     md5 = recorded_md5(path) if cache is not None and keep > 0 else None
     key = entry_key(md5, target, sample_rows, seed, kinds) if md5 else None

@@ -2,7 +2,7 @@
 
 Each takes two summaries (see `summary`: `Ecdf` for numeric columns, `Counts` for categorical ones)
 and returns the statistic and, for hypothesis tests, its p-value. Which side of the threshold means
-drift is stated in each docstring and applied in one place, `registry.is_drifted`, never here.
+drift is stated in each docstring and applied in one place, `methods.is_drifted`, never here.
 
 Formulas follow Evidently's (legacy/calculations/stattests) so decisions agree with it, except
 where noted: PSI bins numeric columns at reference quantiles (Evidently: Sturges bins of both

@@ -127,3 +127,5 @@ def n_distinct(reference: Summary, current: Summary, cap: int) -> int:
             return cap + 1
         return len(np.union1d(reference.values, current.values))
     return len(np.union1d(reference.labels.astype(str), current.labels.astype(str)))
+
+

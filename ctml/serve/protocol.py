@@ -1,7 +1,7 @@
 """Open Inference Protocol V2 (the KServe v2 REST API) requests and responses, as plain data.
 
 Why no web framework here: the gates stage times a candidate through the same parsing and scoring
-a served request takes (`ctml.gates.single_row_latencies_ms`), in-process. A request names one
+a served request takes (`ctml.model.gates.single_row_latencies_ms`), in-process. A request names one
 tensor per feature column, column-wise; every problem is a `RequestError` whose one-line message
 names the field or column at fault, and which the server answers with a 4xx and `{"error": ...}`.
 """

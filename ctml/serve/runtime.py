@@ -1,7 +1,7 @@
 """The running server's state: the model being served, and the parts around it, reloaded in place.
 
 Hot reload: a thread looks every `serve.reload_interval_s` for a new production version
-(`ctml.serve.source`); it loads and verifies the new model beside the old one, then swaps one
+(`ctml.ct.release.production`); it loads and verifies the new model beside the old one, then swaps one
 reference. The batcher reads that reference once per micro-batch, so no request fails during the
 swap and none mixes versions; each response names the version that answered it. A model that fails
 its integrity check is never loaded: the old one keeps serving, and the failure is logged and counted.
@@ -20,7 +20,8 @@ from ctml import layout
 from ctml.config import Params
 from ctml.errors import UserError
 from ctml.provenance import git_commit
-from ctml.serve import scoring, source
+from ctml.serve import scoring
+from ctml.ct.release import production
 from ctml.serve.batcher import Batcher
 from ctml.serve.capture import Capture
 from ctml.serve.feedback import Feedback, Recorded
@@ -44,12 +45,12 @@ class Runtime:
         self.metrics = Metrics()
         self.served: Served | None = None
         self.waiting: tuple[str, str] | None = None  # (version, reason) last logged as not loadable, logged once
-        prod = source.production(root)
+        prod = production.production(root)
         if prod is None:
             log("no production model yet: live, not ready (the next release is served within "
                 f"{sp.reload_interval_s:g} s)")
         else:
-            recorded = source.workspace_sha(root)
+            recorded = production.workspace_sha(root)
             if recorded != prod.sha256:
                 raise UserError(f"{layout.PRODUCTION / 'model.json'}: records sha256 {str(recorded)[:12]}…, production "
                                 f"{prod.version} has {prod.sha256[:12]}…; bring the workspace to it (git checkout, "
@@ -65,7 +66,7 @@ class Runtime:
     def current(self) -> Served | None:
         return self.served
 
-    def _load(self, prod: source.Production) -> Served:
+    def _load(self, prod: production.Production) -> Served:
         folder, test = self.root / layout.PRODUCTION, self.root / layout.TEST_SPLIT
         check = pd.read_parquet(test) if test.exists() else None  # the compiled model is used only if it agrees here
         return scoring.load(folder / "model.joblib", folder / "model.json", self.root / layout.SCHEMA, prod.version,
@@ -79,10 +80,10 @@ class Runtime:
 
     def check_reload(self) -> None:
         """Serve the production version if it is not the one served (see the module docstring)."""
-        prod = source.production(self.root)
+        prod = production.production(self.root)
         if prod is None or (self.served is not None and (prod.version, prod.sha256) == (self.served.version, self.served.sha256)):
             return
-        if source.workspace_sha(self.root) != prod.sha256:
+        if production.workspace_sha(self.root) != prod.sha256:
             return  # the workspace is not at that version (yet, or someone changed it): keep serving, look again
         try:
             served = self._load(prod)

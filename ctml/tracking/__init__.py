@@ -14,7 +14,8 @@ Tracking never raises into the stage and never blocks it: every call is guarded 
 token is read by Neptune from the environment only; this package never logs or prints it, nor any
 exception text from going online (only the exception's class name).
 
-Runs of one pipeline execution share a pipeline id (`pipeline`). Only `neptune_client` touches
+Runs of one pipeline execution share a pipeline id (`pipeline`); nested mappings become typed Neptune
+fields (`fields`). Only `neptune_client` touches
 Neptune's client; `ctml.runs.offline` reads offline runs back without it. Stages use `stage_run`.
 """
 from ctml.tracking.fields import flatten

@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from ctml.config import load_params
-from ctml.drift import detect, multivariate, registry
+from ctml.drift import detect, multivariate
+from ctml.drift import methods
 from tests.drift.frames import mixed
 from tests.helpers import ROOT
 
@@ -98,8 +99,8 @@ def test_corrections_equal_scipys(correction):
         expected = sps.false_discovery_control(p, method="bh")
     else:
         expected = np.minimum(1, np.array(p) * len(p))
-    assert registry.adjusted_p_values(p, correction) == pytest.approx(expected)
-    assert registry.adjusted_p_values(p, "none") == p
+    assert methods.adjusted_p_values(p, correction) == pytest.approx(expected)
+    assert methods.adjusted_p_values(p, "none") == p
 
 
 def test_correction_and_effect_floor_decide_which_p_value_tests_drift():

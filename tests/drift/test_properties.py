@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from ctml.config import load_params
-from ctml.drift import detect, registry, summary
+from ctml.drift import detect, results, summary, tally
+from ctml.drift import methods
 from tests.helpers import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml").drift
@@ -40,21 +41,21 @@ def run(method: str, ref, cur, kind: str = "numeric"):
     """One statistic on raw values, summarized as the local engine does."""
     make = summary.ecdf if kind == "numeric" else summary.counts
     to = (lambda v: np.asarray(v, dtype="float64")) if kind == "numeric" else (lambda v: pd.Series(v, dtype=object))
-    return registry.get(method).func(make(to(ref)), make(to(cur)), PARAMS.psi_bins)
+    return methods.get(method).func(make(to(ref)), make(to(cur)), PARAMS.psi_bins)
 
 
-def feature(method: str, ref, cur, kind: str = "numeric") -> detect.FeatureResult:
+def feature(method: str, ref, cur, kind: str = "numeric") -> results.FeatureResult:
     params = PARAMS.model_copy(update={"method": method})
     series = (lambda v: pd.Series(v, dtype="float64")) if kind == "numeric" else (lambda v: pd.Series(v, dtype=object))
-    return detect.test_feature("x", kind, detect.summarize(series(ref), kind), detect.summarize(series(cur), kind), params)
+    return detect.test_feature("x", kind, tally.summarize(series(ref), kind), tally.summarize(series(cur), kind), params)
 
 
-def assert_identical(result: detect.FeatureResult, values: list) -> None:
+def assert_identical(result: results.FeatureResult, values: list) -> None:
     """What a method must give two identical samples: no drift, score 0, and for a test p = 1
     (KS: D = 0, scipy's own ks_2samp agrees; chi-square: observed = expected counts, statistic 0,
     sf(0) = 1); a distance has no p-value."""
     assert not result.drifted and result.score == 0.0
-    if registry.get(result.method).drift_when == "p_value_below":
+    if methods.get(result.method).drift_when == "p_value_below":
         assert result.p_value == 1.0
         if result.method == "ks":
             assert result.p_value == stats.ks_2samp(values, values).pvalue
@@ -148,6 +149,6 @@ def test_missing_and_infinite_values_are_dropped(ref, cur, ref_gaps, cur_gaps, m
 def test_a_side_with_no_present_values_is_drifted_without_a_score(ref, n_missing, method):
     gone = feature(method, ref, [np.nan] * n_missing)
     assert gone.drifted and gone.score is None and math.isinf(gone.severity)
-    assert gone.p_value == (0.0 if registry.get(gone.method).drift_when == "p_value_below" else None)
+    assert gone.p_value == (0.0 if methods.get(gone.method).drift_when == "p_value_below" else None)
     both = feature(method, [np.nan], [np.nan] * n_missing)
     assert not both.drifted and both.score == 0.0

@@ -1,0 +1,92 @@
+"""`ct.py simulate`: feed simulated or replayed batches through CT."""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from ctml import layout
+from ctml.ct.records import SCENARIOS, StepRecord
+from ctml.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ctml.ct.context import Context
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("simulate", parents=[common], help="feed simulated or replayed batches through CT")
+    p.add_argument("--scenario", choices=SCENARIOS, default="none")
+    p.add_argument("--steps", type=int, default=5, help="batches to feed (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=200, help="rows per batch (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed (default: params.yaml seed)")
+    p.add_argument("--data", help="replay: CSV or Parquet file streamed in row order")
+    p.add_argument("--target", help="replay: label column of --data")
+    p.add_argument("--no-commit", action="store_true", help="retrain in the working tree only: no commit, tag or push")
+    p.set_defaults(run=run)
+
+
+def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.DataFrame]:
+    """One frame per step: simulated from the training data, or the replayed file's rows."""
+    import pandas as pd
+
+    from ctml.ct.intake import scenarios
+    from ctml.io import read_json, read_table
+    from ctml.data.task import recorded_task
+
+    if args.scenario == "replay":
+        yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
+        return
+    reference = pd.read_parquet(ctx.path(layout.RAW))
+    task = recorded_task(read_json(ctx.path(layout.SCHEMA)))
+    for i in range(1, args.steps + 1):
+        yield scenarios.make_batch(reference, ctx.params.data.target, args.scenario, i, args.steps,
+                                   args.batch_size, seed, ctx.params.ct, task)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ctml import tracking
+    from ctml.ct import history
+    from ctml.ct.repo import lock
+    from ctml.ct.intake.batches import prepare_batch
+    from ctml.ct.intake.deliveries import send_step_alerts
+    from ctml.ct.release.promotion import ensure_baseline
+    from ctml.ct.reporting.console import progress_line, run_summary
+    from ctml.ct.repo.vcs import commit_state
+    from ctml.ct.intake.session import ensure_data, open_context, start
+    from ctml.ct.intake.replay import use_replay_source
+    from ctml.ct.step.run import record_step, redraw_timeline, run_step
+
+    if args.steps < 1 or args.batch_size < 1:
+        raise UserError("--steps and --batch-size must be at least 1")
+    if args.scenario == "replay" and not (args.data and args.target):
+        raise UserError("--scenario replay needs --data FILE and --target COLUMN")
+    ctx = open_context(args, commit=not args.no_commit)
+    seed = ctx.params.seed if args.seed is None else args.seed
+    started = time.perf_counter()
+    records: list[StepRecord] = []
+    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
+        ctx.log = run_log
+        start(ctx)
+        ensure_data(ctx)
+        extra = use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
+        ensure_baseline(ctx, extra)
+        first = history.next_step(ctx.path(layout.HISTORY))
+        for i, frame in enumerate(_frames(args, ctx, seed), start=1):
+            if i > args.steps:
+                break
+            tick = time.perf_counter()
+            record = run_step(ctx, first + i - 1, args.scenario, prepare_batch(frame, ctx))
+            send_step_alerts(ctx, record)
+            record_step(ctx, record)
+            records.append(record)
+            ctx.say(progress_line(i, args.steps, record, time.perf_counter() - tick))
+        if records:
+            redraw_timeline(ctx)
+        if ctx.commit and records:
+            commit_state(ctx.root, f"ct: record steps {records[0].step}-{records[-1].step} ({args.scenario})")
+        run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
+                                   "versions": ",".join(ctx.created), "scenario": args.scenario})
+    run_summary(ctx, records, time.perf_counter() - started)
+    return 0

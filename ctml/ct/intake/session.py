@@ -1,0 +1,80 @@
+"""How a ct.py command that changes the project begins: its context, the lock, a clean tree, recovery."""
+from __future__ import annotations
+
+import argparse
+
+from ctml import layout
+from ctml.config import load_params
+from ctml.ct.repo import lock
+from ctml.ct.context import Context
+from ctml.ct.context import Printer
+from ctml.ct.repo.vcs import project_root, unrelated_changes
+from ctml.errors import UserError
+from ctml.tracking.pipeline import new_pipeline_id
+
+
+def open_context(args: argparse.Namespace, commit: bool) -> Context:
+    """The project around the working directory, its checked params, and a pipeline id for this command."""
+    root = project_root()
+    return Context(root=root, params=load_params(root / layout.PARAMS), commit=commit, out=Printer(args.verbosity),
+                   pipeline_id=f"ct-{new_pipeline_id()}")  # names this process: see ctml.tracking.fallback
+
+
+def start(ctx: Context) -> None:
+    """Refuse to commit over a user's unrelated change, then finish or undo what a killed run left."""
+    if ctx.commit and (changed := unrelated_changes(ctx.root)):
+        raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
+                        "commit or stash it, or pass --no-commit")
+    if lock.inflight(ctx.root) is None:
+        move_legacy_batches(ctx)
+    else:
+        from ctml.ct.step.recovery import recover  # the step machinery: only when there is a step to finish or undo
+
+        note = recover(ctx)
+        failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
+        ctx.say(f"recovery: {note}{f'; {failure}' if failure else ''}")
+
+
+def move_legacy_batches(ctx: Context) -> None:
+    """CT batches folded before lineage folders (at the top of data/batches) move into the folder of
+    the lineage production was trained for, so the training data they belong to keeps them (`dvc move`:
+    the bytes stay in the DVC cache, the .dvc pointers move; the next commit records the move)."""
+    legacy = sorted(ctx.path(layout.BATCHES).glob("batch-*.parquet.dvc"))
+    if not legacy:
+        return
+    from ctml.ct.repo import warm
+    from ctml.ct.release.promotion import production_lineage
+
+    folder = layout.BATCHES / (production_lineage(ctx) or layout.data_lineage(ctx.params.data))
+    ctx.path(folder).mkdir(parents=True, exist_ok=True)
+    for pointer in legacy:
+        data = pointer.with_suffix("")
+        warm.move(ctx.root, data.relative_to(ctx.root), folder / data.name)
+    ctx.say(f"batches: {len(legacy)} CT batch(es) moved into {folder}/ (the folder of the source they were folded under)")
+
+
+def has_work(ctx: Context) -> bool:
+    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, or a
+    source (lineage) that production was not trained for. Costs a directory listing and, when a
+    model is in production, one small JSON read: what cron pays when nothing arrived."""
+    from ctml.ct.intake import inbox
+
+    if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
+        return True
+    if not (ctx.root / layout.PRODUCTION / "model.json").exists():
+        return False  # nothing released yet: the first step releases the baseline
+    from ctml.ct.release.promotion import production_lineage
+
+    return production_lineage(ctx) != layout.data_lineage(ctx.params.data)
+
+
+def ensure_data(ctx: Context) -> None:
+    """Bring back HEAD's DVC data a fresh clone has not pulled, or refuse with nothing changed when it
+    is in neither the DVC cache nor the remote (for commands that run the pipeline on the workspace)."""
+    from ctml.ct.repo import dvcdata
+    from ctml.ct.release import tags
+
+    production = tags.production_version(ctx.root)
+    label = f"HEAD (production {production})" if production else "HEAD"
+    if restored := dvcdata.ensure_workspace(ctx.root, label):
+        ctx.say(f"data: {len(restored)} DVC-tracked file(s) restored from the DVC cache or remote (what `dvc pull` does)")

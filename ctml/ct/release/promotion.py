@@ -1,0 +1,177 @@
+"""Releasing a model: promotion into models/production, the release commit, GTO tags and the push.
+
+The invariant: HEAD is the production state. A candidate is either committed and tagged as a
+whole here, or thrown away (`repo.restore_state`), so a failed, blocked or killed retrain never
+reaches production or a tag.
+"""
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from ctml import layout
+from ctml.ct import history
+from ctml.ct.repo import lock
+from ctml.ct.release import tags
+from ctml.ct.repo import warm
+from ctml.ct.context import Context
+from ctml.ct.repo.vcs import commit_state, git, restore_state
+from ctml.errors import UserError
+from ctml.io import read_json, sha256_file, write_json
+
+def promote_files(ctx: Context, step: int | str) -> None:
+    """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
+    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`."""
+    prod = ctx.path(layout.PRODUCTION)
+    prod.mkdir(parents=True, exist_ok=True)
+    for name, src in layout.PRODUCTION_FILES.items():
+        shutil.copy2(ctx.path(src), prod / name)
+    write_json(ctx.path(layout.PRODUCTION_LINEAGE), lineage_record(ctx.params.data))
+    warm.add(ctx.root, layout.PRODUCTION / "model.joblib")
+    ctx.reproduce(step=step)
+
+
+def lineage_record(data: Any) -> dict[str, str]:
+    """What a model was trained for, as models/production/lineage.json records it."""
+    return {"lineage": layout.data_lineage(data), "source": data.source, "target": data.target, "task": data.task}
+
+
+def production_lineage(ctx: Context) -> str | None:
+    """The lineage key of the model in production (None when none is): its lineage.json, or for a
+    release made before that file existed, the data section of params.yaml at its tag."""
+    record = ctx.path(layout.PRODUCTION_LINEAGE)
+    if record.exists():
+        return read_json(record).get("lineage")
+    version = tags.production_version(ctx.root)
+    if version is None:
+        return None
+    import yaml
+
+    from ctml.ct.release.lineage import show, trained_for
+
+    return trained_for(yaml.safe_load(show(ctx.root, tags.tag_of(version), layout.PARAMS) or "{}") or {})[3]
+
+
+def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
+    """The annotated tag's text: why this version exists, then its drift score and test metrics."""
+    lines = [f"model {version}: {reason}"]
+    if drift is not None:
+        lines.append(f"drift_score: {drift.get('drift_score')}")
+    lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
+    return "\n".join(lines)
+
+
+def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = (),
+            major: bool = False) -> str:
+    """Promote the candidate in the working tree: commit, version tag, prod tag, push. `major`: the
+    first model of a new lineage."""
+    version = tags.next_version(ctx.root, major)
+    metrics = read_json(ctx.path(layout.METRICS))
+    promote_files(ctx, step)
+    if not ctx.commit:
+        ctx.created.append(version + " (uncommitted)")
+        return version
+    message = tag_message(version, reason, metrics, drift)
+    records = ctx.path(layout.HISTORY)
+    history.ensure_file(records)  # every plot source is in the release commit (`dvc plots diff` between tags)
+    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
+    lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
+                                  "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
+    commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)
+    finish_release(ctx, version, message)
+    return version
+
+
+def finish_release(ctx: Context, version: str, message: str) -> None:
+    """Tags and push for a release commit at HEAD; also how recovery completes a cut-short release.
+
+    Idempotent: each part is done only if missing, so a release killed between any two of them
+    (version tag, prod tag, push) is completed by running it again. The in-flight marker goes last.
+    """
+    if version not in tags.versions(ctx.root):
+        tags.register(ctx.root, version, message)
+    if tags.production_version(ctx.root) != version:
+        tags.assign_prod(ctx.root, version, f"promote {version}")
+    if version not in ctx.created:
+        ctx.created.append(version)
+    warm.push(ctx.root)
+    lock.clear_inflight(ctx.root)
+
+
+def production_sha(ctx: Context) -> str | None:
+    meta = ctx.path(layout.PRODUCTION / "model.json")
+    return read_json(meta).get("model_sha256") if meta.exists() else None
+
+
+def gates_result(ctx: Context) -> dict[str, Any]:
+    return read_json(ctx.path(layout.GATES))
+
+
+def verify_production(ctx: Context) -> None:
+    """Refuse to run on a production model that is not the recorded one, before any `dvc repro`:
+    DVC re-hashes a changed `dvc add`-ed file ("Verifying data sources") and would record it."""
+    prod = layout.PRODUCTION
+    model, meta = ctx.path(prod / "model.joblib"), ctx.path(prod / "model.json")
+    if not (model.exists() and meta.exists()):
+        return
+    expected, actual = str(read_json(meta).get("model_sha256")), sha256_file(model)
+    if actual != expected:
+        raise UserError(f"{prod / 'model.joblib'}: sha256 {actual[:12]}… does not match {prod / 'model.json'} "
+                        f"({expected[:12]}…): changed outside ct.py; restore the recorded model with `git checkout HEAD -- "
+                        f"{prod} && dvc checkout --force {prod / 'model.joblib.dvc'}`")
+
+
+def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | None:
+    """Bring the pipeline up to date; release its model if nothing is in production or the model changed.
+
+    Right after a release (or a rollback) nothing is stale, and this costs one in-process `dvc status`.
+    """
+    verify_production(ctx)
+    prod_version = tags.production_version(ctx.root)
+    new_lineage = prod_version is not None and production_lineage(ctx) != layout.data_lineage(ctx.params.data)
+    if warm.stale(ctx.root):
+        ctx.say("baseline: dvc repro")
+        ctx.reproduce(step="baseline", version=tags.next_version(ctx.root, new_lineage))
+    current = read_json(ctx.path(layout.MODEL_META))["model_sha256"]
+    if prod_version and current == production_sha(ctx) and not new_lineage:
+        return prod_version
+    gates = gates_result(ctx)
+    if not gates.get("passed", False):
+        raise UserError(f"{layout.GATES}: the {'baseline' if not prod_version else 'new'} model is blocked by "
+                        f"gates {', '.join(gates.get('blocked_by', []))}; adjust params.yaml gates or the model")
+    data = ctx.params.data
+    reason = "baseline" if not prod_version else \
+        f"new source {data.source} (target {data.target}, task {data.task})" if new_lineage else "pipeline changed"
+    version = release(ctx, reason, None, "baseline", extra_paths, major=new_lineage)
+    ctx.say(f"baseline: released model {version}{f' ({reason})' if new_lineage else ''}")
+    return version
+
+
+def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
+    """Put `version` (default: the one before the current) back in production: its pipeline state from
+    git and the DVC cache, committed, and a new `model#prod#N` tag. Returns (from, to, prod tag)."""
+    current = tags.production_version(ctx.root)
+    if current is None:
+        raise UserError("no model in production yet; nothing to roll back")
+    target = tags.resolve(ctx.root, version) if version else tags.previous_production(ctx.root)
+    if target == current:
+        raise UserError(f"{target} is already in production")
+    from ctml.ct.repo import dvcdata
+
+    dvcdata.ensure(ctx.root, tags.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
+    restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
+    _remeasure_drift(ctx)
+    commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    return current, target, tags.assign_prod(ctx.root, target, f"rollback from {current}")
+
+
+def _remeasure_drift(ctx: Context) -> None:
+    """The restored drift result is about the batch checked when that version was made: measure the
+    batch staged now against the restored production instead, so the rollback commit satisfies
+    `dvc status`. Only drift: a stage made stale by code or params changed since that version is left
+    for the next CT step (which rebuilds and releases it), and said so."""
+    if "drift" in warm.stale(ctx.root):
+        ctx.reproduce(("drift",), step="rollback", single_item=True)
+    if others := sorted(warm.stale(ctx.root)):
+        ctx.say(f"note: {', '.join(others)} stale: code, params or dvc.yaml changed since this version; "
+                "the next ct.py step rebuilds and releases it")

@@ -1,0 +1,154 @@
+"""Everything `ct.py report` shows, gathered as records from git, the CT history, the quarantine and
+the offline Neptune runs; no DVC data is needed, so it works in a clone that has not pulled.
+
+Why from git: each version's tag holds its reason (the tag message), and its commit the metrics and
+gates it was released with, so the page tells "what happened" from the same facts as `ct.py lineage`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ctml import layout
+from ctml.ct import history
+from ctml.ct.release import tags
+from ctml.ct.release.lineage import show
+from ctml.ct.records import StepRecord
+from ctml.ct.repo.vcs import git
+from ctml.io import read_json
+
+_SEP = "\x1f"  # between for-each-ref fields: tag messages hold newlines and any printable text
+
+
+@dataclass
+class Version:
+    """A released model version as its tag and commit record it."""
+
+    version: str
+    released: str  # tag date, ISO
+    reason: str  # why it was released (first line of the tag message)
+    drift_score: float | None  # the drift that triggered it, when a drift did
+    metrics: dict[str, Any]
+    gates: dict[str, Any]  # metrics/gates.json at the release commit
+    message: str
+
+
+@dataclass
+class Promotion:
+    """One `model#prod#N` assignment: which version went to production, when and why."""
+
+    number: int
+    version: str
+    when: str
+    message: str
+
+
+@dataclass
+class Quarantined:
+    batch: str  # the quarantined file (or the reason file when the batch is gone)
+    reasons: list[str]
+
+
+@dataclass
+class Overview:
+    generated: str
+    project: Path
+    production: str | None
+    versions: list[Version] = field(default_factory=list)  # oldest first
+    promotions: list[Promotion] = field(default_factory=list)  # oldest first
+    steps: list[StepRecord] = field(default_factory=list)  # oldest first
+    timeline: Path | None = None  # the timeline PNG, when CT has drawn one
+    quarantined: list[Quarantined] = field(default_factory=list)  # newest first
+    validation: dict[str, Any] | None = None  # metrics/validation.json of the working tree
+    runs: list[Any] = field(default_factory=list)  # ctml.runs.offline.OfflineRun, newest first
+
+    @property
+    def empty(self) -> bool:
+        """No CT history yet: nothing released, no step recorded."""
+        return not self.versions and not self.steps
+
+
+def _tags(root: Path) -> dict[str, tuple[str, str, str]]:
+    """Tag name -> (date, commit, message) for every model tag, in one git call."""
+    fields = _SEP.join(("%(refname:short)", "%(creatordate:iso-strict)", "%(*objectname)", "%(objectname)", "%(contents)"))
+    out = git(root, "for-each-ref", f"--format={fields}{_SEP}{_SEP}", f"refs/tags/{tags.ARTIFACT}*")
+    found = {}
+    for record in out.split(_SEP * 2):
+        parts = record.strip("\n").split(_SEP)
+        if len(parts) == 5 and parts[0]:
+            name, date, target, obj, message = parts
+            found[name] = (date, target or obj, message.strip())
+    return found
+
+
+def _drift_score(message: str) -> float | None:
+    for line in message.splitlines():
+        if line.startswith("drift_score:"):
+            try:
+                return float(line.split(":", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def _json_at(root: Path, rev: str, path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(show(root, rev, path) or "{}")
+    except json.JSONDecodeError:
+        return {}
+
+
+def versions(root: Path, tags: dict[str, tuple[str, str, str]]) -> list[Version]:
+    found = []
+    for version in tags.versions(root):
+        tag = tags.tag_of(version)
+        date, _, message = tags.get(tag, ("", "", ""))
+        first = message.splitlines()[0] if message else ""
+        found.append(Version(version, date, first.split(": ", 1)[1] if ": " in first else first, _drift_score(message),
+                             _json_at(root, tag, layout.METRICS), _json_at(root, tag, layout.GATES), message))
+    return found
+
+
+def promotions(tags: dict[str, tuple[str, str, str]], by_commit: dict[str, str]) -> list[Promotion]:
+    found = []
+    for name, (date, commit, message) in tags.items():
+        number = name.rsplit("#", 1)[-1]
+        if name.startswith(f"{tags.ARTIFACT}#prod#") and number.isdigit():
+            found.append(Promotion(int(number), by_commit.get(commit, "?"), date, message))
+    return sorted(found, key=lambda p: p.number)
+
+
+def quarantined(root: Path) -> list[Quarantined]:
+    folder = root / layout.QUARANTINE
+    found = []
+    for reason in sorted(folder.glob("*.reason.txt"), reverse=True) if folder.is_dir() else []:
+        stem = reason.name.removesuffix(".reason.txt")
+        batch = next((p for p in folder.glob(f"{stem}.*") if p != reason), reason)
+        found.append(Quarantined(str(batch.relative_to(root)), [ln for ln in reason.read_text().splitlines() if ln.strip()]))
+    return found
+
+
+def gather(root: Path, runs: int) -> Overview:
+    """The whole overview of the project at `root`; `runs`: how many of the newest offline runs to list."""
+    from ctml.runs import offline
+
+    tags = _tags(root)
+    known = versions(root, tags)
+    by_commit = {tags[tags.tag_of(v.version)][1]: v.version for v in known if tags.tag_of(v.version) in tags}
+    timeline = root / layout.TIMELINE
+    validation = root / layout.VALIDATION
+    return Overview(
+        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        project=root,
+        production=tags.production_version(root),
+        versions=known,
+        promotions=promotions(tags, by_commit),
+        steps=history.read(root / layout.HISTORY),
+        timeline=timeline if timeline.exists() else None,
+        quarantined=quarantined(root),
+        validation=read_json(validation) if validation.exists() else None,
+        runs=offline.offline_runs(root, runs),
+    )

@@ -1,0 +1,79 @@
+"""A step's measurement: the step marked in flight, its batch staged, `dvc repro drift` run, and its figures
+on the history row."""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctml import layout
+from ctml.ct.context import Context, now
+from ctml.ct.records import StepRecord
+from ctml.ct.release import tags
+from ctml.ct.repo import lock
+from ctml.ct.repo.vcs import git
+from ctml.io import read_json, write_json, write_parquet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def new_record(ctx: Context, step: int, scenario: str, file: str = "", sha: str = "") -> StepRecord:
+    return StepRecord(step=step, time=now(), scenario=scenario, status="ok", threshold=ctx.params.ct.threshold,
+                      model_version=tags.production_version(ctx.root) or "", file=file, file_sha256=sha)
+
+
+def begin(ctx: Context, record: StepRecord) -> None:
+    """Mark the step in flight (what recovery finishes or undoes) before anything is touched."""
+    if ctx.commit:
+        lock.mark_inflight(ctx.root, {"phase": "step", "step": record.step, "scenario": record.scenario,
+                                      "file": record.file, "file_sha256": record.file_sha256,
+                                      "head": git(ctx.root, "rev-parse", "HEAD")})
+
+
+def stage(ctx: Context, record: StepRecord, frame: pd.DataFrame | None, kind: str, rows: int) -> Path:
+    """The batch under check at the staging path, and whose it is beside it (`batch.json`): the drift
+    stage measures only a batch of the current lineage. `frame` None: already staged (partitioned)."""
+    staged = ctx.path(layout.STAGED_BATCH)
+    if frame is not None:
+        write_parquet(staged, frame)
+    write_json(ctx.path(layout.STAGED_META), {"lineage": layout.data_lineage(ctx.params.data), "source": ctx.params.data.source,
+                                              "step": record.step, "kind": kind, "file": record.file, "rows": rows})
+    return staged
+
+
+def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
+    """`dvc repro drift` on the staged batch; returns metrics/drift.json."""
+    tick = time.perf_counter()
+    ctx.reproduce(("drift",), step)
+    ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
+    return read_json(ctx.path(layout.DRIFT))
+
+
+def drifted_features(ctx: Context) -> list[str]:
+    """The drifted features of the batch just measured, most drifted first (the order of the drift
+    stage's scores plot; metrics/drift.json holds only the summary)."""
+    scores = ctx.path(layout.DRIFT_SCORES)
+    if not scores.exists():
+        return []
+    with open(scores, newline="") as handle:
+        return [row["feature"] for row in csv.DictReader(handle) if row.get("drifted") == "True"]
+
+
+def record_measurement(ctx: Context, record: StepRecord, drift: dict[str, Any], rows: int) -> None:
+    """The drift measurement's figures on the history row."""
+    drifted = drifted_features(ctx)
+    if drifted:
+        ctx.detail(f"drifted features ({len(drifted)}): {', '.join(drifted[:10])}{' ...' if len(drifted) > 10 else ''}")
+    record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
+    performance = drift.get("performance") or {}
+    record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
+    record.out_of_range_share = drift.get("out_of_range_share")
+    record.batch_rows, record.batch_accuracy = rows, performance.get("accuracy")
+    record.accuracy_drop = performance.get("accuracy_drop")
+    record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
+    record.labelled_rows = performance.get("labelled_rows")
+    record.estimated_accuracy, record.estimated_drop = performance.get("estimated_accuracy"), performance.get("estimated_drop")
+    multi = drift.get("multivariate") or {}
+    record.multivariate_score, record.multivariate_drifted = multi.get("score"), bool(multi.get("drifted"))

@@ -1,0 +1,63 @@
+"""Crash recovery: finish or undo the step a killed ct.py left behind (`.ct/inflight.json`)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ctml import layout
+from ctml.ct import history
+from ctml.ct.repo import lock
+from ctml.ct.release import tags
+from ctml.ct.context import Context, now
+from ctml.ct.records import Status, StepRecord
+from ctml.ct.release.promotion import finish_release, tag_message
+from ctml.ct.repo.vcs import git, restore_state
+from ctml.ct.step.run import record_step, redraw_timeline
+from ctml.io import read_json
+
+
+def recover(ctx: Context) -> str | None:
+    """Finish or undo a step a killed ct.py left behind; returns what was done, if anything."""
+    marker = lock.inflight(ctx.root)
+    if marker is None:
+        return None
+    head = git(ctx.root, "rev-parse", "HEAD")
+    version = marker.get("version")
+    body = git(ctx.root, "log", "-1", "--format=%B")
+    if version and head != marker.get("head") and f"Model-Version: {version}" in body:
+        # The release commit is in: the candidate passed its gates. Finish tags and push.
+        message = marker.get("message") or tag_message(
+            version, "release completed after interruption", read_json(ctx.path(layout.METRICS)), None)
+        note = f"completed the interrupted release of {version}"
+        _record_interrupted(ctx, marker, status="retrained", note=note, version=version)
+        redraw_timeline(ctx)
+        finish_release(ctx, version, message)
+        return note
+    restore_state(ctx.root, keep=layout.CT_RECORDS)
+    _remove_partial_writes(ctx)
+    note = f"discarded an interrupted step (state restored to {head[:8]})"
+    _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
+                        version=tags.production_version(ctx.root) or "")
+    redraw_timeline(ctx)
+    lock.clear_inflight(ctx.root)
+    return note
+
+
+def _remove_partial_writes(ctx: Context) -> None:
+    """Temp files of atomic writes a kill cut short (`.<name>.<random>.tmp`, e.g. a half-written model)."""
+    for folder in layout.OUTPUT_DIRS:
+        for tmp in ctx.path(folder).rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, note: str, version: str) -> None:
+    """The history row the killed step never wrote, so every step number (and release) has one. It
+    names the delivered file: a completed release's file is then a duplicate if it is still in the
+    inbox, while a discarded step's file is processed again (a failed step's file is never a duplicate)."""
+    step = marker.get("step")
+    if not isinstance(step, int) or step in {r.step for r in history.read(ctx.path(layout.HISTORY))}:
+        return
+    retrained = status == "retrained"
+    record_step(ctx, StepRecord(step=step, time=now(), scenario=marker.get("scenario", ""), status=status,
+                                threshold=ctx.params.ct.threshold, retrained=retrained,
+                                gates="passed" if retrained else "", model_version=version, note=note,
+                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", "")))

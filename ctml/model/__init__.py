@@ -1,0 +1,3 @@
+"""The model: `features` (the preprocessing ColumnTransformer), `estimator` (build, fit, save, verified
+load), `predict` (batch prediction held to the schema), `evaluate` (test metrics and plot data),
+`images` (PNG versions of the plots), `gates` (what a candidate must pass to replace production)."""
