@@ -83,6 +83,7 @@ class StepRecord:
     multivariate_score: float | None = None  # domain classifier's cross-validated ROC AUC (0.5: batch like the reference)
     multivariate_drifted: bool = False
     top_drifted: str = ""  # the batch's drifted features, most drifted first, `; `-separated (at most drift.top_plots)
+    triggers: str = ""  # the retrain triggers the measurement fired (ctml.ct.step.decide names), `; `-separated
     retrained: bool = False
     gates: str = ""
     model_version: str = ""
@@ -106,6 +107,10 @@ class StepRecord:
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def fired(self, *names: str) -> bool:
+        """Whether the step's measurement fired any of these triggers (ctml.ct.step.decide.TRIGGERS)."""
+        return any(name in self.triggers.split("; ") for name in names)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))

@@ -124,8 +124,8 @@ def promote(ctx: Context, exp: Experiment) -> str:
         ctx.say(f"promote: {exp.name} ({described}): dvc repro")
         ctx.reproduce(step="promote", version=version)
         gates = gates_result(ctx)
-        if not gates.get("passed", False):
-            raise UserError(f"experiment '{exp.name}': candidate blocked by gates {', '.join(gates.get('blocked_by', []))} "
+        if not gates.passed:
+            raise UserError(f"experiment '{exp.name}': candidate blocked by gates {', '.join(gates.blocked_by)} "
                             f"({layout.GATES}); production unchanged")
     except BaseException:
         with atomic_path(params_path) as tmp:

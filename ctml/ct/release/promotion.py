@@ -7,7 +7,8 @@ reaches production or a tag.
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ctml import layout
 from ctml.ct import history
@@ -18,6 +19,10 @@ from ctml.ct.context import Context
 from ctml.ct.repo.vcs import commit_state, git, restore_state
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from ctml.drift.results import DriftSummary
+    from ctml.model.gates import GatesResult
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
@@ -52,16 +57,16 @@ def production_lineage(ctx: Context) -> str | None:
     return trained_for(yaml.safe_load(show(ctx.root, tags.tag_of(version), layout.PARAMS) or "{}") or {})[3]
 
 
-def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
+def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: DriftSummary | None) -> str:
     """The annotated tag's text: why this version exists, then its drift score and test metrics."""
     lines = [f"model {version}: {reason}"]
     if drift is not None:
-        lines.append(f"drift_score: {drift.get('drift_score')}")
+        lines.append(f"drift_score: {drift.drift_score}")
     lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
     return "\n".join(lines)
 
 
-def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = (),
+def release(ctx: Context, reason: str, drift: DriftSummary | None, step: int | str, extra_paths: tuple[str, ...] = (),
             major: bool = False) -> str:
     """Promote the candidate in the working tree: commit, version tag, prod tag, push. `major`: the
     first model of a new lineage."""
@@ -103,8 +108,18 @@ def production_sha(ctx: Context) -> str | None:
     return read_json(meta).get("model_sha256") if meta.exists() else None
 
 
-def gates_result(ctx: Context) -> dict[str, Any]:
-    return read_json(ctx.path(layout.GATES))
+def gates_result(ctx: Context) -> GatesResult:
+    """The pipeline's metrics/gates.json (the candidate's verdict after a `dvc repro`), typed."""
+    from ctml.model.gates import GatesResult
+
+    return GatesResult.from_json(read_json(ctx.path(layout.GATES)))
+
+
+def read_gates(path: Path) -> GatesResult | None:
+    """A gates result file typed (gates.json, or a blocked candidate's record); None when there is none."""
+    from ctml.model.gates import GatesResult
+
+    return GatesResult.from_json(read_json(path)) if path.exists() else None
 
 
 def verify_production(ctx: Context) -> None:
@@ -136,9 +151,9 @@ def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | No
     if prod_version and current == production_sha(ctx) and not new_lineage:
         return prod_version
     gates = gates_result(ctx)
-    if not gates.get("passed", False):
+    if not gates.passed:
         raise UserError(f"{layout.GATES}: the {'baseline' if not prod_version else 'new'} model is blocked by "
-                        f"gates {', '.join(gates.get('blocked_by', []))}; adjust params.yaml gates or the model")
+                        f"gates {', '.join(gates.blocked_by)}; adjust params.yaml gates or the model")
     data = ctx.params.data
     reason = "baseline" if not prod_version else \
         f"new source {data.source} (target {data.target}, task {data.task})" if new_lineage else "pipeline changed"

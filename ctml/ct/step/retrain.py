@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ctml import layout
 from ctml.ct.context import Context
@@ -19,13 +19,15 @@ from ctml.io import read_json, write_json, write_parquet
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctml.drift.results import DriftSummary
+
 
 def fold_path(ctx: Context, step: int) -> Path:
     """Where step `step` folds its batch: this lineage's folder of data/batches."""
     return ctx.path(layout.lineage_batches(layout.BATCHES, ctx.params.data) / f"batch-{step:04d}.parquet")
 
 
-def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str, Any] | None, reason: str,
+def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSummary | None, reason: str,
             record: StepRecord) -> None:
     """Fold the batch (a staged file, or labelled rows) into this lineage's training data, reproduce,
     and release only if every blocking gate passes and the candidate learnt from data production did not."""
@@ -50,11 +52,11 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str
         record.status, record.gates, record.note = "blocked", "blocked:same_data", \
             f"{reason}; the candidate learnt from the data production learnt from: not released"
         return
-    if not gates.get("passed", False):
-        blocked = ",".join(gates.get("blocked_by", []))
+    if not gates.passed:
+        blocked = ",".join(gates.blocked_by)
         _discard(ctx, step)
         # The record of why, beside the pipeline's own gates.json (which stays production's, so dvc status is clean).
-        write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates})
+        write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates.as_json()})
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
         return
     released = release(ctx, reason, drift, step)
