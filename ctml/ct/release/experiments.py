@@ -117,7 +117,7 @@ def promote(ctx: Context, exp: Experiment) -> str:
     parse_params(yaml.safe_load(edited), str(layout.PARAMS))  # an experiment of an older schema fails here, untouched
     verify_production(ctx)
     described = ", ".join(f"{'.'.join(k)}={_scalar(v)}" for k, v in changes.items())
-    version = tags.next_version(ctx.root)
+    version = tags.next_version(tags.of(ctx))
     try:
         with atomic_path(params_path) as tmp:
             tmp.write_text(edited)

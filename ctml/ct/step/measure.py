@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ctml import layout
 from ctml.ct.context import Context, now
 from ctml.ct.records import StepRecord
-from ctml.ct.release import tags
+from ctml.ct.release.production import current_version
 from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git
 from ctml.ct.step.decide import Trigger
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def new_record(ctx: Context, step: int, scenario: str, file: str = "", sha: str = "") -> StepRecord:
     return StepRecord(step=step, time=now(), scenario=scenario, status="ok", threshold=ctx.params.ct.threshold,
-                      model_version=tags.production_version(ctx.root) or "", file=file, file_sha256=sha)
+                      model_version=current_version(ctx) or "", file=file, file_sha256=sha)
 
 
 def begin(ctx: Context, record: StepRecord) -> None:

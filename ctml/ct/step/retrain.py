@@ -10,7 +10,8 @@ from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
 from ctml.ct.release import tags
-from ctml.ct.release.promotion import gates_result, production_sha, release
+from ctml.ct.release.production import current, current_version
+from ctml.ct.release.promotion import gates_result, release
 from ctml.ct.repo import lock, warm
 from ctml.ct.repo.vcs import restore_state
 from ctml.errors import UserError
@@ -37,7 +38,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSum
         shutil.copy2(batch, folded)
     else:
         write_parquet(folded, batch)
-    version = tags.next_version(ctx.root)
+    version = tags.next_version(tags.of(ctx))
     try:
         warm.add(ctx.root, folded.relative_to(ctx.root))
         annotate_fold(folded, record, ctx.params.data.source)
@@ -61,7 +62,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSum
         return
     released = release(ctx, reason, drift, step)
     record.status, record.retrained, record.gates, record.note = "retrained", True, "passed", reason
-    record.model_version = tags.production_version(ctx.root) or released
+    record.model_version = current_version(ctx) or released
 
 
 def annotate_fold(folded: Path, record: StepRecord, source: str) -> None:
@@ -77,8 +78,8 @@ def annotate_fold(folded: Path, record: StepRecord, source: str) -> None:
 
 
 def _production_data(ctx: Context) -> str | None:
-    meta = ctx.path(layout.PRODUCTION / "model.json")
-    return read_json(meta).get("train_data_sha256") if production_sha(ctx) else None
+    prod = current(ctx)
+    return prod.train_data_sha256 if prod is not None and prod.sha256 else None
 
 
 def _discard(ctx: Context, step: int) -> None:
@@ -86,6 +87,7 @@ def _discard(ctx: Context, step: int) -> None:
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
     if ctx.commit:
         restore_state(ctx.root, keep=layout.CT_RECORDS)
+        tags.forget(ctx)
     else:  # only this step's fold: earlier folds (their data is never in git, nor, unreleased, their .dvc) stay
         folded = fold_path(ctx, step)
         for path in (folded, folded.with_name(folded.name + ".dvc")):
