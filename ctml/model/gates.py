@@ -291,30 +291,6 @@ def report(gates: Mapping[str, Gate], checked_at: datetime) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class GatesResult:
-    """metrics/gates.json read back typed: the verdict, the gates that blocked or alerted, and each
-    gate's value, limit and detail (`gates`, as `report` wrote them). What CT reads to release, block
-    or alert; the file stays the stage's output."""
-
-    passed: bool
-    blocked_by: tuple[str, ...] = ()
-    alerts: tuple[str, ...] = ()
-    checked_at: str = ""
-    gates: dict[str, dict[str, Any]] | None = None
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> GatesResult:
-        """From gates.json's content (other keys, such as a blocked candidate's `step`, ignored)."""
-        return cls(passed=bool(doc.get("passed", False)), blocked_by=tuple(doc.get("blocked_by") or ()),
-                   alerts=tuple(doc.get("alerts") or ()), checked_at=str(doc.get("checked_at") or ""),
-                   gates=dict(doc.get("gates") or {}))
-
-    def as_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "blocked_by": list(self.blocked_by), "alerts": list(self.alerts),
-                "checked_at": self.checked_at, "gates": self.gates or {}}
-
-
 def verdict(result: Mapping[str, Any]) -> dict[str, Any]:
     """metrics/gates_summary.json, what `dvc metrics show` and `dvc exp show` compare: passed or not and
     how many gates blocked or alerted. Values, limits, details and the time stay in metrics/gates.json

@@ -22,13 +22,12 @@ import orjson
 
 from ctml import layout
 from ctml.ct.release import tags
+from ctml.ct.records import GatesResult
 from ctml.errors import UserError
 from ctml.io import read_json
 
 if TYPE_CHECKING:
     from ctml.ct.context import Context
-    from ctml.model.gates import GatesResult
-
 
 @dataclass(frozen=True)
 class Production:
@@ -79,8 +78,6 @@ def current_version(ctx: Context) -> str | None:
 
 
 def _read(ctx: Context) -> Production | None:
-    from ctml.model.gates import GatesResult
-
     version = tags.of(ctx).production_version()
     meta_path = ctx.path(layout.PRODUCTION_META)
     meta = read_json(meta_path) if meta_path.exists() else None

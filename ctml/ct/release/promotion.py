@@ -18,12 +18,13 @@ from ctml.ct.release.production import current, current_version
 from ctml.ct.repo import warm
 from ctml.ct.context import Context
 from ctml.ct.repo.vcs import commit_state, git, restore_state
+from ctml.ct.records import GatesResult
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
     from ctml.drift.results import DriftSummary
-    from ctml.model.gates import GatesResult
+
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
@@ -105,15 +106,11 @@ def production_sha(ctx: Context) -> str | None:
 
 def gates_result(ctx: Context) -> GatesResult:
     """The pipeline's metrics/gates.json (the candidate's verdict after a `dvc repro`), typed."""
-    from ctml.model.gates import GatesResult
-
     return GatesResult.from_json(read_json(ctx.path(layout.GATES)))
 
 
 def read_gates(path: Path) -> GatesResult | None:
     """A gates result file typed (gates.json, or a blocked candidate's record); None when there is none."""
-    from ctml.model.gates import GatesResult
-
     return GatesResult.from_json(read_json(path)) if path.exists() else None
 
 

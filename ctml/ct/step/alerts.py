@@ -4,14 +4,9 @@ Which retrain triggers fired is read off the record (`StepRecord.triggers`, set 
 `decide.Decision`): the rules live once, in ctml.ct.step.decide."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ctml.config import Params
-from ctml.ct.records import StepRecord
+from ctml.ct.records import GatesResult, StepRecord
 from ctml.ct.step.decide import PERFORMANCE
-
-if TYPE_CHECKING:
-    from ctml.model.gates import GatesResult
 
 
 def step_events(record: StepRecord, params: Params, gates: GatesResult | None) -> list[tuple[str, str]]:

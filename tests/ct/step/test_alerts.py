@@ -12,7 +12,7 @@ from ctml.config import ALERT_EVENTS, AlertsParams
 from ctml.ct.step.alerts import step_events
 from ctml.ct.step.decide import decide
 from ctml.drift.results import DriftSummary
-from ctml.model.gates import GatesResult
+from ctml.ct.records import GatesResult
 from ctml.ct.webhook import WEBHOOK_ENV, Alerter
 from ctml.ct.records import StepRecord
 from tests.standins import posted, refusing_server, silent_server, webhook_receiver
