@@ -19,6 +19,14 @@ TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE
                 "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: the soak test, then the end-to-end (`slow`) tests, then the rest, each group in
+    file order. With `--maxschedchunk=1` (pytest.ini) xdist hands each worker the next test when it
+    has fewer than two waiting, so the short tests fill the gaps at the end, instead of a long test
+    that started last running alone while the other worker idles."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     """The project after `dvc repro` on the built-in data (tracked offline), committed; and what tests of
