@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_project, dvc, git, ran_stages, read_json, set_params, sha256, store
+from tests.helpers import built_once, copy_project, dvc, git, ran_stages, read_json, set_params, sha256, store
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +76,14 @@ def metrics_of(repo: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def csv_baseline(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The baseline project switched to a user's binary CSV, run and committed. Do not modify."""
-    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("csv"))
-    use_source(repo, user_table(400, ["no", "yes"], seed=1), "customers.csv")
-    out = dvc("repro", cwd=repo).stdout
-    assert ran_stages(out) == ALL_STAGES
-    commit_all(repo, "use customers.csv")
-    return repo
+    def build(parent: Path) -> None:
+        repo = copy_project(baseline_repo, parent)
+        use_source(repo, user_table(400, ["no", "yes"], seed=1), "customers.csv")
+        out = dvc("repro", cwd=repo).stdout
+        assert ran_stages(out) == ALL_STAGES
+        commit_all(repo, "use customers.csv")
+
+    return built_once(tmp_path_factory, "csv", build)[0]
 
 
 # --- fresh project, params, metrics ----------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
+from tests.helpers import built_once, copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -16,13 +16,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def project(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1.0.0, a drift retrain v1.1.0, a step without drift, and a quarantined batch (`ct.py check`)."""
-    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("report"))
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
-    ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200")
-    (repo / "data/incoming/batch.csv").write_text("mean radius,target\nabc,1\n")
-    assert ct(repo, "check", check=False).returncode == 3  # quarantined: needs attention
-    return repo
+    def build(parent: Path) -> None:
+        repo = copy_project(baseline_repo, parent)
+        set_params(repo, ct__start_step=1)
+        git("commit", "-qam", "drift from the first step", cwd=repo)
+        ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200")
+        (repo / "data/incoming/batch.csv").write_text("mean radius,target\nabc,1\n")
+        assert ct(repo, "check", check=False).returncode == 3  # quarantined: needs attention
+
+    return built_once(tmp_path_factory, "report", build)[0]
 
 
 def text_of(dom: str) -> str:
