@@ -47,6 +47,8 @@ class DataParams(_Section):
     auto_task: AutoTaskParams
     date_columns: list[str] | dict[str, str] = []
     id_column: str = ""  # the row identifier column: never a feature; joins delayed labels
+    features: list[str] = []  # the feature columns (empty: every column but the label and those excluded)
+    exclude: list[str] = []  # columns that are no features, whatever they look like
 
     @field_validator("date_columns", mode="before")
     @classmethod
@@ -163,7 +165,8 @@ class EstimationParams(_Section):
 
 
 class DriftParams(_Section):
-    reference: Literal["latest", "training"]
+    reference: Literal["seen", "latest", "training"]
+    dates: Literal["monitor", "count"] = "monitor"
     method: Literal["auto", "ks", "psi", "wasserstein", "chi2", "jensenshannon"]
     auto: DriftAutoParams
     thresholds: dict[DriftMethod, float]
@@ -187,6 +190,7 @@ class ComputeParams(_Section):
 class CTParams(_Section):
     threshold: float = Field(ge=0, le=1)
     max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    max_unknown_category_share: float = Field(default=0.05, ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
     max_error_increase: float = Field(ge=0)
     max_estimated_drop: float = Field(ge=0, le=1)

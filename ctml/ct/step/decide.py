@@ -30,7 +30,8 @@ def performance_trigger(drift: dict[str, Any], params: Params) -> Decision | Non
 
 def decide(drift: dict[str, Any], params: Params) -> Decision:
     """Retrain on data drift above ct.threshold, on a share of values beyond production's training
-    ranges above ct.max_out_of_range_share, on multivariate drift (ct.multivariate_trigger), on a batch
+    ranges above ct.max_out_of_range_share, on a column's share of categories production never saw above
+    ct.max_unknown_category_share, on multivariate drift (ct.multivariate_trigger), on a batch
     without labels whose estimated accuracy (CBPE) dropped more than ct.max_estimated_drop, or on a
     performance drop of a labelled batch."""
     ct = params.ct
@@ -40,6 +41,9 @@ def decide(drift: dict[str, Any], params: Params) -> Decision:
     beyond = drift.get("out_of_range_share")
     if beyond is not None and beyond > ct.max_out_of_range_share:
         return Decision(True, f"out of range {beyond:.3f} > {ct.max_out_of_range_share}")
+    unknown = drift.get("unknown_category_share")
+    if unknown is not None and unknown > ct.max_unknown_category_share:
+        return Decision(True, f"unknown categories {unknown:.3f} > {ct.max_unknown_category_share}")
     multi = drift.get("multivariate") or {}
     if ct.multivariate_trigger and multi.get("drifted"):
         return Decision(True, f"multivariate drift: domain classifier AUC {multi['score']:.3f} >= {multi['threshold']}")
