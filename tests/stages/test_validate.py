@@ -179,9 +179,9 @@ def test_a_first_run_excludes_what_is_no_feature_with_a_warning(tmp_path: Path, 
     assert reasons["note"] == ("free text or names, not a category: 100% of its values are distinct, "
                                "above validate.max_distinct_share 0.5; to keep it list it in data.features")
     assert reasons["sparse"] == "mostly empty: 94% missing, above validate.max_missing_share 0.5"
-    assert out.count("validate: warning: column ") == 5 and "(recorded now)" in out
-    assert (tmp_path / "problems.txt").read_text().count("warning: column") == 5
-    assert yaml.safe_load((tmp_path / "validation.json").read_text())["excluded"] == 5
+    assert out.count("validate: warning: column ") == 4 and "(recorded now)" in out
+    assert (tmp_path / "problems.txt").read_text().count("warning: column") == 4
+    assert yaml.safe_load((tmp_path / "validation.json").read_text())["excluded"] == 4
 
 
 def test_data_features_and_exclude_say_which_columns_are_features(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
