@@ -1,10 +1,8 @@
 """The CT decision and the batch rules, on hand-built inputs (no subprocess)."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from ctml.ct.intake.batches import duplicate_problem
 from ctml.ct.release.promotion import tag_message
 from ctml.ct.step.decide import decide
 
@@ -79,13 +77,6 @@ def test_a_labelled_batch_is_judged_on_its_realized_accuracy_not_the_estimate(pa
 def test_the_multivariate_trigger_can_be_turned_off(params):
     off = params.model_copy(update={"ct": params.ct.model_copy(update={"multivariate_trigger": False})})
     assert decide(unlabelled(0.0, auc=0.9, drifted=True), off).retrain is False
-
-
-def test_duplicate_rows_rule_allows_up_to_half():
-    half = pd.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", "z"]})  # 1 of 4 rows repeats an earlier one
-    assert duplicate_problem(half) == []
-    mostly = pd.DataFrame({"a": [1, 1, 1, 1, 2]})
-    assert duplicate_problem(mostly) == ["60% of rows are duplicates (rule: at most half)"]
 
 
 def test_tag_message_says_why_then_drift_then_sorted_metrics():
