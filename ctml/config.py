@@ -131,6 +131,7 @@ class EvaluateParams(_Section):
     top_features: int = Field(ge=1)
     residual_bins: int = Field(ge=2)
     calibration: CalibrationParams
+    reference_tolerance: float = Field(default=0.05, ge=0)  # the model may trail the reference model by this
 
 
 DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
