@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                         kinds=kinds)
             counts = ranges.out_of_range_in_file(batch, schema)
             unknown = ranges.out_of_range_in_file(batch, schema, ranges.unknown_categories)
-            nearest = "all training data" if dp.reference == "seen" else reference.name
+            nearest = "training data" if dp.reference == "seen" else reference.name
         else:
             def open_one(segment: Segment, with_model: bool = False):
                 return open_reference(segment.path, target, dp.multivariate.max_rows, params.seed, Path(args.cache),
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             current = read_table(batch)
             if dp.reference == "seen":
                 segment, n_segments = seen_reference(Path(args.reference), lineage, current, kinds, open_one, dp)
-                nearest = f"{segment.name} (nearest of {n_segments})"
+                nearest = segment.name if n_segments == 1 else f"{segment.name} (nearest of {n_segments})"
             else:
                 segment, nearest = Segment(reference.name, reference), reference.name
             summaries, how = open_one(segment, with_model=True)
@@ -172,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         multi, perf = report["multivariate"], report["performance"]
         print(f"drift: {report['n_drifted']}/{report['n_counted']} features drifted "
               f"(drift_score {report['drift_score']:.3f}), {report['out_of_range_share']:.1%} of numeric values beyond "
-              f"production's training ranges, unknown categories up to {report['unknown_category_share']:.1%} a column, "
-              f"on {report['batch_rows']} rows of {batch.name} vs {nearest}; "
+              f"production's training ranges, on {report['batch_rows']} rows of {batch.name} vs {nearest}; "
+              f"{report['unknown_category_share']:.1%} of a column's values unknown categories at most; "
               f"domain classifier AUC {multi['score'] if multi['score'] is not None else '-'}"
               f"{' (drifted)' if multi['drifted'] else ''}; estimated accuracy "
               f"{perf['estimated_accuracy'] if perf['estimated_accuracy'] is not None else '-'} ({perf['estimation']}); "

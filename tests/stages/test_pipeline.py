@@ -104,7 +104,8 @@ def test_fresh_project_repro_then_metrics_show(repo: Path) -> None:
     assert set(workspace["data"]) == {"metrics/validation.json", "metrics/metrics.json", "metrics/drift.json",
                                       "metrics/gates_summary.json"}
     assert workspace["data"]["metrics/gates_summary.json"]["data"] == {"passed": True, "blocked": 0, "alerts": 0}
-    assert max(map(len, text.splitlines())) < 500  # 7,661 characters when the per-feature detail was a metric
+    # 7,661 characters when the per-feature detail was a metric; the reference model's metrics add ~230
+    assert max(map(len, text.splitlines())) < 1000
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
     meta = read_json(repo / "models" / "model.json")
     assert meta["model_sha256"] == sha256(repo / "models" / "model.joblib")
