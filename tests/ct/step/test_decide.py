@@ -101,3 +101,9 @@ def test_the_decision_names_every_trigger_fired_with_its_value_and_limit(params)
     assert [(t.value, t.limit) for t in decision.fired] == [(0.5, 0.3), (0.2, 0.05), (0.8, 0.6), (0.25, 0.1)]
     assert decision.reason == "drift 0.500 > 0.3"  # the first one fired is the history note
     assert decide({"drift_score": 0.1}, params).fired == ()
+
+
+def test_categories_production_never_saw_retrain_above_their_share(params):
+    assert decide({"drift_score": 0.0, "unknown_category_share": 0.04}, params).retrain is False
+    found = decide({"drift_score": 0.0, "unknown_category_share": 0.3}, params)
+    assert found.names == ("unknown_category",) and found.reason == "unknown categories 0.300 > 0.05"
