@@ -13,8 +13,8 @@ from ctml import stage, tracking
 from ctml.model import images
 from ctml.drift import estimate
 from ctml.errors import run_main
-from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
-                           residual_rows, roc_points)
+from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, reference_model, regression_metrics,
+                                 residual_histogram, residual_rows, roc_points, trails)
 from ctml.model.features import feature_names, split_xy
 from ctml.io import write_csv, write_json
 from ctml.model.estimator import load_verified
@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--meta", required=True)
     p.add_argument("--test", required=True, help="test split (Parquet)")
+    p.add_argument("--train", required=True, help="training split (Parquet): the reference model is fitted on it")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
     p.add_argument("--plots", required=True, help="output directory: plot data (CSV) and PNG images")
     p.add_argument("--calibration", required=True, help="output: CBPE calibration of a classifier (JSON)")
@@ -93,9 +94,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             run.upload(f"plots/{name}", out / f"{name}.png")
         not_applicable(out, task)
         write_json(args.calibration, calibration(model, meta, proba, y, params))
-        write_json(args.metrics, scores)
+        reference = reference_model(model, *split_xy(pd.read_parquet(args.train), params.data.target), x, y, task, params.seed)
+        write_json(args.metrics, {**scores, "reference_model": reference})
         run.metrics("metrics", scores)
+        run.metrics("metrics/reference_model", {k: v for k, v in reference.items() if k != "name"})
         print(f"evaluate ({task}): " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        metric = params.gates.metric if params.gates.metric != "auto" else {"classification": "accuracy"}.get(task, "rmse")
+        if trails(scores, reference, metric, params.evaluate.reference_tolerance):
+            print(f"evaluate: warning: {metric} {scores[metric]:.4f} trails a default {reference['name']} on the same split "
+                  f"({reference[metric]:.4f}, beyond evaluate.reference_tolerance {params.evaluate.reference_tolerance}); "
+                  "see train in params.yaml")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,6 @@ CASES = {
     "-inf": ("batch.csv", lambda g: _csv(_with_cells(g, "worst area", [-np.inf])), "non-finite value -inf"),
     "absurd magnitude 1e300": ("batch.csv", lambda g: _csv(_with_cells(g, "mean area", [1e300])),
                                "value 1e+300 absurdly far outside the recorded range"),
-    "duplicate rows": ("batch.csv", lambda g: _csv(pd.concat([g.iloc[[0]]] * ROWS)), "rows are duplicates"),
     "semicolon delimiter": ("batch.csv", lambda g: _csv(g, sep=";"), "the file looks ';'-delimited"),
     "latin-1 encoding": ("batch.csv", lambda g: g.assign(region="Zürich").to_csv(index=False).encode("latin-1"),
                          "not UTF-8 text (invalid"),

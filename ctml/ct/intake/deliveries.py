@@ -97,7 +97,7 @@ def read_delivered(ctx: Context, path: Path) -> Batch:
         return Batch(path, None, None, [f"{path.name}: {size / MB:.1f} MB, above ct.max_batch_mb ({limit:g}): too big to "
                                         "check in memory (compute.engine: dask checks it a partition at a time)"])
     try:
-        frame = read_table(path)
+        frame = read_table(path, ctx.params.data.csv.model_dump())
     except UserError as exc:
         return Batch(path, None, None, [str(exc).replace(f"{ctx.root}/", "")])  # the file named as delivered
     return prepare_batch(frame, ctx, source=path)

@@ -56,7 +56,7 @@ def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: Drift
     lines = [f"model {version}: {reason}"]
     if drift is not None:
         lines.append(f"drift_score: {drift.drift_score}")
-    lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
+    lines += [f"{k}: {v}" for k, v in sorted(metrics.items()) if not isinstance(v, dict)]  # reference_model: in the file
     return "\n".join(lines)
 
 

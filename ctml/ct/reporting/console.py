@@ -60,7 +60,7 @@ def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str 
           if count["duplicate"] or count["awaiting_labels"] else []),
         ["versions created", ", ".join(ctx.created) or "none"],
         ["production", current_version(ctx) or "none"],
-        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items()],
+        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items() if not isinstance(v, dict)],
         ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
         ["history", str(layout.HISTORY)],
         ["time", f"{seconds:.1f}s"],

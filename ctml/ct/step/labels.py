@@ -34,7 +34,7 @@ def read_labels(ctx: Context, path: Path) -> tuple[pd.DataFrame | None, str, lis
     schema = read_json(ctx.path(layout.SCHEMA))
     target, id_column = schema["target"], ctx.params.data.id_column
     try:
-        frame = read_table(path).rename(columns=str)
+        frame = read_table(path, ctx.params.data.csv.model_dump()).rename(columns=str)
     except UserError as exc:
         return None, "", [str(exc)]
     key = next((name for name in (id_column, REQUEST_ID) if name and name in frame.columns), None)

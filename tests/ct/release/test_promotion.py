@@ -45,14 +45,22 @@ def test_lineage_of_a_version_two_retrains_back(retrained_twice):
 def test_compare_shows_what_changed_sorted_side_by_side(retrained_twice):
     repo = retrained_twice
     changes = json.loads(ct(repo, "compare", "v1.0.0", "v1.2.0", "--json").stdout)
-    old, new = (read_json_at(repo, tag, "metrics/metrics.json") for tag in ("model@v1.0.0", "model@v1.2.0"))
+    old, new = (flat(read_json_at(repo, tag, "metrics/metrics.json")) for tag in ("model@v1.0.0", "model@v1.2.0"))
     metrics = {c["key"]: (c["old"], c["new"]) for c in changes if c["file"] == "metrics/metrics.json"}
     assert metrics == {k: (old[k], new[k]) for k in old if old[k] != new[k]} and "accuracy" in metrics
     assert all(c["old"] != c["new"] for c in changes)  # only what changed
     order = [(c["kind"] != "param", c["file"], c["key"]) for c in changes]
     assert order == sorted(order) and not any(c["key"].startswith("features") for c in changes)
     out = ct(repo, "compare", "v1.0.0", "v1.2.0").stdout
-    assert f"v1.0.0 -> v1.2.0: {len(changes)} changed" in out and len(out.splitlines()) <= len(changes) + 6
+    assert f"v1.0.0 -> v1.2.0: {len(changes)} changed" in out and len(out.splitlines()) <= len(changes) + 7
+    # Each version's metrics are of its own test set; what the gate measured on the same rows is said too.
+    assert "v1.2.0 at its release, on the same test rows: candidate accuracy" in out
+
+
+def flat(metrics: dict) -> dict:
+    """metrics.json as `dvc metrics diff` names its keys (reference_model.accuracy)."""
+    return {f"{k}.{s}" if isinstance(v, dict) else k: w for k, v in metrics.items()
+            for s, w in (v.items() if isinstance(v, dict) else [(None, v)])}
 
 
 def read_json_at(repo: Path, rev: str, path: str) -> dict:
