@@ -8,6 +8,7 @@ was interrupted and undone) does not count as processed: the same bytes delivere
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,10 @@ from ctml.ct.intake.inbox import Delivery
 from ctml.ct.step.labels import run_label_step
 from ctml.ct.records import DELIVERED, StepRecord
 from ctml.ct.step.run import new_record, record_step, redraw_timeline, run_step
-from ctml.io import read_json, sha256_file
+from ctml.io import read_json, shown
+from ctml.ct.repo import lock
+from ctml.ct.repo.vcs import git
+from ctml.ct.step.quarantine import quarantine
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
 
@@ -48,7 +52,14 @@ def processed(root: Path) -> dict[str, int]:
 
 
 def process(ctx: Context, deliveries: list[Delivery], stop: threading.Event | None = None) -> list[StepRecord]:
-    """One step per delivery, in order; stops between steps once `stop` is set."""
+    """One step per delivery, in order; stops between steps once `stop` is set.
+
+    Per file: taken once settled (`inbox.settled`), hashed, marked in flight (what recovery finishes
+    or undoes), stepped, its history row written, then archived, then unmarked. The row before the
+    archive: a kill in between leaves the file in the inbox, a duplicate of a recorded step, never an
+    archived file without a row. A file that fails in a way no check foresaw (an I/O error, a name)
+    is set aside with one line and the loop goes on.
+    """
     from ctml.ct.reporting.console import progress_line
 
     seen = processed(ctx.root)
@@ -57,20 +68,61 @@ def process(ctx: Context, deliveries: list[Delivery], stop: threading.Event | No
     for delivery in deliveries:
         if stop is not None and stop.is_set():
             break
-        if not delivery.path.exists():  # taken away since the inbox was listed
+        if not os.path.lexists(delivery.path):  # taken away since the inbox was listed
+            continue
+        if not inbox.settled(delivery, ctx.params.ct.settle_s):
+            ctx.say(f"{delivery.rel}: still being written (changed within ct.settle_s); taken once it settles")
+            continue
+        try:
+            sha = inbox.digest(delivery)
+        except OSError as exc:
+            ctx.say(f"error: {delivery.rel}: {exc.strerror or exc}; skipped, left as it is")
             continue
         step, tick = first + len(records), time.perf_counter()
-        sha = sha256_file(delivery.path)
-        record = one_step(ctx, step, delivery, sha, seen)
-        if delivery.path.exists():  # not quarantined: out of the inbox, beside its step number and hash
-            inbox.archive(ctx.root, delivery, step, sha)
+        if ctx.commit:
+            lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": DELIVERED[delivery.kind],
+                                          "file": delivery.rel, "file_sha256": sha, "delivery": True,
+                                          "head": git(ctx.root, "rev-parse", "HEAD")})
+        try:
+            record = one_step(ctx, step, delivery, sha, seen)
+        except (OSError, UnicodeError) as exc:
+            record = set_aside(ctx, step, delivery, sha, exc)
+        record.file, record.note = shown(record.file), shown(record.note)
+        changed = os.path.lexists(delivery.path) and not inbox.unchanged(delivery)
+        if changed:
+            record.note += "; the file changed while it was processed: left in the inbox, taken again once it settles"
         send_step_alerts(ctx, record)
         record_step(ctx, record)
+        if os.path.lexists(delivery.path) and not changed:  # not quarantined: out of the inbox, beside its step and hash
+            try:
+                inbox.archive(ctx.root, delivery, step, sha)
+            except OSError as exc:
+                ctx.say(f"error: {delivery.rel}: not archived ({exc.strerror or exc}); left in the inbox, a duplicate of "
+                        f"step {step}")
+        lock.finish_delivery(ctx.root)
         if record.status not in NOT_PROCESSED:
             seen.setdefault(sha, step)
         records.append(record)
         ctx.say(progress_line(len(records), len(deliveries), record, time.perf_counter() - tick))
     return records
+
+
+def set_aside(ctx: Context, step: int, delivery: Delivery, sha: str, exc: Exception) -> StepRecord:
+    """A step that failed on its file in a way no check foresaw: its work undone, the file quarantined
+    with the error as its reason (so the next look does not fail on it again)."""
+    from ctml.ct.repo.vcs import restore_state
+
+    if ctx.commit:
+        restore_state(ctx.root, keep=layout.CT_RECORDS)
+    record = new_record(ctx, step, DELIVERED[delivery.kind], delivery.rel, sha)
+    problem = shown(f"{delivery.rel}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        where = quarantine(ctx, step, Batch(delivery.path, None, None, [problem]), delivery.rel)
+    except OSError as again:
+        record.status, record.note = "failed", f"{problem}; not quarantined either ({again.strerror or again}): left as it is"
+        return record
+    record.status, record.note = "quarantined", f"{problem} -> {where.relative_to(ctx.root)}"
+    return record
 
 
 def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[str, int]) -> StepRecord:
@@ -107,13 +159,16 @@ def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]
 
     with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
+        deliveries = inbox.pending(ctx.root)
+        if deliveries:
+            inbox.check_places(ctx.root)  # before any step, the baseline's release included
         ensure_baseline(ctx)
-        records = process(ctx, inbox.pending(ctx.root), stop)
+        records = process(ctx, deliveries, stop)
         if records:
             redraw_timeline(ctx)
-        if ctx.commit and records:
+        if ctx.commit:  # also what a recovery at start recorded: `git status` clean after every check
             steps = f"step {records[0].step}" if len(records) == 1 else f"steps {records[0].step}-{records[-1].step}"
-            commit_state(ctx.root, f"ct: record {steps} (check)")
+            commit_state(ctx.root, f"ct: record {steps if records else 'recovery'} (check)")
         run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
                                    "versions": ",".join(ctx.created), "scenario": "check"})
     return records
