@@ -202,6 +202,7 @@ class CTParams(_Section):
     max_batch_mb: float = Field(gt=0)
     watch_interval_s: float = Field(gt=0)
     settle_s: float = Field(ge=0, le=60)
+    label_wait_hours: float = Field(gt=0)
 
 
 class FairnessParams(_Section):

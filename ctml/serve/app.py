@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -35,11 +36,14 @@ async def read_body(request: HttpRequest, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(f"request body: {int(declared)} bytes, above the limit of {limit} (serve.max_body_mb)", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"request body: above the limit of {limit} bytes (serve.max_body_mb)", 413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"request body: above the limit of {limit} bytes (serve.max_body_mb)", 413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # closed mid-body (by the client, or by serve.request_timeout_s): nobody to answer
+        raise RequestError("request body: the connection closed before the body was whole", 408) from None
     return b"".join(chunks)
 
 
