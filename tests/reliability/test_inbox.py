@@ -104,26 +104,46 @@ def test_a_kill_while_a_quarantine_alert_waits_loses_nothing_and_reuses_no_name(
     assert_clean(repo)
 
 
-def test_a_rollback_onto_a_damaged_cache_object_changes_nothing(released_repo):
-    repo = released_repo
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
-    ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")  # v1.1.0
-    assert tags(repo).keys() >= {"model@v1.1.0"}
+@pytest.fixture
+def two_versions(released_repo: Path) -> Path:
+    """v1.1.0 in production, v1.0.0 to roll back to."""
+    set_params(released_repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=released_repo)
+    ct(released_repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
+    assert tags(released_repo).keys() >= {"model@v1.1.0"}
+    return released_repo
+
+
+def assert_rollback_changed_nothing(repo: Path, proc, before: dict, head: str, production: str) -> str:
+    """The rollback failed with one line and left everything as it was; returns the line."""
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert snapshot(repo) == before and git("rev-parse", "HEAD", cwd=repo).stdout == head
+    assert sha256(repo / "models/production/model.joblib") == production
+    assert_clean(repo)
+    return line
+
+
+def test_a_rollback_onto_a_damaged_cache_object_changes_nothing(two_versions):
+    repo = two_versions
     lock = yaml.safe_load(git("show", "model@v1.0.0:dvc.lock", cwd=repo).stdout)
     md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.joblib")
     obj = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     obj.chmod(0o644)
     obj.write_bytes(obj.read_bytes()[: obj.stat().st_size // 2])  # truncated in the cache
     before, head = snapshot(repo), git("rev-parse", "HEAD", cwd=repo).stdout
-    production = sha256(repo / "models/production/model.joblib")
     proc = ct(repo, "rollback", "v1.0.0", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    line = assert_rollback_changed_nothing(repo, proc, before, head, sha256(repo / "models/production/model.joblib"))
     assert "models/model.joblib" in line and "damaged" in line and "nothing was changed" in line
-    assert snapshot(repo) == before and git("rev-parse", "HEAD", cwd=repo).stdout == head
-    assert sha256(repo / "models/production/model.joblib") == production
-    assert_clean(repo)
+
+
+def test_a_rollback_that_fails_after_its_checks_puts_the_tree_back(two_versions):
+    repo = two_versions
+    (repo / "data/checked/batch.parquet").write_bytes(b"not a parquet file")  # re-measuring drift will fail
+    before, head = snapshot(repo), git("rev-parse", "HEAD", cwd=repo).stdout
+    proc = ct(repo, "rollback", "v1.0.0", check=False)
+    line = assert_rollback_changed_nothing(repo, proc, before, head, sha256(repo / "models/production/model.joblib"))
+    assert "drift" in line
 
 
 def test_a_damaged_dvc_lock_is_one_line(released_repo):
@@ -135,3 +155,43 @@ def test_a_damaged_dvc_lock_is_one_line(released_repo):
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
         next(ln for ln in proc.stderr.splitlines() if ln.startswith("error: dvc.lock: not valid YAML"))]
     assert (repo / INCOMING / "a.csv").exists()  # nothing taken
+
+
+def drifted(repo: Path, seed: int = 4) -> bytes:
+    """Labelled rows moved 3 standard deviations on 15 features: a drift that retrains."""
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    frame = training.sample(200, random_state=seed, replace=True).reset_index(drop=True)
+    for name in [c for c in frame.columns if c != "target"][:15]:
+        frame[name] = frame[name] + 3.0 * training[name].std()
+    return frame.to_csv(index=False).encode()
+
+
+def park_after_first_commit(repo: Path) -> Path:
+    """A git hook that parks ct.py right after its first branch update (here: the release commit)."""
+    reached, fifo = repo.parent / "commit.reached", repo.parent / "commit.fifo"
+    os.mkfifo(fifo)
+    hook = repo / ".git/hooks/reference-transaction"
+    hook.write_text(f"#!/bin/sh\nif [ \"$1\" = committed ] && grep -q ' refs/heads/'; then\n  touch '{reached}'\n"
+                    f"  exec cat '{fifo}' >/dev/null\nfi\nexit 0\n")
+    hook.chmod(0o755)
+    return reached
+
+
+def test_a_kill_right_after_a_release_commit_leaves_no_release_without_its_row(released_repo):
+    repo = released_repo
+    content = deliver(repo, "drifted.csv", drifted(repo), 1_000)
+    reached = park_after_first_commit(repo)
+    proc = start_ct(repo, "check")
+    wait_for(reached.exists, proc, what="the release commit")
+    kill_group(proc)
+    (repo / ".git/hooks/reference-transaction").unlink()
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 0 and "recovery: completed the interrupted release of v1.1.0" in proc.stdout, proc.stdout
+    steps = history(repo)
+    released = steps[steps["model_version"].astype(str) == "v1.1.0"]
+    assert released["status"].tolist()[0] == "retrained"
+    assert released["file_sha256"].tolist()[0] == hashlib.sha256(content).hexdigest()
+    assert steps["status"].tolist()[-1] == "duplicate"  # the file, still in the inbox, is the recorded step's
+    assert_every_byte_once(repo, [content])
+    assert os.listdir(repo / INCOMING) == ["README.md"]
+    assert_clean(repo)

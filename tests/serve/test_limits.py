@@ -4,6 +4,7 @@ sent by halves are answered 408 and closed after `serve.request_timeout_s`, a wr
 rows of the serving it was fed back for."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.serve.conftest import served_copy
-from tests.serving import Server, infer, poll, sample_rows, start
+from tests.serving import Server, infer, kinds, poll, sample_rows, start
 
 pytestmark = pytest.mark.slow
 
@@ -85,12 +86,17 @@ def test_a_wrong_method_gets_405_with_allow(server: Server):
 
 
 def test_a_rejected_request_is_logged_once_per_kind_and_accurately(server: Server, project: Path):
-    rows = sample_rows(project).iloc[:2].drop(columns=["mean radius"])
+    from ctml.serve.protocol import infer_body
+
+    doc = json.loads(infer_body(sample_rows(project).iloc[:1], kinds(project)))
+    doc["inputs"][1]["data"] = [1e9]  # parses, then fails the schema in the scorer: an all-rejected micro-batch
+    second = doc["inputs"][1]["name"]
     with server.client() as client:
-        for _ in range(3):  # an all-rejected micro-batch each time
-            assert infer(client, project, rows).status_code == 400
+        for _ in range(3):
+            reply = client.post("/v2/models/model/infer", content=json.dumps(doc).encode())
+            assert reply.status_code == 400, reply.text
     rejected = poll(lambda: [ln for ln in server.lines if ln.startswith("serve: rejected /v2/models/model/infer (400)")])
-    assert len(rejected) == 1 and "mean radius" in rejected[0]
+    assert len(rejected) == 1 and f"column '{second}': value 1e+09" in rejected[0]
     assert not [ln for ln in server.lines if "after scoring" in ln or "concatenate" in ln]
 
 
@@ -103,9 +109,11 @@ def test_a_reused_request_id_labels_only_the_serving_it_was_fed_back_for(server:
         second = client.post("/feedback", json={"id": "reused", "labels": [0]})
         assert second.status_code == 200 and second.json()["recorded"] is True
     incoming, labelled = project / "data/incoming", project / "data/labels"
-    rows = poll(lambda: (lambda f: f if {"reused/0", "reused~2/0"} <= set(f["_ct_request_id"]) else None)(
-        pd.concat([pd.read_parquet(p) for p in incoming.glob("serve-*-rows.parquet")] or [pd.DataFrame({"_ct_request_id": []})])))
-    labels = poll(lambda: (lambda f: f if len(f) >= 2 else None)(
-        pd.concat([pd.read_parquet(p) for p in labelled.glob("serve-*-labels.parquet")] or [pd.DataFrame()])))
+    def read(folder: Path, pattern: str) -> pd.DataFrame:
+        return pd.concat([pd.read_parquet(p) for p in folder.glob(pattern)] or [pd.DataFrame({"_ct_request_id": []})])
+
+    [rows] = poll(lambda: [f for f in [read(incoming, "serve-*-rows.parquet")]
+                           if {"reused/0", "reused~2/0"} <= set(f["_ct_request_id"])])
+    [labels] = poll(lambda: [f for f in [read(labelled, "serve-*-labels.parquet")] if len(f) >= 2])
     assert labels.set_index("_ct_request_id")["target"].to_dict() == {"reused/0": 1, "reused~2/0": 0}
     assert rows["_ct_request_id"].tolist().count("reused/0") == 1  # each serving's row under a key of its own

@@ -167,8 +167,9 @@ def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]
         if records:
             redraw_timeline(ctx)
         if ctx.commit:  # also what a recovery at start recorded: `git status` clean after every check
-            steps = f"step {records[0].step}" if len(records) == 1 else f"steps {records[0].step}-{records[-1].step}"
-            commit_state(ctx.root, f"ct: record {steps if records else 'recovery'} (check)")
+            steps = "recovery" if not records else f"step {records[0].step}" if len(records) == 1 else \
+                f"steps {records[0].step}-{records[-1].step}"
+            commit_state(ctx.root, f"ct: record {steps} (check)")
         run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
                                    "versions": ",".join(ctx.created), "scenario": "check"})
     return records
