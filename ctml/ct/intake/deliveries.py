@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.step import alerts
 from ctml.ct.intake import inbox
 from ctml.ct.intake.batches import MB, prepare_batch
 from ctml.ct.intake.partitioned import stage_partitioned
@@ -26,11 +25,12 @@ from ctml.ct.context import Context
 from ctml.ct.intake.inbox import Delivery
 from ctml.ct.step.labels import run_label_step
 from ctml.ct.records import DELIVERED, StepRecord
-from ctml.ct.step.run import new_record, record_step, redraw_timeline, run_step
-from ctml.io import read_json, shown
+from ctml.ct.intake.loop import Work, run_command, run_steps
+from ctml.ct.step.run import new_record, run_step
 from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git
 from ctml.ct.step.quarantine import quarantine
+from ctml.io import shown
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
 
@@ -51,60 +51,62 @@ def processed(root: Path) -> dict[str, int]:
     return seen
 
 
-def process(ctx: Context, deliveries: list[Delivery], stop: threading.Event | None = None) -> list[StepRecord]:
-    """One step per delivery, in order; stops between steps once `stop` is set.
+def deliveries(ctx: Context, pending: list[Delivery]) -> tuple[Iterator[Work], Callable[[StepRecord], None]]:
+    """One unit of work per delivery, in order (`loop.run_steps` runs them), and what follows each
+    step's history row (`after`).
 
     Per file: taken once settled (`inbox.settled`), hashed, marked in flight (what recovery finishes
-    or undoes), stepped, its history row written, then archived, then unmarked. The row before the
-    archive: a kill in between leaves the file in the inbox, a duplicate of a recorded step, never an
-    archived file without a row. A file that fails in a way no check foresaw (an I/O error, a name)
-    is set aside with one line and the loop goes on.
+    or undoes), stepped; then its history row; then (`after`) archived and unmarked. The row before
+    the archive: a kill in between leaves the file in the inbox, a duplicate of a recorded step,
+    never an archived file without a row. A file whose bytes were processed before is a duplicate; a
+    file that fails in a way no check foresaw (an I/O error, a name) is set aside with one line and
+    the loop goes on.
     """
-    from ctml.ct.reporting.console import progress_line
-
     seen = processed(ctx.root)
-    first = history.next_step(ctx.path(layout.HISTORY))
-    records: list[StepRecord] = []
-    for delivery in deliveries:
-        if stop is not None and stop.is_set():
-            break
-        if not os.path.lexists(delivery.path):  # taken away since the inbox was listed
-            continue
-        if not inbox.settled(delivery, ctx.params.ct.settle_s):
-            ctx.say(f"{delivery.rel}: still being written (changed within ct.settle_s); taken once it settles")
-            continue
-        try:
-            sha = inbox.digest(delivery)
-        except OSError as exc:
-            ctx.say(f"error: {delivery.rel}: {exc.strerror or exc}; skipped, left as it is")
-            continue
-        step, tick = first + len(records), time.perf_counter()
-        if ctx.commit:
-            lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": DELIVERED[delivery.kind],
-                                          "file": delivery.rel, "file_sha256": sha, "delivery": True,
-                                          "head": git(ctx.root, "rev-parse", "HEAD")})
-        try:
-            record = one_step(ctx, step, delivery, sha, seen)
-        except (OSError, UnicodeError) as exc:
-            record = set_aside(ctx, step, delivery, sha, exc)
-        record.file, record.note = shown(record.file), shown(record.note)
-        changed = os.path.lexists(delivery.path) and not inbox.unchanged(delivery)
-        if changed:
-            record.note += "; the file changed while it was processed: left in the inbox, taken again once it settles"
-        send_step_alerts(ctx, record)
-        record_step(ctx, record)
+    taken: dict[int, tuple[Delivery, str, bool]] = {}  # step -> (delivery, sha256, changed while processed)
+
+    def units() -> Iterator[Work]:
+        for delivery in pending:
+            def unit(step: int, delivery: Delivery = delivery) -> StepRecord | None:
+                if not os.path.lexists(delivery.path):  # taken away since the inbox was listed
+                    return None
+                if not inbox.settled(delivery, ctx.params.ct.settle_s):
+                    ctx.say(f"{delivery.rel}: still being written (changed within ct.settle_s); taken once it settles")
+                    return None
+                try:
+                    sha = inbox.digest(delivery)
+                except OSError as exc:
+                    ctx.say(f"error: {delivery.rel}: {exc.strerror or exc}; skipped, left as it is")
+                    return None
+                if ctx.commit:
+                    lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": DELIVERED[delivery.kind],
+                                                  "file": delivery.rel, "file_sha256": sha, "delivery": True,
+                                                  "head": git(ctx.root, "rev-parse", "HEAD")})
+                try:
+                    record = one_step(ctx, step, delivery, sha, seen)
+                except (OSError, UnicodeError) as exc:
+                    record = set_aside(ctx, step, delivery, sha, exc)
+                record.file, record.note = shown(record.file), shown(record.note)
+                changed = os.path.lexists(delivery.path) and not inbox.unchanged(delivery)
+                if changed:
+                    record.note += "; the file changed while it was processed: left in the inbox, taken again once it settles"
+                taken[step] = (delivery, sha, changed)
+                return record
+            yield unit
+
+    def after(record: StepRecord) -> None:
+        delivery, sha, changed = taken.pop(record.step)
         if os.path.lexists(delivery.path) and not changed:  # not quarantined: out of the inbox, beside its step and hash
             try:
-                inbox.archive(ctx.root, delivery, step, sha)
+                inbox.archive(ctx.root, delivery, record.step, sha)
             except OSError as exc:
                 ctx.say(f"error: {delivery.rel}: not archived ({exc.strerror or exc}); left in the inbox, a duplicate of "
-                        f"step {step}")
+                        f"step {record.step}")
         lock.finish_delivery(ctx.root)
         if record.status not in NOT_PROCESSED:
-            seen.setdefault(sha, step)
-        records.append(record)
-        ctx.say(progress_line(len(records), len(deliveries), record, time.perf_counter() - tick))
-    return records
+            seen.setdefault(sha, record.step)
+
+    return units(), after
 
 
 def set_aside(ctx: Context, step: int, delivery: Delivery, sha: str, exc: Exception) -> StepRecord:
@@ -136,64 +138,19 @@ def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[s
     return run_step(ctx, step, scenario, read_delivered(ctx, delivery.path), delivery.rel, sha)
 
 
-def send_step_alerts(ctx: Context, record: StepRecord) -> None:
-    """The alerts a step raises, sent now; a delivery that failed is noted on the step's history row."""
-    gates = {}
-    if record.status in ("retrained", "blocked"):
-        path = ctx.path(layout.GATES if record.status == "retrained" else layout.BLOCKED_GATES)
-        gates = read_json(path) if path.exists() else {}
-    for event, text in alerts.step_events(record, ctx.params, gates):
-        details = {"status": record.status, "drift_score": record.drift_score, "threshold": record.threshold,
-                   "file": record.file, "note": record.note}
-        failure = ctx.alert(event, text, record.step, record.model_version, details)
-        if failure:
-            record.note = f"{record.note}; {failure}" if record.note else failure
-
-
-def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]:
-    """What `ct.py check` does once the lock is held: the baseline up to date (and released when the
-    source changed), then every ready delivery, one step each, committed together."""
-    from ctml import tracking
-    from ctml.ct.release.promotion import ensure_baseline
-    from ctml.ct.repo.vcs import commit_state
-
-    with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
-        ctx.log = run_log
-        deliveries = inbox.pending(ctx.root)
-        if deliveries:
-            inbox.check_places(ctx.root)  # before any step, the baseline's release included
-        ensure_baseline(ctx)
-        records = process(ctx, deliveries, stop)
-        if records:
-            redraw_timeline(ctx)
-        if ctx.commit:  # also what a recovery at start recorded: `git status` clean after every check
-            steps = "recovery" if not records else f"step {records[0].step}" if len(records) == 1 else \
-                f"steps {records[0].step}-{records[-1].step}"
-            commit_state(ctx.root, f"ct: record {steps} (check)")
-        run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
-                                   "versions": ",".join(ctx.created), "scenario": "check"})
-    return records
-
-
 def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
-    """A whole `ct.py check` once the lock is held: recover, process the inboxes, print the summary;
-    the exit code says what needs attention (`records.exit_code`)."""
-    import sys
+    """A whole `ct.py check` (one round of `ct.py watch`) once the lock is held: every ready delivery,
+    one step each, through the one step loop; the exit code says what needs attention. An inbox a
+    processed file could not leave (read-only, another filesystem) is refused before anything runs."""
+    if inbox.pending(ctx.root):
+        inbox.check_places(ctx.root)
 
-    from ctml.ct.records import exit_code
-    from ctml.ct.reporting.console import run_summary
-    from ctml.ct.intake.session import ensure_data, start
+    def steps() -> list[StepRecord]:
+        pending = inbox.pending(ctx.root)
+        work, after = deliveries(ctx, pending)
+        return run_steps(ctx, work, len(pending), stop, after)
 
-    started = time.perf_counter()
-    start(ctx)
-    ensure_data(ctx)
-    records = check(ctx, stop)
-    if records:
-        run_summary(ctx, records, time.perf_counter() - started, "check summary")
-    failed = next((r for r in records if r.status == "failed"), None)
-    if failed is not None:
-        print(f"error: step {failed.step} failed: {failed.note}", file=sys.stderr)
-    return exit_code(records)
+    return run_command(ctx, "check", steps, "check summary")
 
 
 def read_delivered(ctx: Context, path: Path) -> Batch:
