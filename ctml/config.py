@@ -213,6 +213,8 @@ class CTParams(_Section):
     unlabelled_trigger: Literal["wait", "labelled"]
     max_batch_mb: float = Field(gt=0)
     watch_interval_s: float = Field(gt=0)
+    settle_s: float = Field(ge=0, le=60)
+    label_wait_hours: float = Field(gt=0)
 
 
 class FairnessParams(_Section):
@@ -254,6 +256,7 @@ class ServeParams(_Section):
     capture_sample: float = Field(ge=0, le=1)
     feedback_retention_hours: float = Field(gt=0)
     shutdown_timeout_s: float = Field(gt=0, le=60)
+    request_timeout_s: float = Field(gt=0, le=600)
 
 
 class TrackingParams(_Section):

@@ -48,6 +48,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def shown(text: str) -> str:
+    """Any name (or message naming it) as printable UTF-8: bytes of a file name that are not UTF-8
+    (which Python carries as surrogates) become `\\xff`, so a CSV row, a JSON file or a terminal takes it."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def write_json(path: str | Path, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

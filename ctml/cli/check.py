@@ -17,10 +17,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     from ctml.ct.repo import lock
-    from ctml.ct.intake.session import has_work, open_context
+    from ctml.ct.intake.session import has_work, open_context, report_refused
 
     ctx = open_context(args, commit=not args.no_commit)
     with lock.exclusive(ctx.root):
+        report_refused(ctx)
         if not has_work(ctx):  # cron's usual case: no work, no heavy imports, no run, no commit
             never_run = not ctx.path(layout.DVC_LOCK).exists()
             ctx.say(f"check: nothing new in {layout.INCOMING} or {layout.LABELS}" +

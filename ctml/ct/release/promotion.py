@@ -166,11 +166,20 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
         raise UserError(f"{target} is already in production")
     from ctml.ct.repo import dvcdata
 
-    dvcdata.ensure(ctx.root, tags.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
-    restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
-    tags.forget(ctx)
-    _remeasure_drift(ctx)
-    commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    head = git(ctx.root, "rev-parse", "HEAD")
+    # Before any change: every object the target needs fetched and read back intact, or refused with nothing changed.
+    dvcdata.ensure(ctx.root, tags.tag_of(target), target, verify=True)
+    try:
+        restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
+        tags.forget(ctx)
+        _remeasure_drift(ctx)
+        verify_production(ctx)
+        commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    except BaseException:  # all or nothing: the tree back to HEAD (still production's commit), then the error
+        if git(ctx.root, "rev-parse", "HEAD") == head:
+            restore_state(ctx.root, keep=layout.CT_RECORDS)
+            tags.forget(ctx)
+        raise
     tag = tags.assign_prod(ctx.root, target, f"rollback from {current}")
     tags.forget(ctx)
     return current, target, tag

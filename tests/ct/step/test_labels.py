@@ -76,8 +76,6 @@ def test_delayed_labels_are_measured_then_folded_once_enough_are_labelled(traffi
 
 
 @pytest.mark.parametrize(("name", "content", "reason"), [
-    ("nobody.csv", "_ct_request_id,target\nreq-9998,1\nreq-9999,0\n",
-     "nobody.csv: none of its 2 ids ('_ct_request_id') matches a checked row waiting for labels"),
     ("no-id.csv", "order,target\n1,1\n", "no-id.csv: no id column '_ct_request_id' (data.id_column is empty)"),
     ("no-label.csv", "_ct_request_id,label\nreq-0100,1\n", "no-label.csv: label column 'target': missing"),
     ("twice.csv", "_ct_request_id,target\nreq-0100,1\nreq-0100,0\n", "twice.csv: id 'req-0100' labelled more than once"),
@@ -92,6 +90,27 @@ def test_a_bad_label_file_is_quarantined_and_changes_nothing(traffic, tmp_path, 
     assert reason in row["note"]
     assert (repo / "data/quarantine" / f"step-{row['step']:04d}.csv").read_text() == content
     assert {p.name: p.read_bytes() for p in (repo / layout.AWAITING).rglob("*") if p.is_file()} == awaiting
+
+
+def test_labels_delivered_before_their_rows_wait_and_label_exactly_them_when_they_come(baseline_repo, tmp_path):
+    """Labels first (kept, not quarantined), then the drifted rows: the rows the labels name are
+    labelled on arrival, and being enough (ct.min_labelled_rows 50) the waiting retrain goes ahead."""
+    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    frame = captured(repo)
+    labels(frame, range(0, 60)).to_csv(repo / "data/labels/early.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"], row["scenario"]) == (0, "ok", "labels"), row["note"]
+    assert "none of its 60 ids ('_ct_request_id') matches a checked row yet: they wait for their rows" in row["note"]
+    assert not (repo / "data/quarantine").exists() or not list((repo / "data/quarantine").iterdir())
+
+    frame.drop(columns="target").to_csv(repo / "data/incoming/traffic.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"]) == (0, "retrained"), row["note"]
+    assert "retrained on the 60 waiting rows already labelled" in row["note"]
+    [folded] = list((repo / "data/batches").rglob("batch-*.parquet"))
+    assert pd.read_parquet(folded)["target"].tolist() == frame.loc[:59, "target"].tolist()
+    steps = history(repo)["step"].tolist()
+    assert steps == list(range(1, len(steps) + 1)) and git("status", "--porcelain", cwd=repo).stdout == ""
 
 
 def test_labelled_trigger_retrains_at_once_on_the_waiting_rows_already_labelled(baseline_repo, tmp_path):
