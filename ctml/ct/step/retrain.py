@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
-from ctml.ct.release import tags
+from ctml.ct.release import tags, trigger
 from ctml.ct.release.promotion import gates_result, production_sha, release
 from ctml.ct.repo import lock, warm
 from ctml.ct.repo.vcs import restore_state
@@ -36,6 +36,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str
     else:
         write_parquet(folded, batch)
     version = tags.next_version(ctx.root)
+    trigger.keep(ctx)  # what the release commit will hold as its drift outputs
     try:
         warm.add(ctx.root, folded.relative_to(ctx.root))
         annotate_fold(folded, record, ctx.params.data.source)
@@ -82,6 +83,7 @@ def _production_data(ctx: Context) -> str | None:
 def _discard(ctx: Context, step: int) -> None:
     """Throw the candidate away: back to HEAD (or, with --no-commit, without the new batch), then
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
+    trigger.drop(ctx)
     if ctx.commit:
         restore_state(ctx.root, keep=layout.CT_RECORDS)
     else:  # only this step's fold: earlier folds (their data is never in git, nor, unreleased, their .dvc) stay
