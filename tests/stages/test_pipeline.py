@@ -305,10 +305,10 @@ def test_plots_show_json_lists_the_plot_data_and_valid_pngs(repo: Path) -> None:
     for name, count in rows.items():
         (vega,) = shown["data"][f"metrics/plots/{name}.csv"]
         assert vega["type"] == "vega" and len(vega["content"]["data"]["values"]) == count
-        (image,) = shown["data"][f"metrics/plots/{name}.png"]
+        # the PNG twin is written (Neptune, people who open files) but not a DVC plot: each picture once
+        assert f"metrics/plots/{name}.png" not in shown["data"]
         png = (repo / "metrics" / "plots" / f"{name}.png").read_bytes()
         assert png[:8] == PNG_SIGNATURE and png[12:16] == b"IHDR" and len(png) > 5000
-        assert image["type"] == "image" and Path(image["url"]).read_bytes() == png
     confusion = shown["data"]["metrics/plots/confusion.csv"][0]["content"]["data"]["values"]
     assert {(v["actual"], v["predicted"]) for v in confusion} <= {("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")}
     assert rows["roc"] > 10
