@@ -84,6 +84,20 @@ def staged_lineage(checked: str | Path) -> str | None:
     return read_json(meta).get("lineage") if meta.exists() else None
 
 
+def summary(report: dict) -> dict:
+    """What `dvc metrics show` and `dvc metrics diff` compare of a drift measurement: the score, the
+    share of drifted features and the batch's realized (else estimated) metric of the task. The whole
+    report (30+ values) stays in drift.json, an output, so the metrics table fits a terminal."""
+    performance = report.get("performance") or {}
+    found = {"drift_score": report.get("drift_score"), "drifted_share": report.get("drifted_share")}
+    for key, shown in (("accuracy", "batch_accuracy"), ("rmse", "batch_rmse")):
+        if performance.get(key) is not None:
+            found[shown] = performance[key]
+    if "batch_accuracy" not in found and performance.get("estimated_accuracy") is not None:
+        found["estimated_accuracy"] = performance["estimated_accuracy"]
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
@@ -94,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
     p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy or RMSE fallback)")
     p.add_argument("--schema", required=True, help="the pipeline's schema: the features and ranges when production has none")
-    p.add_argument("--out", required=True, help="output: drift summary (JSON metric)")
+    p.add_argument("--out", required=True, help="output: the drift report (JSON)")
+    p.add_argument("--summary", required=True, help="output: its summary (JSON metric)")
     p.add_argument("--features", required=True, help="output: per-feature tests (JSON)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
     p.add_argument("--calibration", required=True, help="CBPE calibration of --model (used with it when nothing is in production)")
@@ -109,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         foreign = batch is not None and staged_lineage(args.checked) not in (None, layout.data_lineage(params.data))
         if batch is None or foreign:
             if batch is None and kept_measurement(args.out, args.features):
+                if not Path(args.summary).exists():  # a measurement made before the summary was its own file
+                    write_json(args.summary, summary(read_json(args.out)))
                 print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
@@ -116,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0), {}))
             write_json(args.features, features)
             write_json(args.out, report)
+            write_json(args.summary, summary(report))
             run.metrics("drift", {"drift_score": 0.0})
             why = "the batch there was checked under another data.source" if foreign else "no batch"
             print(f"drift: {why} in {args.checked}; nothing to compare")
@@ -160,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                 "reference": {"design": dp.reference, "nearest": nearest}})
         write_json(args.features, features)
         write_json(args.out, report)
+        write_json(args.summary, summary(report))
         run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows",
                                                      "out_of_range_share")})
         run.metrics("drift/performance", {k: v for k, v in report["performance"].items()

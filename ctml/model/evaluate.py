@@ -98,11 +98,27 @@ def residual_rows(y_true: pd.Series, y_pred: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"actual": truth.round(6), "predicted": pred.round(6), "residual": (truth - pred).round(6)})
 
 
+def nice_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """About `bins` equal-width bins whose width is 1, 2 or 5 times a power of ten and whose edges are
+    multiples of it: edges a person reads (-20, -10, 0, 10) instead of -123.456789."""
+    lo, hi = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    if hi <= lo:
+        return np.array([lo - 0.5, lo + 0.5])
+    raw = (hi - lo) / max(bins, 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    width = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    start = np.floor(lo / width) * width
+    count = max(int(np.ceil((hi - start) / width - 1e-9)), 1)  # the last bin holds its right edge (np.histogram)
+    return np.round(start + width * np.arange(count + 1), 10)
+
+
 def residual_histogram(residuals: pd.Series, bins: int) -> pd.DataFrame:
-    """Residual counts in `bins` equal-width bins, each named by its centre."""
-    counts, edges = np.histogram(np.asarray(residuals, dtype="float64"), bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    return pd.DataFrame({"residual": centres.round(6), "count": counts.astype("int64")})
+    """Residual counts in about `bins` equal-width bins with round edges (`nice_edges`), each bin as
+    its numeric start and end, so a plot draws a numeric axis rather than sorting bin names as text."""
+    values = np.asarray(residuals, dtype="float64")
+    edges = nice_edges(values[np.isfinite(values)], bins)
+    counts, _ = np.histogram(values, bins=edges)
+    return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "count": counts.astype("int64")})
 
 
 REFERENCE_MODELS = {"classification": "HistGradientBoostingClassifier()", "regression": "HistGradientBoostingRegressor()"}

@@ -39,7 +39,7 @@ def test_sudden_drift_retrains_exactly_once_at_the_shift(readme_demo):
     message = git("tag", "-l", "--format=%(contents)", "model@v1.1.0", cwd=repo).stdout
     assert "drift_score: " in message and "accuracy: " in message
     shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
-    drift = next(v for v in shown.values())["data"]["metrics/drift.json"]["data"]
+    drift = next(v for v in shown.values())["data"]["metrics/drift_summary.json"]["data"]
     assert 0.0 <= drift["drift_score"] <= 1.0
     assert "RETRAINED -> v1.1.0" in out and "CT summary" in out
     assert (repo / "metrics/ct_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

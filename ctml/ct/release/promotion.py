@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ctml import layout
 from ctml.ct import history
 from ctml.ct.repo import lock
-from ctml.ct.release import tags
+from ctml.ct.release import tags, trigger
 from ctml.ct.release.production import current, current_version
 from ctml.ct.repo import warm
 from ctml.ct.context import Context
@@ -67,13 +67,16 @@ def release(ctx: Context, reason: str, drift: DriftSummary | None, step: int | s
     version = tags.next_version(tags.of(ctx), major)
     metrics = read_json(ctx.path(layout.METRICS))
     promote_files(ctx, step)
+    if drift is not None:  # the batch's measurement, not the re-run that compares it with itself
+        trigger.restore(ctx)
+    trigger.drop(ctx)
     if not ctx.commit:
         ctx.created.append(version + " (uncommitted)")
         return version
     message = tag_message(version, reason, metrics, drift)
     records = ctx.path(layout.HISTORY)
     history.ensure_file(records)  # every plot source is in the release commit (`dvc plots diff` between tags)
-    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
+    history.write_timeline(history.read(records), ctx.path(layout.TIMELINE))
     lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
                                   "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)

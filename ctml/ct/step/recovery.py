@@ -69,4 +69,5 @@ def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, no
     record_step(ctx, StepRecord(step=step, time=now(), scenario=marker.get("scenario", ""), status=status,
                                 threshold=ctx.params.ct.threshold, retrained=retrained,
                                 gates="passed" if retrained else "", model_version=version, note=note,
-                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", "")))
+                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", ""),
+                                lineage=layout.data_lineage(ctx.params.data)))

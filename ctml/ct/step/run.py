@@ -112,4 +112,4 @@ def record_step(ctx: Context, record: StepRecord) -> None:
 
 def redraw_timeline(ctx: Context) -> None:
     """metrics/ct_timeline.png from the whole history (`dvc plots show` renders the CSV itself)."""
-    history.draw_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))
+    history.write_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))

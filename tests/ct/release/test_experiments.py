@@ -12,7 +12,7 @@ from ctml.errors import UserError
 from ctml.runs.offline import offline_runs
 from tests.helpers import ROOT, ct, dvc, git, read_json, sha256, tags, wait_for
 
-DRIFT_FILES = ("metrics/drift.json", "metrics/drift_features.json", "metrics/drift_plots/scores.csv")
+DRIFT_FILES = ("metrics/drift.json", "metrics/drift_summary.json", "metrics/drift_features.json", "metrics/drift_plots/scores.csv")
 
 
 def test_set_in_text_keeps_comments_and_layout():
@@ -70,7 +70,7 @@ def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promote
     assert sorted(depth.values(), key=str) == [3, None]
     for name, row in rows.items():
         # No batch in the experiment's copy: the drift stage kept the workspace's measurement.
-        assert row["data"]["metrics"]["metrics/drift.json"]["data"] == json.loads(drift["metrics/drift.json"])
+        assert row["data"]["metrics"]["metrics/drift_summary.json"]["data"] == json.loads(drift["metrics/drift_summary.json"])
         stages = {r.stage: r for r in offline_runs(repo) if r.fields.get("pipeline/experiment") == name}
         assert set(stages) == {"train", "evaluate", "drift", "gates"}, f"{name}: runs not in the project's .neptune"
         assert all(r.fields["pipeline/baseline_rev"] == head and f"exp:{name}" in r.tags for r in stages.values())
