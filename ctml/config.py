@@ -15,8 +15,8 @@ PARAMS_FILE = "params.yaml"
 # What each task may use: `train.model` and `gates.metric` are checked against the task in force
 # (up front when `data.task` names it, by the train and gates stages when `auto` decided it).
 Task = Literal["classification", "regression"]
-MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting"),
-          "regression": ("random_forest", "ridge", "gradient_boosting")}
+MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting", "hist_gradient_boosting", "xgboost"),
+          "regression": ("random_forest", "ridge", "gradient_boosting", "hist_gradient_boosting", "xgboost")}
 METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"),
            "regression": ("rmse", "mae", "r2", "mape")}
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}  # what `gates.metric: auto` compares

@@ -12,7 +12,7 @@ from ctml.errors import run_main
 from ctml.model.features import full_pipeline, split_xy
 from ctml.data.tables import plain
 from ctml.io import read_json, sha256_file, write_json
-from ctml.model.estimator import build_estimator, save_model
+from ctml.model.estimator import build_estimator, fit, save_model
 from ctml.provenance import git_commit, library_versions
 from ctml.data.schema import feature_kinds_of
 from ctml.data.task import recorded_task
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         frame = pd.read_parquet(args.train)
         x, y = split_xy(frame, params.data.target, list(feature_kinds_of(schema, frame)))
         preprocessor = joblib.load(args.preprocessor)
-        estimator = build_estimator(params.train, task, params.seed).fit(preprocessor.transform(x), y)
+        estimator = fit(build_estimator(params.train, task, params.seed), preprocessor.transform(x), y)
         sha = save_model(full_pipeline(preprocessor, estimator), args.model)
         meta = {
             "model_sha256": sha,

@@ -21,13 +21,18 @@ from ctml.io import read_json, sha256_file, write_json
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
-    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`."""
+    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`.
+
+    The gates are not run again: they have just judged this candidate against the production it
+    replaces, and that verdict, the one that released it, is what the release commit keeps (run
+    again they would compare the model with itself, at the cost of a second full gates run)."""
     prod = ctx.path(layout.PRODUCTION)
     prod.mkdir(parents=True, exist_ok=True)
     for name, src in layout.PRODUCTION_FILES.items():
         shutil.copy2(ctx.path(src), prod / name)
     write_json(ctx.path(layout.PRODUCTION_LINEAGE), lineage_record(ctx.params.data))
     warm.add(ctx.root, layout.PRODUCTION / "model.joblib")
+    warm.commit_if_only(ctx.root, "gates", str(layout.PRODUCTION))
     ctx.reproduce(step=step)
 
 
