@@ -61,7 +61,7 @@ def has_work(ctx: Context) -> bool:
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
         return True
-    if not (ctx.root / layout.PRODUCTION / "model.json").exists():
+    if not (ctx.root / layout.PRODUCTION_META).exists():
         return False  # nothing released yet: the first step releases the baseline
     from ctml.ct.release.promotion import production_lineage
 
@@ -71,10 +71,10 @@ def has_work(ctx: Context) -> bool:
 def ensure_data(ctx: Context) -> None:
     """Bring back HEAD's DVC data a fresh clone has not pulled, or refuse with nothing changed when it
     is in neither the DVC cache nor the remote (for commands that run the pipeline on the workspace)."""
+    from ctml.ct.release.production import current_version
     from ctml.ct.repo import dvcdata
-    from ctml.ct.release import tags
 
-    production = tags.production_version(ctx.root)
+    production = current_version(ctx)
     label = f"HEAD (production {production})" if production else "HEAD"
     if restored := dvcdata.ensure_workspace(ctx.root, label):
         ctx.say(f"data: {len(restored)} DVC-tracked file(s) restored from the DVC cache or remote (what `dvc pull` does)")
