@@ -22,10 +22,11 @@ from ctml.config import TrainParams
 
 
 def row_groups(path: str | Path) -> list[tuple[str, int]]:
-    """(file, row group) of every row group of a Parquet file: the unit of work of a task."""
+    """(file, row group) of every row group of a Parquet file: the unit of work of a task. The path is
+    absolute: a worker's working directory is its own."""
     import pyarrow.parquet as pq
 
-    return [(str(path), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+    return [(str(Path(path).resolve()), i) for i in range(pq.ParquetFile(path).num_row_groups)]
 
 
 def _read(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def fit_xgboost(client: Any, train: str | Path, preprocessor_path: str | Path, f
 
     parts = row_groups(train)
     classes = classes_of(train, target) if task == "classification" else None
-    x = dd.from_map(_features, parts, preprocessor_path=str(preprocessor_path), features=features,
+    x = dd.from_map(_features, parts, preprocessor_path=str(Path(preprocessor_path).resolve()), features=features,
                     enforce_metadata=False)
     y = dd.from_map(_codes, parts, target=target, classes=classes, enforce_metadata=False)
     options = xgboost_options(params, seed)
@@ -115,6 +116,6 @@ def predict_parts(client: Any, model_path: str | Path, test: str | Path, target:
                   classification: bool) -> dict[str, np.ndarray]:
     """Labels, predictions (and probabilities) of the test split, predicted on the workers a row
     group at a time, in the split's row order."""
-    results = client.gather(client.map(_predict_part, row_groups(test), model_path=str(model_path), target=target,
+    results = client.gather(client.map(_predict_part, row_groups(test), model_path=str(Path(model_path).resolve()), target=target,
                                        classification=classification, pure=False))
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
