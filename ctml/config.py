@@ -15,8 +15,8 @@ PARAMS_FILE = "params.yaml"
 # What each task may use: `train.model` and `gates.metric` are checked against the task in force
 # (up front when `data.task` names it, by the train and gates stages when `auto` decided it).
 Task = Literal["classification", "regression"]
-MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting"),
-          "regression": ("random_forest", "ridge", "gradient_boosting")}
+MODELS = {"classification": ("random_forest", "logistic_regression", "gradient_boosting", "hist_gradient_boosting", "xgboost"),
+          "regression": ("random_forest", "ridge", "gradient_boosting", "hist_gradient_boosting", "xgboost")}
 METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"),
            "regression": ("rmse", "mae", "r2", "mape")}
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}  # what `gates.metric: auto` compares
@@ -203,8 +203,17 @@ class CTParams(_Section):
     max_error_increase: float = Field(ge=0)
     max_estimated_drop: float = Field(ge=0, le=1)
     multivariate_trigger: bool
-    policy: Literal["append", "window"]
-    window_rows: int = Field(ge=10)
+    policy: Literal["append", "window", "cap"]
+    window_rows: int = Field(ge=0)  # 0: as many rows as the source has
+    max_growth: float = Field(default=0.2, ge=0)
+    cap_min_rows: int = Field(default=1_000_000, ge=10)
+
+    @field_validator("window_rows")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if 0 < value < 10:
+            raise ValueError("a window of fewer than 10 rows cannot train a model; 0 means the source's row count")
+        return value
     reference_rows: int = Field(ge=10)
     shift_share: float = Field(gt=0, le=1)
     shift_magnitude: float = Field(ge=0)

@@ -33,15 +33,13 @@ PLOTS = {
 Plot = tuple[str, pd.DataFrame, Callable[[pd.DataFrame, Path], None]]
 
 
-def classification_plots(model: Any, x: pd.DataFrame, y: pd.Series, proba: Any) -> tuple[dict[str, float], list[Plot]]:
+def classification_plots(model: Any, pred: Any, y: pd.Series, proba: Any) -> tuple[dict[str, float], list[Plot]]:
     classes = model.classes_
-    pred = model.predict(x)
     return classification_metrics(y, pred, proba, classes), [
         ("confusion", confusion_rows(y, pred), images.confusion_png), ("roc", roc_points(y, proba, classes), images.roc_png)]
 
 
-def regression_plots(model: Any, x: pd.DataFrame, y: pd.Series, bins: int) -> tuple[dict[str, float], list[Plot]]:
-    pred = model.predict(x)
+def regression_plots(pred: Any, y: pd.Series, bins: int) -> tuple[dict[str, float], list[Plot]]:
     rows = residual_rows(y, pred)
     return regression_metrics(y, pred), [
         ("predicted_vs_actual", rows[["actual", "predicted"]], images.predicted_vs_actual_png),
@@ -66,6 +64,21 @@ def calibration(model: Any, meta: dict[str, Any], proba: Any, y: pd.Series, para
     return estimate.fit_calibration(model, proba, y, sha, params.evaluate.calibration, params.seed)
 
 
+def predictions(model: Any, args: Any, params: Any, task: str) -> tuple[pd.Series, Any, Any]:
+    """(labels, predictions, probabilities or None) of the test split: here, or on the dask engine
+    predicted by the workers a row group at a time (the client holds these columns only)."""
+    classification = task == "classification" and hasattr(model, "predict_proba")
+    if params.compute.engine == "dask":
+        from ctml.dask import io as dask_io
+        from ctml.dask import train as dask_train
+
+        with dask_io.client_for(params.compute.scheduler) as client:
+            got = dask_train.predict_parts(client, args.model, args.test, params.data.target, classification)
+        return pd.Series(got["y"], name=params.data.target), got["pred"], got.get("proba")
+    x, y = split_xy(pd.read_parquet(args.test), params.data.target)
+    return y, model.predict(x), model.predict_proba(x) if classification else None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--model", required=True)
@@ -79,13 +92,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tracking.stage_run("evaluate", params, section="evaluate") as run:
         run.data_input("test_split", args.test)
         model, meta = load_verified(args.model, args.meta)
-        x, y = split_xy(pd.read_parquet(args.test), params.data.target)
         task = task_of_model(model)
-        proba = model.predict_proba(x) if task == "classification" and hasattr(model, "predict_proba") else None
+        y, pred, proba = predictions(model, args, params, task)
         if task == "regression":
-            scores, drawn = regression_plots(model, x, y, params.evaluate.residual_bins)
+            scores, drawn = regression_plots(pred, y, params.evaluate.residual_bins)
         else:
-            scores, drawn = classification_plots(model, x, y, proba)
+            scores, drawn = classification_plots(model, pred, y, proba)
         importance = feature_importance(model.named_steps["model"], feature_names(model.named_steps["preprocess"]),
                                         params.evaluate.top_features)
         out = Path(args.plots)
@@ -95,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             run.upload(f"plots/{name}", out / f"{name}.png")
         not_applicable(out, task)
         write_json(args.calibration, calibration(model, meta, proba, y, params))
-        reference = reference_model(model, *split_xy(pd.read_parquet(args.train), params.data.target), x, y, task, params.seed)
+        target = params.data.target
+        reference = reference_model(model, *split_xy(pd.read_parquet(args.train), target),
+                                    *split_xy(pd.read_parquet(args.test), target), task, params.seed)
         write_json(args.metrics, {**scores, "reference_model": reference})
         run.metrics("metrics", scores)
         run.metrics("metrics/reference_model", {k: v for k, v in reference.items() if k != "name"})

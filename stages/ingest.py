@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data, ct, compute = params.data, params.ct, params.compute
     with tracking.stage_run("ingest", params, section="data") as run:
         files = batch_files(layout.lineage_batches(args.batches, data))
+        fold = {"max_growth": ct.max_growth, "cap_min_rows": ct.cap_min_rows, "seed": params.seed}
         if compute.engine == "dask":
             from ctml.dask import io as dask_io
             from ctml.dask import ingest as dask_ingest# dask and distributed cost ~0.4 s to import; only this engine needs them
@@ -32,11 +33,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             with dask_io.client_for(compute.scheduler) as client:
                 rows, columns, unlabelled = dask_ingest.ingest_partitioned(
                     data.source, files, data.target, data.date_formats, ct.policy, ct.window_rows, args.out, client,
-                    partition_rows=compute.partition_rows)
+                    partition_rows=compute.partition_rows, **fold)
         else:
             source, unlabelled = drop_unlabelled(normalize(load_source(data.source, data.csv.model_dump()), data.target, data.date_formats),
                                                  data.target)
-            frame = assemble_training_data(source, [pd.read_parquet(path) for path in files], ct.policy, ct.window_rows)
+            batches = [pd.read_parquet(path) for path in files]
+            frame = assemble_training_data(source, batches, ct.policy, ct.window_rows, target=data.target, **fold)
             write_parquet(args.out, frame)
             rows, columns = frame.shape
         run.data_input("batches", args.batches)
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if unlabelled:
             print(f"ingest: warning: {unlabelled} rows of {data.source} without a label '{data.target}' dropped "
                   "(training cannot use them; rule: data.target)")
-        print(f"ingest: {rows} rows x {columns} columns ({len(files)} CT batches, {compute.engine} engine) -> {args.out}")
+        print(f"ingest: {rows} rows x {columns} columns ({len(files)} CT batches, fold policy {ct.policy}, {compute.engine} engine) -> {args.out}")
 
 
 if __name__ == "__main__":

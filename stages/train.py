@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import joblib
 import pandas as pd
@@ -12,7 +12,7 @@ from ctml.errors import run_main
 from ctml.model.features import full_pipeline, split_xy
 from ctml.data.tables import plain
 from ctml.io import read_json, sha256_file, write_json
-from ctml.model.estimator import build_estimator, save_model
+from ctml.model.estimator import build_estimator, fit, save_model
 from ctml.provenance import git_commit, library_versions
 from ctml.data.schema import feature_kinds_of
 from ctml.data.task import recorded_task
@@ -30,16 +30,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         run.data_input("train_split", args.train)
         schema = read_json(args.schema)
         task = recorded_task(schema)
-        frame = pd.read_parquet(args.train)
-        x, y = split_xy(frame, params.data.target, list(feature_kinds_of(schema, frame)))
         preprocessor = joblib.load(args.preprocessor)
-        estimator = build_estimator(params.train, task, params.seed).fit(preprocessor.transform(x), y)
+        if params.compute.engine == "dask" and params.train.model == "xgboost":
+            rows, features, estimator = fit_on_cluster(args, params, schema, task)
+        else:
+            frame = pd.read_parquet(args.train)
+            x, y = split_xy(frame, params.data.target, list(feature_kinds_of(schema, frame)))
+            del frame
+            rows, features = len(x), list(x.columns)
+            estimator = fit(build_estimator(params.train, task, params.seed), preprocessor.transform(x), y)
         sha = save_model(full_pipeline(preprocessor, estimator), args.model)
         meta = {
             "model_sha256": sha,
             "train_data_sha256": sha256_file(args.train),
-            "train_rows": len(x),
-            "features": list(x.columns),
+            "train_rows": rows,
+            "features": features,
             "task": task,
             **({"classes": [plain(c) for c in estimator.classes_]} if task == "classification" else {}),
             "params": {"seed": params.seed, "train": params.train.model_dump()},
@@ -50,7 +55,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         run.log("model", {"sha256": sha, "type": params.train.model})
         run.upload("artifacts/model", args.model)
         run.upload("artifacts/model_meta", args.meta)
-        print(f"train: {params.train.model} ({task}) on {len(x)} rows -> {args.model} (sha256 {sha[:12]})")
+        print(f"train: {params.train.model} ({task}) on {rows} rows -> {args.model} (sha256 {sha[:12]})")
+
+
+def fit_on_cluster(args: Any, params: Any, schema: dict[str, Any], task: str) -> tuple[int, list[str], Any]:
+    """xgboost.dask on the cluster of `compute`: the workers read the split, the client only its schema."""
+    import pyarrow.parquet as pq
+
+    from ctml.dask import io as dask_io
+    from ctml.dask import train as dask_train
+
+    metadata = pq.ParquetFile(args.train)
+    features = list(feature_kinds_of(schema, pd.DataFrame(columns=metadata.schema_arrow.names)))
+    with dask_io.client_for(params.compute.scheduler) as client:
+        estimator = dask_train.fit_xgboost(client, args.train, args.preprocessor, features, params.data.target, task,
+                                           params.train, params.seed)
+    return metadata.metadata.num_rows, features, estimator
 
 
 if __name__ == "__main__":

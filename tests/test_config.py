@@ -71,9 +71,9 @@ def test_test_size_outside_0_1_is_rejected(value: float) -> None:
 
 
 def test_unknown_model_type_lists_the_choices() -> None:
-    message = error_of(lambda raw: raw["train"].update(model="xgboost"))
-    assert "key 'train.model' = 'xgboost'" in message
-    assert "random_forest" in message and "gradient_boosting" in message
+    message = error_of(lambda raw: raw["train"].update(model="catboost"))
+    assert "key 'train.model' = 'catboost'" in message
+    assert "random_forest" in message and "gradient_boosting" in message and "xgboost" in message
 
 
 def test_wrong_type_is_named() -> None:
@@ -129,7 +129,7 @@ def test_unknown_task_lists_the_choices() -> None:
 def test_a_model_of_the_other_task_is_named_up_front() -> None:
     message = error_of(lambda raw: (raw["data"].update(task="regression"), raw["train"].update(model="logistic_regression")))
     assert message == ("params.yaml: key 'train.model' = 'logistic_regression' is not a regression model "
-                       "(the task is regression; allowed: random_forest, ridge, gradient_boosting)")
+                       "(the task is regression; allowed: random_forest, ridge, gradient_boosting, hist_gradient_boosting, xgboost)")
     message = error_of(lambda raw: (raw["data"].update(task="classification"), raw["train"].update(model="ridge")))
     assert message.startswith("params.yaml: key 'train.model' = 'ridge' is not a classification model")
 

@@ -7,7 +7,7 @@ ever being in memory whole:
    from all of it with `decide_kind`, the rule the local engine applies to the whole column;
 3. on the cluster, each part is typed by those kinds and written back as a typed part;
 4. the driver streams typed parts, then the CT batches, into one Parquet file, with the dtypes
-   `pd.concat` would give them, keeping the newest `ct.window_rows` under the window policy.
+   `pd.concat` would give them, keeping the rows the fold policy keeps (`fold_keep`, from the label column).
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ctml.dask.io import partition
-from ctml.data.tables import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source,
-                       no_label_error)
+from ctml.data.tables import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, fold_keep,
+                              load_source, no_label_error)
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")
@@ -108,8 +109,10 @@ def _heads(path: Path) -> Iterator[pd.DataFrame]:
         yield chunk.iloc[:1]
 
 
-def stream_to_parquet(files: list[Path], heads: list[pd.DataFrame], out: str | Path, skip: int, row_group: int = ROW_GROUP) -> int:
-    """Stream `files` into one Parquet file in the dtypes `pd.concat` gives `heads`, dropping `skip` leading rows.
+def stream_to_parquet(files: list[Path], heads: list[pd.DataFrame], out: str | Path, keep: np.ndarray | None,
+                      row_group: int = ROW_GROUP) -> int:
+    """Stream `files` into one Parquet file in the dtypes `pd.concat` gives `heads`, with only the rows
+    `keep` marks (None: all), in order.
 
     Row groups are cut where `DataFrame.to_parquet` cuts them, so the file is byte for byte the
     local engine's: switching engines re-runs nothing downstream. Memory: one row group.
@@ -123,7 +126,7 @@ def stream_to_parquet(files: list[Path], heads: list[pd.DataFrame], out: str | P
     with atomic_path(out) as tmp:
         writer = None
         try:
-            for chunk in _typed_chunks(files, dtypes, skip):
+            for chunk in _typed_chunks(files, dtypes, keep):
                 table = pa.Table.from_pandas(chunk, preserve_index=False, schema=writer.schema if writer else None)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -141,21 +144,25 @@ def stream_to_parquet(files: list[Path], heads: list[pd.DataFrame], out: str | P
     return rows
 
 
-def _typed_chunks(files: list[Path], dtypes: dict[str, Any], skip: int) -> Iterator[pd.DataFrame]:
+def _typed_chunks(files: list[Path], dtypes: dict[str, Any], keep: np.ndarray | None) -> Iterator[pd.DataFrame]:
+    start = 0
     for path in files:
         for chunk in _chunks(path):
-            if skip >= len(chunk):
-                skip -= len(chunk)
-                continue
-            yield chunk.iloc[skip:].reset_index(drop=True).reindex(columns=list(dtypes)).astype(dtypes)
-            skip = 0
+            rows = slice(start, start + len(chunk))
+            start += len(chunk)
+            if keep is not None:
+                chunk = chunk[keep[rows]]
+                if chunk.empty:
+                    continue
+            yield chunk.reset_index(drop=True).reindex(columns=list(dtypes)).astype(dtypes)
 
 
 def ingest_partitioned(source: str, batches: list[Path], target: str, date_formats: Mapping[str, str], policy: str,
                        window_rows: int, out: str | Path, client: Any, *, partition_rows: int,
-                       workdir: str | Path | None = None) -> tuple[int, int, int]:
+                       workdir: str | Path | None = None, max_growth: float = 0.2, cap_min_rows: int = 1_000_000,
+                       seed: int = 0) -> tuple[int, int, int]:
     """Write the typed training data of `source` + `batches` to `out`; returns (rows, columns, source
-    rows dropped for a missing label)."""
+    rows dropped for a missing label). The fold policy reads the label column alone (`fold_keep`)."""
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="ctml-ingest-", dir=workdir) as tmp:
@@ -178,8 +185,12 @@ def ingest_partitioned(source: str, batches: list[Path], target: str, date_forma
         for path in batches:
             heads.extend(_heads(path))
         files = [Path(p) for p in typed] + list(batches)
-        total = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-        skip = max(0, total - window_rows) if policy == "window" else 0
-        rows = stream_to_parquet(files, heads, out, skip)
+        keep = None
+        if policy != "append":
+            labels = pd.concat([pd.read_parquet(p, columns=[target])[target] for p in files], ignore_index=True)
+            source_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in typed)
+            newest = pq.ParquetFile(batches[-1]).metadata.num_rows if batches else 0
+            keep = fold_keep(labels, source_rows, newest, policy, window_rows, max_growth, cap_min_rows, seed)
+        rows = stream_to_parquet(files, heads, out, keep)
     return rows, len(columns), unlabelled
 

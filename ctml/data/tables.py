@@ -309,9 +309,62 @@ def batch_files(batches_dir: str | Path) -> list[Path]:
     return sorted(batches_dir.glob("*.parquet"))
 
 
-def assemble_training_data(source: pd.DataFrame, batches: list[pd.DataFrame], policy: str, window_rows: int) -> pd.DataFrame:
-    """Fold CT batches into the source data by the policy: keep all rows, or the newest window."""
+def assemble_training_data(source: pd.DataFrame, batches: list[pd.DataFrame], policy: str, window_rows: int, *,
+                           target: str = "", max_growth: float = 0.2, cap_min_rows: int = 1_000_000,
+                           seed: int = 0) -> pd.DataFrame:
+    """Fold CT batches into the source data by the policy (`fold_keep`): all rows, the newest window,
+    or a cap with the older rows downsampled (stratified by the `target` column)."""
     frame = pd.concat([source, *batches], ignore_index=True) if batches else source.reset_index(drop=True)
-    if policy == "window" and len(frame) > window_rows:
-        frame = frame.iloc[-window_rows:].reset_index(drop=True)
-    return frame
+    labels = frame[target] if target in frame else np.zeros(len(frame))
+    keep = fold_keep(labels, len(source), len(batches[-1]) if batches else 0, policy, window_rows, max_growth,
+                     cap_min_rows, seed)
+    return frame if keep is None else frame[keep].reset_index(drop=True)
+
+
+def fold_keep(labels: pd.Series | np.ndarray, source_rows: int, newest_rows: int, policy: str, window_rows: int,
+              max_growth: float, cap_min_rows: int, seed: int) -> np.ndarray | None:
+    """Which rows of source + batches (in that order; `labels` is their label column) training keeps;
+    None: all of them. Both engines call this, so they keep the same rows.
+
+    - append: all rows; a retrain costs more with every batch.
+    - window: the newest `window_rows` (0: as many as the source has, so the data keeps the source's
+      size and a batch in pushes as many of the oldest rows out).
+    - cap: at most max(cap_min_rows, (1 + max_growth) x source rows) rows. Over it, the newest batch
+      (what the retrain is about) is kept whole and the older rows are downsampled to fill the rest,
+      stratified by label (each class keeps its share) with the seed: the retrain's cost stays within
+      max_growth of the first fit's, and no class or period is dropped whole. Below cap_min_rows
+      nothing is dropped, so small sources behave as under append.
+    """
+    total = len(labels)
+    if policy == "window":
+        width = window_rows or source_rows
+        if total <= width:
+            return None
+        keep = np.zeros(total, dtype=bool)
+        keep[total - width:] = True
+        return keep
+    if policy != "cap":
+        return None
+    cap = max(cap_min_rows, int((1 + max_growth) * source_rows))
+    if total <= cap:
+        return None
+    older = total - newest_rows
+    keep = np.zeros(total, dtype=bool)
+    keep[older:] = True
+    keep[stratified_sample(np.asarray(labels)[:older], max(0, cap - newest_rows), seed)] = True
+    return keep
+
+
+def stratified_sample(labels: np.ndarray, size: int, seed: int, max_classes: int = 50) -> np.ndarray:
+    """`size` positions of `labels`, sorted, each class (label value, when there are at most
+    `max_classes`: a quantity is sampled uniformly) holding its share by largest remainder."""
+    rng = np.random.default_rng(seed)
+    codes, uniques = pd.factorize(pd.Series(labels), use_na_sentinel=False)
+    if len(uniques) > max_classes:
+        codes = np.zeros(len(labels), dtype=np.intp)
+    counts = np.bincount(codes)
+    exact = counts * size / max(1, len(labels))
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(quota - exact, kind="stable")[: size - quota.sum()]] += 1
+    chosen = [rng.choice(np.flatnonzero(codes == c), quota[c], replace=False) for c in range(len(counts)) if quota[c]]
+    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.intp)

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 from joblib.numpy_pickle import NumpyPickler
 from joblib.numpy_pickle_utils import _write_fileobject  # joblib.dump's own writer (pinned joblib)
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from ctml.config import TrainParams, require_for_task
 from ctml.errors import UserError
@@ -19,7 +20,7 @@ def build_estimator(params: TrainParams, task: str, seed: int):
 
     The regressors take the same keys as their classifier twins (ridge is the linear model of
     regression, as logistic_regression is of classification); a model of the other task is a
-    UserError naming train.model.
+    UserError naming train.model. Built single-threaded, as it predicts: `fit` trains on every core.
     """
     require_for_task("train.model", params.model, task)
     regression = task == "regression"
@@ -34,6 +35,16 @@ def build_estimator(params: TrainParams, task: str, seed: int):
         boosting = GradientBoostingRegressor if regression else GradientBoostingClassifier
         return boosting(n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate,
                         random_state=seed)
+    if params.model == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+        # No early stopping: it would hold out a random tenth of the training split and stop at a
+        # data-dependent count; n_estimators iterations on all of it is what the key says.
+        return boosting(max_iter=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate,
+                        early_stopping=False, random_state=seed)
+    if params.model == "xgboost":
+        return xgboost_estimator(params, task, seed)
     if params.model == "ridge":
         from sklearn.linear_model import Ridge
 
@@ -41,6 +52,68 @@ def build_estimator(params: TrainParams, task: str, seed: int):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
+
+
+def xgboost_options(params: TrainParams, seed: int) -> dict[str, Any]:
+    """XGBoost's `hist` trees with train's keys, the same for the plain estimator and `xgboost.dask`
+    (max_depth null: XGBoost's own default depth, 6, as its depth-wise trees need a bound)."""
+    options: dict[str, Any] = {"n_estimators": params.n_estimators, "learning_rate": params.learning_rate,
+                               "tree_method": "hist", "random_state": seed}
+    if params.max_depth is not None:
+        options["max_depth"] = params.max_depth
+    return options
+
+
+def xgboost_estimator(params: TrainParams, task: str, seed: int):
+    import xgboost
+
+    if task == "regression":
+        return xgboost.XGBRegressor(**xgboost_options(params, seed), n_jobs=1)
+    return EncodedClassifier(xgboost.XGBClassifier(**xgboost_options(params, seed), n_jobs=1))
+
+
+def fit(estimator: Any, x: Any, y: Any) -> Any:
+    """Fit on every core, then set the model back to one thread, as it was built.
+
+    The same model as a single-threaded fit, to the byte: a forest draws each tree's seed from its
+    random_state before any tree is built, XGBoost's `hist` sums gradients in a fixed order; the
+    saved file then records n_jobs=1 as before, so its sha256 does not depend on this machine's
+    cores. Predicting stays single-threaded: a one-row request gains nothing from a thread pool.
+    """
+    inner = estimator.estimator if isinstance(estimator, EncodedClassifier) else estimator
+    if "n_jobs" not in inner.get_params():
+        return estimator.fit(x, y)
+    inner.set_params(n_jobs=-1)
+    try:
+        estimator.fit(x, y)
+    finally:
+        inner.set_params(n_jobs=1)
+    fitted = estimator.estimator_ if isinstance(estimator, EncodedClassifier) else estimator
+    fitted.set_params(n_jobs=1)
+    return estimator
+
+
+class EncodedClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that learns labels as 0..k-1 codes (XGBoost's takes nothing else) and answers in
+    the data's own labels, so the pipeline predicts, and `classes_` lists, what the data says."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def fit(self, x: Any, y: Any) -> EncodedClassifier:
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        self.estimator_ = clone(self.estimator).fit(x, codes)
+        return self
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.classes_[np.asarray(self.estimator_.predict(x), dtype=np.intp)]
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self.estimator_.predict_proba(x)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        return self.estimator_.feature_importances_
 
 
 def _trees(model: Any) -> Iterator[Any]:

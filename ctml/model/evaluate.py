@@ -70,9 +70,13 @@ def roc_points(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray) -> pd.
 
 
 def feature_importance(estimator, names: list[str], top: int) -> pd.DataFrame:
-    """Impurity importance for trees, mean |coefficient| for linear models; the top `top` features."""
+    """Impurity (or XGBoost's gain) importance for trees, mean |coefficient| for linear models; the top
+    `top` features. A model that keeps neither (hist_gradient_boosting) has no rows: computing a
+    permutation importance would cost more than its fit."""
     if hasattr(estimator, "feature_importances_"):
         values = np.asarray(estimator.feature_importances_)
+    elif not hasattr(estimator, "coef_"):
+        return pd.DataFrame({"feature": pd.Series(dtype=str), "importance": pd.Series(dtype=float)})
     else:
         values = np.abs(np.atleast_2d(estimator.coef_)).mean(axis=0)
     frame = pd.DataFrame({"feature": names, "importance": values.round(6)})

@@ -237,3 +237,25 @@ def test_assemble_training_data_append_and_window() -> None:
     assert window["a"].tolist() == [3, 4, 5, 6] and window.index.tolist() == [0, 1, 2, 3]
     assert assemble_training_data(source, [], "window", 10).index.tolist() == [0, 1, 2]
     assert np.array_equal(assemble_training_data(source, [], "append", 1)["a"], [1, 2, 3])
+    # window_rows 0: as many rows as the source has, so a batch pushes out as many of the oldest rows
+    assert assemble_training_data(source, batches, "window", 0)["a"].tolist() == [4, 5, 6]
+
+
+def test_cap_keeps_the_newest_batch_and_a_stratified_sample_of_older_rows() -> None:
+    """1000 source rows (10% of them class 1) and two batches of 100: a cap of 1.1x the source keeps
+    the newest batch whole and 1000 older rows, each class with its share, the same for the same seed."""
+    rng = np.random.default_rng(0)
+    source = pd.DataFrame({"x": np.arange(1000), "y": (np.arange(1000) % 10 == 0).astype(int)})
+    batches = [pd.DataFrame({"x": np.arange(1000, 1100), "y": rng.integers(0, 2, 100)}),
+               pd.DataFrame({"x": np.arange(1100, 1200), "y": rng.integers(0, 2, 100)})]
+    fold = {"target": "y", "max_growth": 0.1, "cap_min_rows": 10, "seed": 3}
+    kept = assemble_training_data(source, batches, "cap", 0, **fold)
+    assert len(kept) == 1100 and kept["x"].is_monotonic_increasing
+    assert kept["x"].tail(100).tolist() == list(range(1100, 1200))  # the newest batch whole
+    older = pd.concat([source, batches[0]], ignore_index=True)
+    assert kept["y"].head(1000).mean() == pytest.approx(older["y"].mean(), abs=0.001)  # each class keeps its share
+    assert kept.equals(assemble_training_data(source, batches, "cap", 0, **fold))
+    assert not kept.equals(assemble_training_data(source, batches, "cap", 0, **{**fold, "seed": 4}))
+    # under the cap (and below cap_min_rows) nothing is dropped: small data behaves as under append
+    assert len(assemble_training_data(source, batches, "cap", 0, **{**fold, "cap_min_rows": 5000})) == 1200
+    assert len(assemble_training_data(source, batches, "cap", 0, **{**fold, "max_growth": 0.2})) == 1200

@@ -9,7 +9,7 @@ import pytest
 from ctml.config import TrainParams
 from ctml.errors import UserError
 from ctml.io import sha256_file, write_json
-from ctml.model.estimator import build_estimator, load_verified, save_model
+from ctml.model.estimator import build_estimator, fit, load_verified, save_model
 
 
 def train_params(model: str) -> TrainParams:
@@ -37,7 +37,7 @@ def test_build_estimator_applies_only_its_hyperparameters(model: str, kind: str,
     assert {k: est.get_params()[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "logistic_regression"])
+@pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "hist_gradient_boosting", "xgboost", "logistic_regression"])
 def test_same_seed_same_model_bytes(tmp_path: Path, model: str) -> None:
     x, y = tiny_xy()
     first = save_model(build_estimator(train_params(model), "classification", 3).fit(x, y), tmp_path / "a.joblib")
@@ -121,9 +121,9 @@ def test_regressors_take_the_same_keys_as_their_classifier_twins(model: str, kin
     assert {k: est.get_params()[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "ridge"])
+@pytest.mark.parametrize("model", ["random_forest", "gradient_boosting", "hist_gradient_boosting", "xgboost", "ridge"])
 def test_regressors_are_byte_stable_and_learn(tmp_path: Path, model: str) -> None:
-    x, _ = tiny_xy()
+    x = np.random.default_rng(0).normal(size=(400, 3))  # hist_gradient_boosting's leaves hold 20 rows at least
     y = 3 * x[:, 0] - x[:, 1]
     first = save_model(build_estimator(train_params(model), "regression", 3).fit(x, y), tmp_path / "a.joblib")
     second = save_model(build_estimator(train_params(model), "regression", 3).fit(x, y), tmp_path / "b.joblib")
@@ -136,3 +136,33 @@ def test_a_model_of_the_other_task_is_refused_naming_the_key() -> None:
         build_estimator(train_params("logistic_regression"), "regression", 0)
     with pytest.raises(UserError, match=r"^params.yaml: key 'train.model' = 'ridge' is not a classification model"):
         build_estimator(train_params("ridge"), "classification", 0)
+
+
+@pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting", "xgboost"])
+def test_a_fit_on_every_core_is_the_single_threaded_model_to_the_byte(tmp_path: Path, model: str) -> None:
+    """Trees fit with n_jobs=-1 and are saved with n_jobs=1: the file's sha256 is the one-thread fit's."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 6))
+    y = np.array(["no", "yes"])[(x[:, 0] - x[:, 1] + rng.normal(size=3000) > 0).astype(int)]
+    one = save_model(build_estimator(train_params(model), "classification", 5).fit(x, y), tmp_path / "one.joblib")
+    every = fit(build_estimator(train_params(model), "classification", 5), x, y)
+    assert save_model(every, tmp_path / "every.joblib") == one
+
+
+def test_xgboost_answers_in_the_data_s_own_labels(tmp_path: Path) -> None:
+    """XGBoost learns codes 0..k-1; the saved model predicts, and lists as classes_, the text labels."""
+    from ctml.data.task import task_of_model
+    from ctml.model.evaluate import feature_importance
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(600, 4))
+    y = np.array(["low", "mid", "high"])[np.digitize(x[:, 0], [-0.5, 0.5])]
+    model = fit(build_estimator(train_params("xgboost"), "classification", 0), x, y)
+    sha = save_model(model, tmp_path / "m.joblib")
+    write_json(tmp_path / "m.json", {"model_sha256": sha})
+    loaded, _ = load_verified(tmp_path / "m.joblib", tmp_path / "m.json")
+    assert list(loaded.classes_) == ["high", "low", "mid"] and task_of_model(loaded) == "classification"
+    assert (loaded.predict(x) == y).mean() > 0.9 and loaded.predict_proba(x).shape == (600, 3)
+    assert feature_importance(loaded, ["a", "b", "c", "d"], 2)["feature"].tolist()[0] == "a"
+    assert feature_importance(build_estimator(train_params("hist_gradient_boosting"), "classification", 0).fit(x, y),
+                              ["a", "b", "c", "d"], 2).empty  # no importances kept: no rows, not made-up ones

@@ -47,7 +47,7 @@ CASES = {
     "preprocess.test_size > 1": (_edit("preprocess", test_size=3),
                                  "key 'preprocess.test_size' = 3: Input should be less than 1"),
     "value outside a choice": (_edit("ct", policy="rolling"),
-                               "key 'ct.policy' = 'rolling': Input should be 'append' or 'window'"),
+                               "key 'ct.policy' = 'rolling': Input should be 'append', 'window' or 'cap'"),
     "missing section": (lambda p: p.pop("ct"), "missing key 'ct'"),
 }
 

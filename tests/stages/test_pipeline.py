@@ -138,10 +138,10 @@ def test_dask_engine_ingests_the_same_bytes_so_nothing_downstream_reruns(repo: P
     lock = (repo / "dvc.lock").read_text()
     set_params(repo, compute__engine="dask", compute__partition_rows=1000)
     out = dvc("repro", cwd=repo).stdout
-    assert ran_stages(out) == ["ingest", "drift"]  # the two stages that read `compute`
-    assert "569 rows x 31 columns (0 CT batches, dask engine)" in out
+    assert ran_stages(out) == ["ingest", "train", "evaluate", "drift"]  # the stages that read `compute`
+    assert "569 rows x 31 columns (0 CT batches, fold policy cap, dask engine)" in out
     raw_md5 = [line for line in lock.splitlines() if "md5" in line]
-    assert set(raw_md5) <= set((repo / "dvc.lock").read_text().splitlines())  # every data hash as before
+    assert set(raw_md5) <= set((repo / "dvc.lock").read_text().splitlines())  # every data and model hash as before
 
 
 def test_repro_force_repeats_every_byte(repo: Path) -> None:

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
-    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`."""
+    the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`.
+
+    The gates are not run again: they have just judged this candidate against the production it
+    replaces, and that verdict, the one that released it, is what the release commit keeps (run
+    again they would compare the model with itself, at the cost of a second full gates run)."""
     prod = ctx.path(layout.PRODUCTION)
     prod.mkdir(parents=True, exist_ok=True)
     for name, src in layout.PRODUCTION_FILES.items():
@@ -36,6 +40,7 @@ def promote_files(ctx: Context, step: int | str) -> None:
     write_json(ctx.path(layout.PRODUCTION_LINEAGE), lineage_record(ctx.params.data))
     tags.forget(ctx)
     warm.add(ctx.root, layout.PRODUCTION_MODEL)
+    warm.commit_if_only(ctx.root, "gates", str(layout.PRODUCTION))
     ctx.reproduce(step=step)
 
 

@@ -279,6 +279,17 @@ def stale(root: Path, targets: Sequence[str] = ()) -> dict[str, Any]:
         return repo.status(targets=list(targets) or None, with_deps=bool(targets))
 
 
+def commit_if_only(root: Path, stage: str, dep: str) -> bool:
+    """`dvc commit --force STAGE` when the only thing that changed for it is the dependency `dep`:
+    its outputs are kept as they are and recorded against the new `dep`. True when committed."""
+    with _dvc_repo(root) as repo:
+        changes = repo.status(targets=[stage]).get(stage, [])
+    if [change for change in changes if change != {"changed deps": {dep: "modified"}}] or not changes:
+        return False
+    _call(root, f"dvc commit --force {stage}", lambda repo: repo.commit(stage, force=True))
+    return True
+
+
 def add(root: Path, path: str | Path) -> None:
     """`dvc add PATH` (PATH relative to the project root)."""
     _call(root, f"dvc add {path}", lambda repo: repo.add(str(path)))

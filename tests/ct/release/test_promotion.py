@@ -8,7 +8,7 @@ import joblib
 import pandas as pd
 import pytest
 
-from tests.helpers import built_once, copy_project, ct, git, read_json, set_params
+from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +96,17 @@ def test_rollback_restores_model_and_predict_uses_it(retrained_twice, tmp_path):
 def test_rollback_without_history_is_refused(repo):
     proc = ct(repo, "rollback", check=False)
     assert proc.returncode == 1 and "no model in production yet" in proc.stderr
+
+
+def test_a_release_runs_the_gates_once_and_keeps_their_verdict(repo):
+    """The gates judged the candidate against the production it replaces; promoting it must not
+    run them again (the model against itself) and the release commit keeps that verdict."""
+    set_params(repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=repo)
+    out = ct(repo, "-v", "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200").stdout
+    ran = [line.split()[1].rstrip(":") for line in out.splitlines() if line.strip().startswith("stage ")]
+    assert ran.count("gates") == 1 and ran.count("train") == 1, out
+    assert "model@v1.1.0" in git("tag", "--list", "model@*", cwd=repo).stdout
+    gates = read_json(repo / "metrics/gates.json")
+    assert gates["passed"] is True
+    assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}

@@ -1,0 +1,92 @@
+"""The pipeline against a real cluster: `dask scheduler` and two `dask worker` processes with a memory
+limit on 127.0.0.1, reached through `compute.scheduler`, started and torn down by the test."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import dvc, env, git, make_project, ran_stages, set_params
+
+pytestmark = pytest.mark.slow
+
+WORKER_MEMORY = "600MB"
+
+
+def wait_for(predicate, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} after {seconds:.0f} s")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, project: Path) -> Iterator[str]:
+    """A scheduler and two single-thread workers with a memory limit; yields the scheduler address."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    info = tmp_path / "scheduler.json"
+    worker_env = {**env(), "PYTHONPATH": str(project)}  # the workers import the project's ctml
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=worker_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        wait_for(info.exists, "scheduler file")
+        address = json.loads(info.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                           "--memory-limit", WORKER_MEMORY, "--no-dashboard", "--host", "127.0.0.1"],
+                                          env=worker_env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, "two workers")
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def source(path: Path, rows: int) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(8)})
+    frame["plan"] = rng.choice(["basic", "plus", "pro"], rows)
+    frame["target"] = np.where(frame["x0"] - frame["x1"] + (frame["plan"] == "pro") + rng.normal(scale=0.5, size=rows) > 0,
+                               "yes", "no")
+    frame.to_csv(path, index=False)
+
+
+def test_pipeline_on_a_scheduler_address_trains_xgboost_on_the_workers(project: Path, cluster: str):
+    (project / "data/source").mkdir(parents=True, exist_ok=True)
+    source(project / "data/source/table.csv", 20_000)
+    set_params(project, data__source="data/source/table.csv", train__model="xgboost", compute__engine="dask",
+               compute__scheduler=cluster, compute__partition_rows=5000)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "cluster", cwd=project)
+    out = dvc("repro", cwd=project, **{"PYTHONPATH": str(project)}).stdout
+    assert ran_stages(out) == ["ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates"]
+    metrics = json.loads((project / "metrics/metrics.json").read_text())
+    assert metrics["accuracy"] > 0.8
+    meta = json.loads((project / "models/model.json").read_text())
+    assert meta["classes"] == ["no", "yes"] and meta["params"]["train"]["model"] == "xgboost"
+    assert json.loads((project / "metrics/gates_summary.json").read_text())["passed"] is True
+    assert os.path.getsize(project / "data/raw/train.parquet") > 0
