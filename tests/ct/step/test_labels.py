@@ -95,7 +95,7 @@ def test_a_bad_label_file_is_quarantined_and_changes_nothing(traffic, tmp_path, 
 def test_labels_delivered_before_their_rows_wait_and_label_exactly_them_when_they_come(baseline_repo, tmp_path):
     """Labels first (kept, not quarantined), then the drifted rows: the rows the labels name are
     labelled on arrival, and being enough (ct.min_labelled_rows 50) the waiting retrain goes ahead."""
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     frame = captured(repo)
     labels(frame, range(0, 60)).to_csv(repo / "data/labels/early.csv", index=False)
     code, row = check(repo)
