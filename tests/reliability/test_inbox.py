@@ -13,14 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params, sha256, tags
+from tests.helpers import ct, git, history, set_params, sha256, tags, wait_for
 from tests.reliability.support import (
     check_history,
     check_releases,
     kill_group,
     snapshot,
     start_ct,
-    wait_for,
 )
 from tests.standins import silent_server
 
@@ -91,7 +90,8 @@ def test_a_kill_while_a_quarantine_alert_waits_loses_nothing_and_reuses_no_name(
     first = deliver(repo, "bad.csv", b"user,amount\n1,x\n", 1_000)
     with silent_server() as url:  # accepts the alert and never answers
         proc = start_ct(repo, "check", CT_ALERT_WEBHOOK=url)
-        wait_for(lambda: (repo / "data/quarantine/step-0003.csv").exists(), proc, what="the quarantine move")
+        wait_for(lambda: (repo / "data/quarantine/step-0003.csv").exists(), proc=proc, what="the quarantine move",
+                 timeout=300, every=0.002)
         kill_group(proc)
     second = deliver(repo, "bad.csv", b"user,amount\n2,y\n", 2_000)  # the same name again
     proc = ct(repo, "check", check=False)
@@ -183,7 +183,7 @@ def test_a_kill_right_after_a_release_commit_leaves_no_release_without_its_row(r
     content = deliver(repo, "drifted.csv", drifted(repo), 1_000)
     reached = park_after_first_commit(repo)
     proc = start_ct(repo, "check")
-    wait_for(reached.exists, proc, what="the release commit")
+    wait_for(reached.exists, proc=proc, what="the release commit", timeout=300)
     kill_group(proc)
     (repo / ".git/hooks/reference-transaction").unlink()
     proc = ct(repo, "check", check=False)

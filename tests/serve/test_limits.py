@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers import wait_for
 from tests.serve.conftest import served_copy
-from tests.serving import Server, infer, kinds, poll, sample_rows, start
+from tests.serving import Server, infer, kinds, sample_rows, start
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +23,8 @@ TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def project(released_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return served_copy(released_repo, tmp_path_factory.mktemp("limits"), serve__request_timeout_s=TIMEOUT_S,
+def project(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return served_copy(released, tmp_path_factory.mktemp("limits"), serve__request_timeout_s=TIMEOUT_S,
                        serve__capture_rows=1, serve__capture_seconds=0.2)
 
 
@@ -95,7 +96,7 @@ def test_a_rejected_request_is_logged_once_per_kind_and_accurately(server: Serve
         for _ in range(3):
             reply = client.post("/v2/models/model/infer", content=json.dumps(doc).encode())
             assert reply.status_code == 400, reply.text
-    rejected = poll(lambda: [ln for ln in server.lines if ln.startswith("serve: rejected /v2/models/model/infer (400)")])
+    rejected = wait_for(lambda: [ln for ln in server.lines if ln.startswith("serve: rejected /v2/models/model/infer (400)")])
     assert len(rejected) == 1 and f"column '{second}': value 1e+09" in rejected[0]
     assert not [ln for ln in server.lines if "after scoring" in ln or "concatenate" in ln]
 
@@ -112,8 +113,8 @@ def test_a_reused_request_id_labels_only_the_serving_it_was_fed_back_for(server:
     def read(folder: Path, pattern: str) -> pd.DataFrame:
         return pd.concat([pd.read_parquet(p) for p in folder.glob(pattern)] or [pd.DataFrame({"_ct_request_id": []})])
 
-    [rows] = poll(lambda: [f for f in [read(incoming, "serve-*-rows.parquet")]
+    [rows] = wait_for(lambda: [f for f in [read(incoming, "serve-*-rows.parquet")]
                            if {"reused/0", "reused~2/0"} <= set(f["_ct_request_id"])])
-    [labels] = poll(lambda: [f for f in [read(labelled, "serve-*-labels.parquet")] if len(f) >= 2])
+    [labels] = wait_for(lambda: [f for f in [read(labelled, "serve-*-labels.parquet")] if len(f) >= 2])
     assert labels.set_index("_ct_request_id")["target"].to_dict() == {"reused/0": 1, "reused~2/0": 0}
     assert rows["_ct_request_id"].tolist().count("reused/0") == 1  # each serving's row under a key of its own
