@@ -28,10 +28,10 @@ class _Item:
 
 class Batcher:
     def __init__(self, current: Callable[[], Served | None], wait_s: float, max_rows: int,
-                 done: Callable[[Served, list[Scored]], None]) -> None:
+                 done: Callable[[Served, list[Scored]], None], after: Callable[[list[Scored]], None] | None = None) -> None:
         """`current`: the model to use now; `done`: called with each micro-batch's answers before
-        they are handed back (capture, feedback ids, metrics)."""
-        self.current, self.wait_s, self.max_rows, self.done = current, wait_s, max_rows, done
+        they are handed back (capture, feedback ids, metrics); `after`: once they are (the shadow)."""
+        self.current, self.wait_s, self.max_rows, self.done, self.after = current, wait_s, max_rows, done, after
         self.queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.concurrent = False
         self.thread = threading.Thread(target=self._run, name="ct-serve-model", daemon=True)
@@ -86,8 +86,9 @@ class Batcher:
             for item in items:
                 item.future.set_exception(exc)
             return
+        answered = [r for r in results if isinstance(r, Scored)]
         try:
-            self.done(served, [r for r in results if isinstance(r, Scored)])
+            self.done(served, answered)
         except Exception as exc:  # bookkeeping never fails a request that was answered
             print(f"serve: error: after scoring: {exc}", file=sys.stderr, flush=True)
         for item, result in zip(items, results):
@@ -95,3 +96,5 @@ class Batcher:
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
+        if self.after is not None:
+            self.after(answered)

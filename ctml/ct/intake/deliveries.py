@@ -1,5 +1,7 @@
 """Deliveries in: every ready file of the inboxes processed exactly once, oldest first, one CT step
-each (`ct.py check`, and each round of `ct.py watch`).
+each (`ct.py check`, and each round of `ct.py watch`). With a model in shadow, the decision on it comes
+first (`ctml.ct.step.trial`): its evidence is what the server answered, taken from the deliveries
+before their steps measure anything against the production that decision leaves.
 
 Exactly once: a processed file leaves its inbox (archived, or quarantined), and a file whose bytes
 were processed before (its sha256 in the history, or in a folded batch's .dvc `meta`) is recorded
@@ -14,11 +16,12 @@ from pathlib import Path
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.step import alerts
+from ctml.ct.step import alerts, trial
 from ctml.ct.intake import inbox
 from ctml.ct.intake.batches import MB, prepare_batch
 from ctml.ct.intake.partitioned import stage_partitioned
 from ctml.ct.records import Batch
+from ctml.ct.release.shadow import Shadow
 from ctml.errors import UserError
 from ctml.io import read_table
 from ctml.ct.context import Context
@@ -107,8 +110,14 @@ def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]
 
     with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
+        found = trial.in_force(ctx)  # a shadow whose model file is missing or changed: refused before anything
         ensure_baseline(ctx)
-        records = process(ctx, inbox.pending(ctx.root), stop)
+        pending = inbox.pending(ctx.root)
+        decided = None
+        if found is not None:  # decided on what was served before the deliveries' steps measure anything
+            trial.collect(ctx, found, [(d.kind, d.path) for d in pending])
+            decided = decide_shadow(ctx, found)
+        records = ([decided] if decided else []) + process(ctx, pending, stop)
         if records:
             redraw_timeline(ctx)
         if ctx.commit and records:
@@ -117,6 +126,16 @@ def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]
         run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
                                    "versions": ",".join(ctx.created), "scenario": "check"})
     return records
+
+
+def decide_shadow(ctx: Context, found: Shadow) -> StepRecord | None:
+    """The shadow in force promoted or retired once its evidence says so (ctml.ct.step.trial)."""
+    proof, record = trial.decide(ctx, found)
+    if record is None:
+        ctx.say(f"shadow {found.version}: waits: {proof.reason}")
+    else:
+        ctx.say(f"shadow {found.version}: {record.status.replace('_', ' ')}: {record.note}")
+    return record
 
 
 def run_check(ctx: Context, stop: threading.Event | None = None) -> int:

@@ -160,12 +160,12 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
 
     dvcdata.ensure(ctx.root, tags.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
     restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
-    _remeasure_drift(ctx)
+    remeasure_drift(ctx)
     commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
     return current, target, tags.assign_prod(ctx.root, target, f"rollback from {current}")
 
 
-def _remeasure_drift(ctx: Context) -> None:
+def remeasure_drift(ctx: Context) -> None:
     """The restored drift result is about the batch checked when that version was made: measure the
     batch staged now against the restored production instead, so the rollback commit satisfies
     `dvc status`. Only drift: a stage made stale by code or params changed since that version is left
