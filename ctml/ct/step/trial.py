@@ -115,8 +115,12 @@ def collect(ctx: Context, found: shadows.Shadow, deliveries: list[tuple[str, Pat
 
 
 def _cell(value: object) -> str:
-    """Predictions and labels as text: one type in the ledger, compared as the server compared them."""
-    return str(value.item() if hasattr(value, "item") else value)
+    """Predictions and labels as text: one type in the ledger. A whole float is written as an integer:
+    a captured column of class labels with missing cells (rows the shadow did not score) reads back as floats."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
 
 
 def _scored_rows(path: Path, version: str) -> pd.DataFrame:

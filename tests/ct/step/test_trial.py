@@ -47,3 +47,10 @@ def test_an_unknown_release_mode_is_one_line_naming_the_key():
         parse_params(raw)
     del raw["release"]
     assert parse_params(raw).release.mode == "promote"  # a params.yaml from before the section: today's behaviour
+
+
+def test_a_label_column_read_back_as_floats_compares_equal_to_integer_labels():
+    from ctml.ct.step.trial import _cell
+
+    assert _cell(np.float64(1.0)) == _cell(1) == _cell(np.int64(1)) == "1"
+    assert _cell(2.5) == "2.5" and _cell("yes") == "yes"
