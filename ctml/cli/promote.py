@@ -12,10 +12,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     from ctml import tracking
-    from ctml.ct.release import experiments
-    from ctml.ct.repo import lock
-    from ctml.ct.release import tags# experiments pulls pandas (via ctml.data.task): only when promoting
     from ctml.ct.intake.session import ensure_data, open_context, start
+    from ctml.ct.release import (
+        experiments,
+        tags,  # experiments pulls pandas (via ctml.data.task): only when promoting
+    )
+    from ctml.ct.repo import lock
 
     ctx = open_context(args, commit=True)
     with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct") as run_log:

@@ -32,8 +32,8 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
     import pandas as pd
 
     from ctml.ct.intake import scenarios
-    from ctml.io import read_json, read_table
     from ctml.data.task import recorded_task
+    from ctml.io import read_json, read_table
 
     if args.scenario == "replay":
         yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
@@ -48,14 +48,14 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
 def run(args: argparse.Namespace) -> int:
     from ctml import tracking
     from ctml.ct import history
-    from ctml.ct.repo import lock
     from ctml.ct.intake.batches import prepare_batch
     from ctml.ct.intake.deliveries import send_step_alerts
-    from ctml.ct.release.promotion import ensure_baseline
-    from ctml.ct.reporting.console import progress_line, run_summary
-    from ctml.ct.repo.vcs import commit_state
-    from ctml.ct.intake.session import ensure_data, open_context, start
     from ctml.ct.intake.replay import use_replay_source
+    from ctml.ct.intake.session import ensure_data, open_context, start
+    from ctml.ct.release.promotion import ensure_baseline
+    from ctml.ct.repo import lock
+    from ctml.ct.repo.vcs import commit_state
+    from ctml.ct.reporting.console import progress_line, run_summary
     from ctml.ct.step.run import record_step, redraw_timeline, run_step
 
     if args.steps < 1 or args.batch_size < 1:

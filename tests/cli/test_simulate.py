@@ -9,7 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import ROOT, ct, dvc, git, history, python, read_json, set_params, tags
+from tests.helpers import (
+    ROOT,
+    ct,
+    dvc,
+    git,
+    history,
+    python,
+    read_json,
+    set_params,
+    tags,
+)
 
 pytestmark = pytest.mark.slow
 

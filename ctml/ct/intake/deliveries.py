@@ -16,20 +16,18 @@ from pathlib import Path
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.step import alerts, trial
+from ctml.ct.context import Context
 from ctml.ct.intake import inbox
 from ctml.ct.intake.batches import MB, prepare_batch
-from ctml.ct.intake.partitioned import stage_partitioned
-from ctml.ct.records import Batch
-from ctml.ct.release.shadow import Shadow
-from ctml.errors import UserError
-from ctml.io import read_table
-from ctml.ct.context import Context
 from ctml.ct.intake.inbox import Delivery
+from ctml.ct.intake.partitioned import stage_partitioned
+from ctml.ct.records import DELIVERED, Batch, StepRecord
+from ctml.ct.release.shadow import Shadow
+from ctml.ct.step import alerts, trial
 from ctml.ct.step.labels import run_label_step
-from ctml.ct.records import DELIVERED, StepRecord
 from ctml.ct.step.run import new_record, record_step, redraw_timeline, run_step
-from ctml.io import read_json, sha256_file
+from ctml.errors import UserError
+from ctml.io import read_json, read_table, sha256_file
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
 
@@ -143,9 +141,9 @@ def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
     the exit code says what needs attention (`records.exit_code`)."""
     import sys
 
+    from ctml.ct.intake.session import ensure_data, start
     from ctml.ct.records import exit_code
     from ctml.ct.reporting.console import run_summary
-    from ctml.ct.intake.session import ensure_data, start
 
     started = time.perf_counter()
     start(ctx)

@@ -20,8 +20,8 @@ import yaml
 
 from ctml import layout
 from ctml.config import parse_params
-from ctml.ct.release import tags
 from ctml.ct.context import Context
+from ctml.ct.release import tags
 from ctml.ct.release.lineage import show
 from ctml.ct.release.promotion import gates_result, release, verify_production
 from ctml.ct.repo.vcs import git, is_state, restore_state

@@ -11,13 +11,13 @@ from typing import Any
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.repo import lock
-from ctml.ct.release import tags
-from ctml.ct.repo import warm
 from ctml.ct.context import Context
+from ctml.ct.release import tags
+from ctml.ct.repo import lock, warm
 from ctml.ct.repo.vcs import commit_state, git, restore_state
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file, write_json
+
 
 def promote_files(ctx: Context, step: int | str) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring

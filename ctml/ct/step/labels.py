@@ -15,18 +15,24 @@ from typing import Any
 import pandas as pd
 
 from ctml import layout
-from ctml.ct.repo import lock
-from ctml.ct.step.awaiting import LABEL, Store, key_columns
-from ctml.ct.step.quarantine import quarantine
 from ctml.ct.context import Context
 from ctml.ct.records import REQUEST_ID, Batch, StepRecord
+from ctml.ct.repo import lock
+from ctml.ct.step.awaiting import LABEL, Store, key_columns
 from ctml.ct.step.decide import performance_trigger
-from ctml.ct.step.measure import begin, measure_drift, new_record, record_measurement, stage
+from ctml.ct.step.measure import (
+    begin,
+    measure_drift,
+    new_record,
+    record_measurement,
+    stage,
+)
+from ctml.ct.step.quarantine import quarantine
 from ctml.ct.step.retrain import retrain
+from ctml.data.schema import check_frame
 from ctml.data.tables import as_text
 from ctml.errors import UserError
 from ctml.io import read_json, read_table
-from ctml.data.schema import check_frame
 
 
 def read_labels(ctx: Context, path: Path) -> tuple[pd.DataFrame | None, str, list[str]]:

@@ -5,11 +5,11 @@ from typing import Any
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.repo import lock
-from ctml.ct.release import shadow, tags
 from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
+from ctml.ct.release import shadow, tags
 from ctml.ct.release.promotion import finish_release, tag_message
+from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git, restore_state
 from ctml.ct.step.run import record_step, redraw_timeline
 from ctml.io import read_json

@@ -16,7 +16,13 @@ from ctml.ct.records import Batch, StepRecord
 from ctml.ct.repo import lock
 from ctml.ct.step.awaiting import Store, join_key
 from ctml.ct.step.decide import Decision, decide
-from ctml.ct.step.measure import begin, measure_drift, new_record, record_measurement, stage
+from ctml.ct.step.measure import (
+    begin,
+    measure_drift,
+    new_record,
+    record_measurement,
+    stage,
+)
 from ctml.ct.step.quarantine import quarantine, quarantine_rows
 from ctml.ct.step.retrain import retrain
 

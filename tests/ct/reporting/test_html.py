@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
+from tests.helpers import (
+    copy_project,
+    ct,
+    dvc,
+    git,
+    history,
+    rendered_dom,
+    screenshot_ink,
+    set_params,
+)
 
 pytestmark = pytest.mark.slow
 

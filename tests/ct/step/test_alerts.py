@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ctml.config import ALERT_EVENTS, AlertsParams
+from ctml.ct.records import StepRecord
 from ctml.ct.step.alerts import step_events
 from ctml.ct.webhook import WEBHOOK_ENV, Alerter
-from ctml.ct.records import StepRecord
 from tests.standins import posted, refusing_server, silent_server, webhook_receiver
 
 
