@@ -94,7 +94,7 @@ def problem(root: Path, shadow: Shadow) -> str | None:
         return f"{folder / missing[0]}: missing (shadow {shadow.version}, {shadow.tag}); {remedy}"
     recorded = str(read_json(root / folder / "model.json").get("model_sha256"))
     actual = sha256_file(root / folder / "model.joblib")
-    if shadow.sha256 not in (recorded,) or actual != recorded:
+    if recorded != shadow.sha256 or actual != recorded:
         return (f"{folder / 'model.joblib'}: sha256 {actual[:12]}… is not the {shadow.sha256[:12]}… that "
                 f"{tags.tag_of(shadow.version)} records (changed outside ct.py); {remedy}")
     return None
