@@ -20,23 +20,9 @@ import argparse
 import sys
 from typing import Sequence
 
-from ctml.cli import (
-    check,
-    compare,
-    export_runs,
-    history,
-    lineage,
-    predict,
-    promote,
-    report,
-    rollback,
-    runs,
-    serve,
-    simulate,
-    status,
-    watch,
-)
 from ctml.cpu import prefer_avx2_on_zen4
+from ctml.cli import (check, compare, export_runs, history, lineage, predict, promote, report, rollback, runs, serve,
+                      simulate, status, watch)
 from ctml.errors import run_main
 
 COMMANDS = (simulate, check, watch, status, history, runs, export_runs, rollback, promote, lineage, compare, predict, serve, report)

@@ -34,13 +34,13 @@ def main() -> None:
 
     import pandas as pd
 
-    from ctml import layout
     from ctml.config import load_params
-    from ctml.ct.context import Context
+    from ctml import layout
     from ctml.ct.intake import scenarios
     from ctml.ct.intake.batches import prepare_batch
-    from ctml.ct.repo.vcs import tool_env
+    from ctml.ct.context import Context
     from ctml.ct.step.run import record_step, run_step
+    from ctml.ct.repo.vcs import tool_env
     from ctml.io import write_parquet
     from tests.helpers import make_project
 

@@ -156,8 +156,8 @@ def worker_step(ref_path: str, cur_path: str, repeats: int) -> dict:
     from ctml.data.tables import feature_kinds
     from ctml.drift import detect, estimate
     from ctml.drift.reference import open_reference
-    from ctml.io import read_table
     from ctml.model.features import build_preprocessor, full_pipeline
+    from ctml.io import read_table
 
     params = load_params(ROOT / "params.yaml")
     repo = Path(tempfile.mkdtemp(prefix="bench-drift-step-"))

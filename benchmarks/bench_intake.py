@@ -59,8 +59,8 @@ def main() -> None:
     from ctml import layout
     from ctml.config import load_params
     from ctml.ct.intake import scenarios
-    from ctml.ct.intake.watcher import watch
     from ctml.ct.repo.vcs import tool_env
+    from ctml.ct.intake.watcher import watch
     from tests.helpers import make_project
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -100,9 +100,9 @@ def worker(folder: str) -> None:
 # --- this project's side --------------------------------------------------------------------------
 
 def generated_batch(n: int, rng, dist, scenario: str):
-    import numpy as np
-
     from benchmarks.bench_false_alarms import draw
+
+    import numpy as np
 
     if scenario == "none":
         return draw(n, rng, dist)

@@ -27,8 +27,8 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.results import machine_info, write_section  # noqa: E402
 from ctml.config import load_params  # noqa: E402
-from ctml.model.estimator import load_verified  # noqa: E402
 from ctml.model.gates import single_row_latencies_ms  # noqa: E402
+from ctml.model.estimator import load_verified  # noqa: E402
 from ctml.model.predict import predict_file, predict_frame  # noqa: E402
 from ctml.provenance import library_versions  # noqa: E402
 from tests.helpers import dvc, make_project  # noqa: E402

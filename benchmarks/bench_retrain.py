@@ -65,9 +65,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from ctml.config import load_params
-    from ctml.ct.context import Context
-    from ctml.ct.intake.batches import prepare_batch
     from ctml.ct.repo import warm
+    from ctml.ct.intake.batches import prepare_batch
+    from ctml.ct.context import Context
     from ctml.ct.repo.vcs import tool_env
     from ctml.ct.step.run import run_step
     from tests.helpers import make_project

@@ -39,6 +39,8 @@ MODEL_META = Path("models/model.json")
 CALIBRATION = Path("models/calibration.json")  # the model's CBPE calibration, fitted on the test split (evaluate)
 PRODUCTION = Path("models/production")  # the released model in production (model.joblib + .json + metrics)
 PRODUCTION_LINEAGE = PRODUCTION / "lineage.json"  # the source, target and task production was trained for
+PRODUCTION_MODEL = PRODUCTION / "model.joblib"  # DVC-tracked (the bytes); its .json beside it is in git
+PRODUCTION_META = PRODUCTION / "model.json"  # the production model's sha256, features, training data sha256
 
 # metrics
 METRICS_DIR = Path("metrics")

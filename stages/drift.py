@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Sequence
 
 from ctml import layout, stage, tracking
-from ctml.data.schema import recorded_kinds
 from ctml.data.tables import batch_files
-from ctml.data.task import task_of_model
 from ctml.drift import detect, ranges
-from ctml.drift.plots import write_plots
 from ctml.drift.reference import open_reference
+from ctml.drift.plots import write_plots
 from ctml.errors import run_main
 from ctml.io import read_json, read_table, table_rows, write_json
 from ctml.model.estimator import load_verified
+from ctml.data.schema import recorded_kinds
+from ctml.data.task import task_of_model
+
 
 REFERENCE_METRIC = {"classification": "accuracy", "regression": "rmse"}  # what a labelled batch is held to
 
@@ -110,10 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         kinds = recorded_kinds(schema)
         how = "partitioned"
         if params.compute.engine == "dask":
+            from ctml.dask import io as dask_io# dask and distributed cost ~0.4 s to import; only this engine needs them
             from ctml.dask import drift as dask_engine
-            from ctml.dask import (
-                io as dask_io,  # dask and distributed cost ~0.4 s to import; only this engine needs them
-            )
 
             with dask_io.client_for(params.compute.scheduler) as client:
                 result = dask_engine.detect_partitioned(reference, batch, target, dp, client, model=view,

@@ -10,22 +10,15 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ctml import stage, tracking
-from ctml.data.task import task_of_model
+from ctml.model import images
 from ctml.drift import estimate
 from ctml.errors import run_main
-from ctml.io import write_csv, write_json
-from ctml.model import images
-from ctml.model.estimator import load_verified
-from ctml.model.evaluate import (
-    classification_metrics,
-    confusion_rows,
-    feature_importance,
-    regression_metrics,
-    residual_histogram,
-    residual_rows,
-    roc_points,
-)
+from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, regression_metrics, residual_histogram,
+                           residual_rows, roc_points)
 from ctml.model.features import feature_names, split_xy
+from ctml.io import write_csv, write_json
+from ctml.model.estimator import load_verified
+from ctml.data.task import task_of_model
 
 # Each task's plots: name -> (title, CSV columns). dvc.yaml declares both sets; the other task's
 # are written as an empty table and an image saying why, so `dvc plots show` reports nothing missing.

@@ -13,15 +13,15 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ctml import layout, stage, tracking
+from ctml.model import gates
 from ctml.config import DataParams, FairnessParams, gate_metric
 from ctml.data.tables import BUILTIN_PREFIX
-from ctml.data.task import task_of_model
 from ctml.errors import run_main
-from ctml.io import read_json, write_json
-from ctml.model import gates
-from ctml.model.estimator import load_verified
 from ctml.model.features import split_xy
+from ctml.io import read_json, write_json
+from ctml.model.estimator import load_verified
 from ctml.serve.scoring import load_and_query
+from ctml.data.task import task_of_model
 
 
 def data_files(batches: str, data: DataParams) -> list[Path]:

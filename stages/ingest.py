@@ -12,13 +12,7 @@ from typing import Sequence
 import pandas as pd
 
 from ctml import layout, stage, tracking
-from ctml.data.tables import (
-    assemble_training_data,
-    batch_files,
-    drop_unlabelled,
-    load_source,
-    normalize,
-)
+from ctml.data.tables import assemble_training_data, batch_files, drop_unlabelled, load_source, normalize
 from ctml.errors import run_main
 from ctml.io import write_parquet
 
@@ -32,10 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tracking.stage_run("ingest", params, section="data") as run:
         files = batch_files(layout.lineage_batches(args.batches, data))
         if compute.engine == "dask":
-            from ctml.dask import (
-                ingest as dask_ingest,  # dask and distributed cost ~0.4 s to import; only this engine needs them
-            )
             from ctml.dask import io as dask_io
+            from ctml.dask import ingest as dask_ingest# dask and distributed cost ~0.4 s to import; only this engine needs them
 
             with dask_io.client_for(compute.scheduler) as client:
                 rows, columns, unlabelled = dask_ingest.ingest_partitioned(

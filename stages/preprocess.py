@@ -10,12 +10,12 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ctml import stage, tracking
-from ctml.data.schema import feature_kinds_of
-from ctml.data.task import labels_for_task, recorded_task
 from ctml.errors import UserError, run_main
+from ctml.model.features import build_preprocessor, split_xy
 from ctml.io import read_json, write_parquet
 from ctml.model.estimator import save_model
-from ctml.model.features import build_preprocessor, split_xy
+from ctml.data.schema import feature_kinds_of
+from ctml.data.task import labels_for_task, recorded_task
 
 
 def split(frame: pd.DataFrame, target: str, test_size: float, seed: int, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -8,14 +8,14 @@ import joblib
 import pandas as pd
 
 from ctml import stage, tracking
-from ctml.data.schema import feature_kinds_of
-from ctml.data.tables import plain
-from ctml.data.task import recorded_task
 from ctml.errors import run_main
+from ctml.model.features import full_pipeline, split_xy
+from ctml.data.tables import plain
 from ctml.io import read_json, sha256_file, write_json
 from ctml.model.estimator import build_estimator, save_model
-from ctml.model.features import full_pipeline, split_xy
 from ctml.provenance import git_commit, library_versions
+from ctml.data.schema import feature_kinds_of
+from ctml.data.task import recorded_task
 
 
 def main(argv: Sequence[str] | None = None) -> None:

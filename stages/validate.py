@@ -9,11 +9,11 @@ import pandas as pd
 
 from ctml import stage, tracking
 from ctml.config import DataParams
+from ctml.errors import UserError, run_main
 from ctml.data.exclusions import excluded_columns
+from ctml.io import atomic_path, read_json, write_json
 from ctml.data.schema import check_frame, excluded, follow, infer_schema
 from ctml.data.task import check_training_labels, in_force, recorded_task
-from ctml.errors import UserError, run_main
-from ctml.io import atomic_path, read_json, write_json
 
 
 def needs_recording(schema: dict[str, Any] | None, data: DataParams, task: str) -> bool:

@@ -16,16 +16,14 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml.ct.intake.session import has_work, open_context
     from ctml.ct.repo import lock
+    from ctml.ct.intake.session import has_work, open_context
 
     ctx = open_context(args, commit=not args.no_commit)
     with lock.exclusive(ctx.root):
         if not has_work(ctx):  # cron's usual case: no work, no heavy imports, no run, no commit
             ctx.say(f"check: nothing new in {layout.INCOMING} or {layout.LABELS}")
             return 0
-        from ctml.ct.intake.deliveries import (
-            run_check,  # the step machinery (pandas, scikit-learn, DVC): only with work
-        )
+        from ctml.ct.intake.deliveries import run_check  # the step machinery (pandas, scikit-learn, DVC): only with work
 
         return run_check(ctx)

@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def run(args: argparse.Namespace) -> int:
     from ctml.ct.repo.vcs import project_root
     from ctml.ct.reporting.console import print_json, table
+
     from ctml.runs.export_mlflow import ARTIFACTS_DIR, DEFAULT_DB, export
 
     result = export(project_root(), args.uri, args.experiment)

@@ -7,6 +7,7 @@ from ctml import layout
 from ctml.cli import non_negative
 from ctml.ct.records import COLUMNS
 
+
 SHOWN = ("step", "time", "scenario", "status", "drift_score", "threshold", "batch_accuracy", "batch_rmse", "retrained",
          "model_version", "note")
 

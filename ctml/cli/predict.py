@@ -16,8 +16,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     from ctml.config import load_params
-    from ctml.ct.release import tags, versions
+    from ctml.ct.release import tags
+    from ctml.ct.release import versions
     from ctml.ct.repo.vcs import project_root
+
     from ctml.model.predict import predict_file
 
     root = project_root()

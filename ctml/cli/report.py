@@ -16,11 +16,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ctml.ct.reporting import overview
+    from ctml.ct.reporting import html# the overview reads model metadata (pandas via ctml.data.task): only here
     from ctml.ct.repo.vcs import project_root
-    from ctml.ct.reporting import (
-        html,  # the overview reads model metadata (pandas via ctml.data.task): only here
-        overview,
-    )
 
     root = project_root()
     out = Path(args.output) if args.output else root / layout.REPORT

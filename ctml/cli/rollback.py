@@ -11,9 +11,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml.ct.intake.session import open_context, start
-    from ctml.ct.release.promotion import rollback
     from ctml.ct.repo import lock
+    from ctml.ct.release.promotion import rollback
+    from ctml.ct.intake.session import open_context, start
 
     ctx = open_context(args, commit=True)
     with lock.exclusive(ctx.root):

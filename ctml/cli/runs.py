@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 def run(args: argparse.Namespace) -> int:
     from ctml.ct.repo.vcs import project_root
     from ctml.ct.reporting.console import print_json
+
     from ctml.runs import offline
 
     root = project_root()
@@ -34,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prune(root, args: argparse.Namespace) -> int:
-    from ctml.ct.release import tags
-    from ctml.ct.repo import lock
     from ctml.ct.reporting.console import print_json, table
+
+    from ctml.ct.repo import lock
+    from ctml.ct.release import tags
     from ctml.runs.prune import prune
 
     if not args.prune or args.keep is None:

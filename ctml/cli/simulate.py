@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import time
+from itertools import islice
 from typing import TYPE_CHECKING, Iterator
 
 from ctml import layout
@@ -32,8 +32,8 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
     import pandas as pd
 
     from ctml.ct.intake import scenarios
-    from ctml.data.task import recorded_task
     from ctml.io import read_json, read_table
+    from ctml.data.task import recorded_task
 
     if args.scenario == "replay":
         yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
@@ -46,17 +46,12 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctml import tracking
-    from ctml.ct import history
     from ctml.ct.intake.batches import prepare_batch
-    from ctml.ct.intake.deliveries import send_step_alerts
+    from ctml.ct.intake.loop import run_command, run_steps
     from ctml.ct.intake.replay import use_replay_source
-    from ctml.ct.intake.session import ensure_data, open_context, start
-    from ctml.ct.release.promotion import ensure_baseline
+    from ctml.ct.intake.session import open_context
     from ctml.ct.repo import lock
-    from ctml.ct.repo.vcs import commit_state
-    from ctml.ct.reporting.console import progress_line, run_summary
-    from ctml.ct.step.run import record_step, redraw_timeline, run_step
+    from ctml.ct.step.run import run_step
 
     if args.steps < 1 or args.batch_size < 1:
         raise UserError("--steps and --batch-size must be at least 1")
@@ -64,29 +59,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--scenario replay needs --data FILE and --target COLUMN")
     ctx = open_context(args, commit=not args.no_commit)
     seed = ctx.params.seed if args.seed is None else args.seed
-    started = time.perf_counter()
-    records: list[StepRecord] = []
-    with lock.exclusive(ctx.root), tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
-        ctx.log = run_log
-        start(ctx)
-        ensure_data(ctx)
-        extra = use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
-        ensure_baseline(ctx, extra)
-        first = history.next_step(ctx.path(layout.HISTORY))
-        for i, frame in enumerate(_frames(args, ctx, seed), start=1):
-            if i > args.steps:
-                break
-            tick = time.perf_counter()
-            record = run_step(ctx, first + i - 1, args.scenario, prepare_batch(frame, ctx))
-            send_step_alerts(ctx, record)
-            record_step(ctx, record)
-            records.append(record)
-            ctx.say(progress_line(i, args.steps, record, time.perf_counter() - tick))
-        if records:
-            redraw_timeline(ctx)
-        if ctx.commit and records:
-            commit_state(ctx.root, f"ct: record steps {records[0].step}-{records[-1].step} ({args.scenario})")
-        run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
-                                   "versions": ",".join(ctx.created), "scenario": args.scenario})
-    run_summary(ctx, records, time.perf_counter() - started)
-    return 0
+
+    def prepare() -> tuple[str, ...]:
+        return use_replay_source(ctx, args.data, args.target) if args.scenario == "replay" else ()
+
+    def steps() -> list[StepRecord]:
+        work = (lambda step, frame=frame: run_step(ctx, step, args.scenario, prepare_batch(frame, ctx))
+                for frame in islice(_frames(args, ctx, seed), args.steps))
+        return run_steps(ctx, work, args.steps)
+
+    with lock.exclusive(ctx.root):
+        return run_command(ctx, args.scenario, steps, prepare=prepare)

@@ -21,6 +21,11 @@ class Context:
     log: Any = None  # tracking.Run of the CT command
     created: list[str] = field(default_factory=list)  # versions released by this command
     alerter: Any = None  # ctml.ct.webhook.Alerter of the command, made on its first alert
+    # Read once per command and passed down (ctml.ct.release): the model tags (tags.Registry, one git
+    # call) and the model in production (production.Production); both forgotten when this command
+    # tags, promotes or restores (tags.forget), so the next look reads them again.
+    registry: Any = None
+    production: Any = None
 
     def alert(self, event: str, text: str, step: int | str = "", version: str = "",
               details: dict[str, Any] | None = None) -> str:

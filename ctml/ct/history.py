@@ -76,14 +76,16 @@ def ensure_file(path: Path) -> None:
 def draw_timeline(records: list[StepRecord], path: Path) -> None:
     """Drift score per step against the threshold, the domain classifier's AUC (same 0-1 axis), retrains
     marked; realized batch accuracy (or RMSE) and the estimated accuracy (CBPE) on a second axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure with the Agg canvas, not pyplot: importing pyplot (its backend machinery and state)
+    # cost more than drawing this figure, once per CT command.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     history = frame(records)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     if len(history):
         ax.plot(history["step"], history["drift_score"], marker="o", label="drift score")
         ax.step(history["step"], history["threshold"], where="mid", linestyle="--", color="red", label="threshold")
@@ -114,4 +116,3 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
     ax.set_title("Continuous training timeline")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)

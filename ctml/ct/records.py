@@ -1,4 +1,4 @@
-"""The records CT passes around: a batch under check and the history row of a step.
+"""The records CT passes around: a batch under check, the history row of a step and a gates result.
 
 Why dataclasses: a step used to be a `dict[str, Any]` whose statuses were strings compared in
 several files and whose history was read back as text (`"true"`); one typed record whose fields
@@ -86,6 +86,7 @@ class StepRecord:
     multivariate_score: float | None = None  # domain classifier's cross-validated ROC AUC (0.5: batch like the reference)
     multivariate_drifted: bool = False
     top_drifted: str = ""  # the batch's drifted features, most drifted first, `; `-separated (at most drift.top_plots)
+    triggers: str = ""  # the retrain triggers the measurement fired (ctml.ct.step.decide names), `; `-separated
     retrained: bool = False
     gates: str = ""
     model_version: str = ""
@@ -109,6 +110,34 @@ class StepRecord:
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def fired(self, *names: str) -> bool:
+        """Whether the step's measurement fired any of these triggers (ctml.ct.step.decide.TRIGGERS)."""
+        return any(name in self.triggers.split("; ") for name in names)
+
+
+@dataclass(frozen=True)
+class GatesResult:
+    """metrics/gates.json (ctml.model.gates.report) read back typed: the verdict, the gates that blocked or alerted, and each
+    gate's value, limit and detail (`gates`, as `report` wrote them). What CT reads to release, block
+    or alert; the file stays the stage's output."""
+
+    passed: bool
+    blocked_by: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    checked_at: str = ""
+    gates: dict[str, dict[str, Any]] | None = None
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GatesResult:
+        """From gates.json's content (other keys, such as a blocked candidate's `step`, ignored)."""
+        return cls(passed=bool(doc.get("passed", False)), blocked_by=tuple(doc.get("blocked_by") or ()),
+                   alerts=tuple(doc.get("alerts") or ()), checked_at=str(doc.get("checked_at") or ""),
+                   gates=dict(doc.get("gates") or {}))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "blocked_by": list(self.blocked_by), "alerts": list(self.alerts),
+                "checked_at": self.checked_at, "gates": self.gates or {}}
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(StepRecord))

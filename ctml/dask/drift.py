@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 from ctml.config import DriftParams
-from ctml.dask.io import partition
 from ctml.data.tables import feature_kinds
 from ctml.drift import detect, multivariate, results, summary, tally
 from ctml.drift.reference import shuffled_sample
 from ctml.drift.summary import Summary
+from ctml.dask.io import partition
+
 
 # --- tasks (run on the workers) -------------------------------------------------------------------
 

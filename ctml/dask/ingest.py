@@ -19,17 +19,8 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ctml.dask.io import partition
-from ctml.data.tables import (
-    BUILTIN_PREFIX,
-    as_text,
-    cast_column,
-    cast_label,
-    check_columns,
-    decide_kind,
-    evidence,
-    load_source,
-    no_label_error,
-)
+from ctml.data.tables import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, load_source,
+                       no_label_error)
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")

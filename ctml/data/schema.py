@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import ValidateParams
-from ctml.data.rules import label_faults, numeric_faults
 from ctml.data.tables import cast_column, cast_to_kinds, feature_kinds, plain
+from ctml.data.rules import label_faults, numeric_faults
 from ctml.data.task import TaskDecision, missing_problem, recorded_task
 
 SCHEMA_VERSION = 2  # 2: excluded columns, date formats, id_column; ranges follow the training data

@@ -3,8 +3,7 @@ performance drift, and assemble the report that becomes metrics/drift.json."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from dataclasses import replace as dataclass_replace
+from dataclasses import dataclass, replace as dataclass_replace
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,15 @@ import pandas as pd
 
 from ctml.config import DriftParams
 from ctml.data.tables import cast_to_kinds
-from ctml.drift import estimate, methods, multivariate, stats, summary
+from ctml.drift import estimate, multivariate, stats, summary
+from ctml.drift import methods
 from ctml.drift.plots import distribution
-from ctml.drift.reference import Reference
-from ctml.drift.reference import build as build_reference
+from ctml.drift.reference import Reference, build as build_reference
 from ctml.drift.results import DriftResult, FeatureResult, rounded
 from ctml.drift.summary import Ecdf, Summary
 from ctml.drift.tally import Tally, label_tally, parallel, predicted_summary, summarize
 from ctml.errors import UserError
+
 
 # --- batch alignment ------------------------------------------------------------------------------
 

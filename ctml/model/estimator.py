@@ -7,9 +7,7 @@ from typing import Any, Iterator
 import joblib
 import numpy as np
 from joblib.numpy_pickle import NumpyPickler
-from joblib.numpy_pickle_utils import (
-    _write_fileobject,  # joblib.dump's own writer (pinned joblib)
-)
+from joblib.numpy_pickle_utils import _write_fileobject  # joblib.dump's own writer (pinned joblib)
 
 from ctml.config import TrainParams, require_for_task
 from ctml.errors import UserError
@@ -31,10 +29,7 @@ def build_estimator(params: TrainParams, task: str, seed: int):
         forest = RandomForestRegressor if regression else RandomForestClassifier
         return forest(n_estimators=params.n_estimators, max_depth=params.max_depth, random_state=seed, n_jobs=1)
     if params.model == "gradient_boosting":
-        from sklearn.ensemble import (
-            GradientBoostingClassifier,
-            GradientBoostingRegressor,
-        )
+        from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
         boosting = GradientBoostingRegressor if regression else GradientBoostingClassifier
         return boosting(n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate,

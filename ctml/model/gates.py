@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ctml.data.task import recorded_task, task_of_model
 from ctml.errors import UserError
-from ctml.model.estimator import load_verified
 from ctml.model.evaluate import METRIC_SPECS, classification_metrics, regression_metrics
+from ctml.model.estimator import load_verified
+from ctml.data.task import recorded_task, task_of_model
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import Any
 import pandas as pd
 
 from ctml.config import Params, ValidateParams
-from ctml.data.schema import check_frame, recorded_date_formats, recorded_kinds
 from ctml.data.tables import cast_to_kinds
-from ctml.data.task import task_of_model
 from ctml.errors import UserError
 from ctml.io import read_json, read_table, write_csv, write_parquet
 from ctml.model.estimator import load_verified
+from ctml.data.schema import check_frame, recorded_date_formats, recorded_kinds
+from ctml.data.task import task_of_model
 
 OUTPUT_SUFFIXES = {".csv": write_csv, ".parquet": write_parquet, ".pq": write_parquet}
 

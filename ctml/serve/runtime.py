@@ -20,10 +20,10 @@ import pandas as pd
 
 from ctml import layout
 from ctml.config import Params
-from ctml.ct.release import production
 from ctml.errors import UserError
 from ctml.provenance import git_commit
 from ctml.serve import scoring
+from ctml.ct.release import production
 from ctml.serve.batcher import Batcher
 from ctml.serve.capture import Capture
 from ctml.serve.feedback import Feedback, Recorded

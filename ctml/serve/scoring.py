@@ -15,22 +15,14 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import ValidateParams
-from ctml.data.schema import check_frame, recorded_kinds
 from ctml.data.tables import cast_column
-from ctml.data.task import task_of_model
 from ctml.io import read_json
 from ctml.model.estimator import load_verified
 from ctml.model.predict import request_rules
+from ctml.data.schema import check_frame, recorded_kinds
 from ctml.serve import compiled
-from ctml.serve.protocol import (
-    DATATYPES,
-    Request,
-    RequestError,
-    parse_infer,
-    response,
-    row_bodies,
-    tensor,
-)
+from ctml.serve.protocol import DATATYPES, Request, RequestError, parse_infer, response, row_bodies, tensor
+from ctml.data.task import task_of_model
 
 
 @dataclass(frozen=True)

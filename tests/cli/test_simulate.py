@@ -9,17 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import (
-    ROOT,
-    ct,
-    dvc,
-    git,
-    history,
-    python,
-    read_json,
-    set_params,
-    tags,
-)
+from tests.helpers import ROOT, ct, dvc, git, history, python, read_json, set_params, tags
 
 pytestmark = pytest.mark.slow
 
@@ -179,3 +169,23 @@ def test_replay_of_a_seasonal_stream_written_with_its_index_measures_every_batch
     assert baseline["columns"]["date"]["max"] == "2012-10-26T00:00:00"  # 1,500 rows: the first 300 days of 5 stations
     for name in ("date", "wind"):  # the ranges followed the data production was retrained on
         assert schema["columns"][name]["max"] > baseline["columns"][name]["max"]
+
+
+def test_simulate_exits_3_after_a_quarantined_batch_and_after_a_blocked_candidate(repo):
+    """The exit codes of `check` (records.exit_code), through the same step loop: 3 says a person should
+    look. A shift of a thousand standard deviations is broken data, not drift (validate.absurd_factor);
+    then, with production released, a latency bound no model meets blocks the candidate of a drift."""
+    set_params(repo, ct__shift_magnitude=1000.0, ct__start_step=1)
+    git("commit", "-qam", "absurd shift from the first step", cwd=repo)
+    proc = simulate(repo, "--scenario", "sudden", "--steps", "1", "--batch-size", "100", check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert history(repo)["status"].tolist() == ["quarantined"]
+    assert "QUARANTINED" in proc.stdout
+
+    set_params(repo, ct__shift_magnitude=3.0, gates__p95_latency_ms=1e-6)
+    git("commit", "-qam", "an unreachable latency bound", cwd=repo)
+    proc = simulate(repo, "--scenario", "sudden", "--steps", "1", "--batch-size", "100", check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    row = history(repo).iloc[-1]
+    assert (row["status"], row["gates"], row["triggers"].split("; ")[0]) == ("blocked", "blocked:latency", "drift")
+    assert sorted(tags(repo)) == ["model#prod#1", "model@v1.0.0"]

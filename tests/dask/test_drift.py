@@ -9,9 +9,9 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ctml.config import load_params
-from ctml.dask import drift as dask_engine
 from ctml.dask import io as dask_io
 from ctml.drift import detect
+from ctml.dask import drift as dask_engine
 from ctml.errors import UserError
 from tests.drift.frames import mixed
 from tests.helpers import ROOT

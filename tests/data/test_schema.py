@@ -9,15 +9,9 @@ import pandas as pd
 import pytest
 
 from ctml.config import BoundsParams, ValidateParams
-from ctml.data.schema import (
-    check_frame,
-    follow,
-    infer_schema,
-    recorded_date_formats,
-    row_faults,
-)
-from ctml.data.task import TaskDecision, check_training_labels
 from ctml.errors import UserError
+from ctml.data.schema import check_frame, follow, infer_schema, recorded_date_formats, row_faults
+from ctml.data.task import TaskDecision, check_training_labels
 
 CLASSES = TaskDecision("classification", "test")
 VP = ValidateParams(max_missing_share=0.5, missing_tolerance=0.1, absurd_factor=10.0, max_unknown_category_share=0.0)

@@ -10,15 +10,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ctml.config import AutoTaskParams, DataParams
-from ctml.data.task import (
-    check_training_labels,
-    decide_auto,
-    in_force,
-    labels_for_task,
-    recorded_task,
-    task_of_model,
-)
 from ctml.errors import UserError
+from ctml.data.task import check_training_labels, decide_auto, in_force, labels_for_task, recorded_task, task_of_model
 
 AUTO = AutoTaskParams(max_classes=20, min_distinct=50)
 

@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from ctml.config import load_params
-from ctml.drift import detect, methods, multivariate
+from ctml.drift import detect, multivariate
+from ctml.drift import methods
 from tests.drift.frames import mixed
 from tests.helpers import ROOT
 

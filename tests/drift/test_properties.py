@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from ctml.config import load_params
-from ctml.drift import detect, methods, results, summary, tally
+from ctml.drift import detect, results, summary, tally
+from ctml.drift import methods
 from tests.helpers import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml").drift

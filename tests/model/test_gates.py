@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
 
+from ctml.model import gates
 from ctml.config import Params
 from ctml.data.tables import feature_kinds, normalize
 from ctml.errors import UserError
-from ctml.io import write_json
-from ctml.model import gates
-from ctml.model.estimator import build_estimator, save_model
 from ctml.model.features import build_preprocessor, full_pipeline, split_xy
+from ctml.io import write_json
+from ctml.model.estimator import build_estimator, save_model
 
 NOW = datetime(2024, 1, 3, 0, 0, 0)
 

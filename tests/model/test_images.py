@@ -8,14 +8,7 @@ import pandas as pd
 import pytest
 
 from ctml.io import sha256_file
-from ctml.model.images import (
-    confusion_png,
-    importance_png,
-    predicted_vs_actual_png,
-    residual_hist_png,
-    residuals_png,
-    roc_png,
-)
+from ctml.model.images import confusion_png, importance_png, predicted_vs_actual_png, residual_hist_png, residuals_png, roc_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from ctml.config import Params, load_params
-from ctml.data.schema import infer_schema
 from ctml.data.tables import feature_kinds, normalize
-from ctml.data.task import TaskDecision
 from ctml.errors import UserError
+from ctml.model.features import build_preprocessor, full_pipeline, split_xy
 from ctml.io import write_json
 from ctml.model.estimator import build_estimator, save_model
-from ctml.model.features import build_preprocessor, full_pipeline, split_xy
 from ctml.model.predict import predict_file, prepare_input
+from ctml.data.schema import infer_schema
+from ctml.data.task import TaskDecision
 from tests.helpers import read_json
 
 CLASSES = TaskDecision("classification", "test")

@@ -7,16 +7,9 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.runs.offline import (
-    HEADERS,
-    STRUCTURE_VERSIONS,
-    UnreadableRun,
-    offline_runs,
-    print_runs,
-    read_run,
-    run_ids,
-    runs_table,
-)
+from ctml.runs.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, offline_runs, print_runs, read_run,
+                                    run_ids, runs_table)
+
 
 
 def make_pipeline(params, pipeline: str, version: str = "", accuracy: float = 0.9) -> None:

@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ctml.config import Params
-from ctml.data.schema import infer_schema
-from ctml.data.tables import feature_kinds, normalize
-from ctml.data.task import TaskDecision
-from ctml.io import write_json
 from ctml.model import gates
-from ctml.model.estimator import build_estimator, save_model
+from ctml.config import Params
+from ctml.data.tables import feature_kinds, normalize
 from ctml.model.features import build_preprocessor, full_pipeline, split_xy
+from ctml.io import write_json
+from ctml.model.estimator import build_estimator, save_model
+from ctml.data.schema import infer_schema
 from ctml.serve import compiled, scoring
 from ctml.serve.protocol import infer_body, parse_infer, row_bodies
+from ctml.data.task import TaskDecision
 
 
 def fit(params: Params, frame: pd.DataFrame, model: str, task: str = "classification"):

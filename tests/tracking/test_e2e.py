@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.runs.offline import offline_runs
 from ctml.tracking import fallback
+from ctml.runs.offline import offline_runs
 from tests.helpers import ct, dvc, git, history, read_json, set_params
 from tests.standins import silent_server, token_for
 

@@ -11,18 +11,12 @@ import pytest
 import yaml
 
 from ctml import tracking
-from ctml.runs.offline import offline_runs
 from ctml.tracking import fallback
 from ctml.tracking.mode import token_problem
+from ctml.runs.offline import offline_runs
 from ctml.tracking.pipeline import new_pipeline_id, owner
 from tests.helpers import ROOT, env
-from tests.standins import (
-    API_KEY,
-    answering_server,
-    refusing_server,
-    silent_server,
-    token_for,
-)
+from tests.standins import API_KEY, answering_server, refusing_server, silent_server, token_for
 
 ON = {"CT_TRACKING": "on"}
 TIMEOUT_S = 1

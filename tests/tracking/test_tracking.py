@@ -20,16 +20,7 @@ from ctml import tracking
 from ctml.config import load_params, parse_params
 from ctml.errors import UserError
 from ctml.runs.offline import OfflineRun, offline_runs, print_runs
-from tests.helpers import (
-    ROOT,
-    VENV_BIN,
-    dvc,
-    env,
-    git,
-    make_project,
-    read_json,
-    set_params,
-)
+from tests.helpers import ROOT, VENV_BIN, dvc, env, git, make_project, read_json, set_params
 
 CORE_STAGES = ("ingest", "validate", "preprocess", "train", "evaluate")
 ON = {"CT_TRACKING": "on"}  # subprocesses track even if the caller's environment has CT_TRACKING=off

@@ -18,14 +18,9 @@ from ctml.config import ValidateParams
 from ctml.ct.context import Context
 from ctml.ct.records import Batch
 from ctml.ct.step.awaiting import key_columns
-from ctml.data.schema import (
-    check_frame,
-    recorded_date_formats,
-    recorded_kinds,
-    row_faults,
-)
 from ctml.data.tables import cast_to_kinds
 from ctml.io import read_json
+from ctml.data.schema import check_frame, recorded_date_formats, recorded_kinds, row_faults
 
 MAX_DUPLICATE_SHARE = 0.5  # a batch mostly made of repeated rows is a feed fault, not production data
 MB = 1 << 20

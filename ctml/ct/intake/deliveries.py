@@ -11,23 +11,26 @@ was interrupted and undone) does not count as processed: the same bytes delivere
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
+from typing import Iterator
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.context import Context
 from ctml.ct.intake import inbox
 from ctml.ct.intake.batches import MB, prepare_batch
-from ctml.ct.intake.inbox import Delivery
 from ctml.ct.intake.partitioned import stage_partitioned
-from ctml.ct.records import DELIVERED, Batch, StepRecord
+from ctml.ct.records import Batch
 from ctml.ct.release.shadow import Shadow
-from ctml.ct.step import alerts, trial
-from ctml.ct.step.labels import run_label_step
-from ctml.ct.step.run import new_record, record_step, redraw_timeline, run_step
+from ctml.ct.step import trial
 from ctml.errors import UserError
-from ctml.io import read_json, read_table, sha256_file
+from ctml.io import read_table
+from ctml.ct.context import Context
+from ctml.ct.intake.inbox import Delivery
+from ctml.ct.step.labels import run_label_step
+from ctml.ct.records import DELIVERED, StepRecord
+from ctml.ct.intake.loop import Work, run_command, run_steps
+from ctml.ct.step.run import new_record, run_step
+from ctml.io import sha256_file
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
 
@@ -48,30 +51,22 @@ def processed(root: Path) -> dict[str, int]:
     return seen
 
 
-def process(ctx: Context, deliveries: list[Delivery], stop: threading.Event | None = None) -> list[StepRecord]:
-    """One step per delivery, in order; stops between steps once `stop` is set."""
-    from ctml.ct.reporting.console import progress_line
-
+def deliveries(ctx: Context, pending: list[Delivery]) -> Iterator[Work]:
+    """One unit of work per delivery, in order (`loop.run_steps` runs them): a file whose bytes were
+    processed before is a duplicate; a processed file leaves its inbox (archived, or quarantined)."""
     seen = processed(ctx.root)
-    first = history.next_step(ctx.path(layout.HISTORY))
-    records: list[StepRecord] = []
-    for delivery in deliveries:
-        if stop is not None and stop.is_set():
-            break
-        if not delivery.path.exists():  # taken away since the inbox was listed
-            continue
-        step, tick = first + len(records), time.perf_counter()
-        sha = sha256_file(delivery.path)
-        record = one_step(ctx, step, delivery, sha, seen)
-        if delivery.path.exists():  # not quarantined: out of the inbox, beside its step number and hash
-            inbox.archive(ctx.root, delivery, step, sha)
-        send_step_alerts(ctx, record)
-        record_step(ctx, record)
-        if record.status not in NOT_PROCESSED:
-            seen.setdefault(sha, step)
-        records.append(record)
-        ctx.say(progress_line(len(records), len(deliveries), record, time.perf_counter() - tick))
-    return records
+    for delivery in pending:
+        def unit(step: int, delivery: Delivery = delivery) -> StepRecord | None:
+            if not delivery.path.exists():  # taken away since the inbox was listed
+                return None
+            sha = sha256_file(delivery.path)
+            record = one_step(ctx, step, delivery, sha, seen)
+            if delivery.path.exists():  # not quarantined: out of the inbox, beside its step number and hash
+                inbox.archive(ctx.root, delivery, step, sha)
+            if record.status not in NOT_PROCESSED:
+                seen.setdefault(sha, step)
+            return record
+        yield unit
 
 
 def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[str, int]) -> StepRecord:
@@ -85,76 +80,27 @@ def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[s
     return run_step(ctx, step, scenario, read_delivered(ctx, delivery.path), delivery.rel, sha)
 
 
-def send_step_alerts(ctx: Context, record: StepRecord) -> None:
-    """The alerts a step raises, sent now; a delivery that failed is noted on the step's history row."""
-    gates = {}
-    if record.status in ("retrained", "blocked"):
-        path = ctx.path(layout.GATES if record.status == "retrained" else layout.BLOCKED_GATES)
-        gates = read_json(path) if path.exists() else {}
-    for event, text in alerts.step_events(record, ctx.params, gates):
-        details = {"status": record.status, "drift_score": record.drift_score, "threshold": record.threshold,
-                   "file": record.file, "note": record.note}
-        failure = ctx.alert(event, text, record.step, record.model_version, details)
-        if failure:
-            record.note = f"{record.note}; {failure}" if record.note else failure
-
-
-def check(ctx: Context, stop: threading.Event | None = None) -> list[StepRecord]:
-    """What `ct.py check` does once the lock is held: the baseline up to date (and released when the
-    source changed), then every ready delivery, one step each, committed together."""
-    from ctml import tracking
-    from ctml.ct.release.promotion import ensure_baseline
-    from ctml.ct.repo.vcs import commit_state
-
-    with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
-        ctx.log = run_log
-        found = trial.in_force(ctx)  # a shadow whose model file is missing or changed: refused before anything
-        ensure_baseline(ctx)
+def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
+    """A whole `ct.py check` (one round of `ct.py watch`) once the lock is held: every ready delivery,
+    one step each, through the one step loop; the exit code says what needs attention."""
+    def steps() -> list[StepRecord]:
+        found = trial.in_force(ctx)  # a shadow whose model file is missing or changed: refused, one line
         pending = inbox.pending(ctx.root)
-        decided = None
-        if found is not None:  # decided on what was served before the deliveries' steps measure anything
-            trial.collect(ctx, found, [(d.kind, d.path) for d in pending])
-            decided = decide_shadow(ctx, found)
-        records = ([decided] if decided else []) + process(ctx, pending, stop)
-        if records:
-            redraw_timeline(ctx)
-        if ctx.commit and records:
-            steps = f"step {records[0].step}" if len(records) == 1 else f"steps {records[0].step}-{records[-1].step}"
-            commit_state(ctx.root, f"ct: record {steps} (check)")
-        run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
-                                   "versions": ",".join(ctx.created), "scenario": "check"})
-    return records
+        decided = decide_shadow(ctx, found, pending) if found is not None else None
+        return ([decided] if decided else []) + run_steps(ctx, deliveries(ctx, pending), len(pending), stop)
+
+    return run_command(ctx, "check", steps, "check summary")
 
 
-def decide_shadow(ctx: Context, found: Shadow) -> StepRecord | None:
-    """The shadow in force promoted or retired once its evidence says so (ctml.ct.step.trial)."""
+def decide_shadow(ctx: Context, found: Shadow, pending: list[Delivery]) -> StepRecord | None:
+    """The shadow's evidence from the pending deliveries, then promoted or retired once it says so."""
+    trial.collect(ctx, found, [(d.kind, d.path) for d in pending])
     proof, record = trial.decide(ctx, found)
     if record is None:
         ctx.say(f"shadow {found.version}: waits: {proof.reason}")
     else:
         ctx.say(f"shadow {found.version}: {record.status.replace('_', ' ')}: {record.note}")
     return record
-
-
-def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
-    """A whole `ct.py check` once the lock is held: recover, process the inboxes, print the summary;
-    the exit code says what needs attention (`records.exit_code`)."""
-    import sys
-
-    from ctml.ct.intake.session import ensure_data, start
-    from ctml.ct.records import exit_code
-    from ctml.ct.reporting.console import run_summary
-
-    started = time.perf_counter()
-    start(ctx)
-    ensure_data(ctx)
-    records = check(ctx, stop)
-    if records:
-        run_summary(ctx, records, time.perf_counter() - started, "check summary")
-    failed = next((r for r in records if r.status == "failed"), None)
-    if failed is not None:
-        print(f"error: step {failed.step} failed: {failed.note}", file=sys.stderr)
-    return exit_code(records)
 
 
 def read_delivered(ctx: Context, path: Path) -> Batch:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ctml import layout
-from ctml.ct.context import Context
 from ctml.ct.intake.batches import prepare_batch
+from ctml.ct.context import Context
 from ctml.ct.records import Batch
 from ctml.errors import UserError
 from ctml.io import atomic_path, read_json, read_table_chunks

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from ctml import layout
 from ctml.config import load_params
-from ctml.ct.context import Context
 from ctml.ct.repo import warm
+from ctml.ct.context import Context
 from ctml.errors import UserError
 from ctml.io import read_table, write_parquet
 

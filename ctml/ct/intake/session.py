@@ -5,8 +5,9 @@ import argparse
 
 from ctml import layout
 from ctml.config import load_params
-from ctml.ct.context import Context, Printer
 from ctml.ct.repo import lock
+from ctml.ct.context import Context
+from ctml.ct.context import Printer
 from ctml.ct.repo.vcs import project_root, unrelated_changes
 from ctml.errors import UserError
 from ctml.tracking.pipeline import new_pipeline_id
@@ -27,9 +28,7 @@ def start(ctx: Context) -> None:
     if lock.inflight(ctx.root) is None:
         move_legacy_batches(ctx)
     else:
-        from ctml.ct.step.recovery import (
-            recover,  # the step machinery: only when there is a step to finish or undo
-        )
+        from ctml.ct.step.recovery import recover  # the step machinery: only when there is a step to finish or undo
 
         note = recover(ctx)
         failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
@@ -43,8 +42,8 @@ def move_legacy_batches(ctx: Context) -> None:
     legacy = sorted(ctx.path(layout.BATCHES).glob("batch-*.parquet.dvc"))
     if not legacy:
         return
-    from ctml.ct.release.promotion import production_lineage
     from ctml.ct.repo import warm
+    from ctml.ct.release.promotion import production_lineage
 
     folder = layout.BATCHES / (production_lineage(ctx) or layout.data_lineage(ctx.params.data))
     ctx.path(folder).mkdir(parents=True, exist_ok=True)
@@ -67,7 +66,7 @@ def has_work(ctx: Context) -> bool:
 
         if current(ctx.root) is not None:
             return True  # a shadow is decided (or refused) on every check, release.max_shadow_hours included
-    if not (ctx.root / layout.PRODUCTION / "model.json").exists():
+    if not (ctx.root / layout.PRODUCTION_META).exists():
         return False  # nothing released yet: the first step releases the baseline
     from ctml.ct.release.promotion import production_lineage
 
@@ -77,10 +76,10 @@ def has_work(ctx: Context) -> bool:
 def ensure_data(ctx: Context) -> None:
     """Bring back HEAD's DVC data a fresh clone has not pulled, or refuse with nothing changed when it
     is in neither the DVC cache nor the remote (for commands that run the pipeline on the workspace)."""
-    from ctml.ct.release import tags
+    from ctml.ct.release.production import current_version
     from ctml.ct.repo import dvcdata
 
-    production = tags.production_version(ctx.root)
+    production = current_version(ctx)
     label = f"HEAD (production {production})" if production else "HEAD"
     if restored := dvcdata.ensure_workspace(ctx.root, label):
         ctx.say(f"data: {len(restored)} DVC-tracked file(s) restored from the DVC cache or remote (what `dvc pull` does)")

@@ -47,9 +47,9 @@ class Stop:
 
 def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
     """Rounds until stopped (or `rounds` rounds, for tests and benchmarks); returns the exit code."""
+    from ctml.ct.repo import lock
     from ctml.ct.intake.deliveries import run_check
     from ctml.ct.intake.session import has_work, open_context
-    from ctml.ct.repo import lock
 
     interval = open_context(args, commit=False).params.ct.watch_interval_s  # a bad params.yaml stops here, exit 1
     done = 0

@@ -20,8 +20,8 @@ import yaml
 
 from ctml import layout
 from ctml.config import parse_params
-from ctml.ct.context import Context
 from ctml.ct.release import tags
+from ctml.ct.context import Context
 from ctml.ct.release.lineage import show
 from ctml.ct.release.promotion import gates_result, release, verify_production
 from ctml.ct.repo.vcs import git, is_state, restore_state
@@ -117,15 +117,15 @@ def promote(ctx: Context, exp: Experiment) -> str:
     parse_params(yaml.safe_load(edited), str(layout.PARAMS))  # an experiment of an older schema fails here, untouched
     verify_production(ctx)
     described = ", ".join(f"{'.'.join(k)}={_scalar(v)}" for k, v in changes.items())
-    version = tags.next_version(ctx.root)
+    version = tags.next_version(tags.of(ctx))
     try:
         with atomic_path(params_path) as tmp:
             tmp.write_text(edited)
         ctx.say(f"promote: {exp.name} ({described}): dvc repro")
         ctx.reproduce(step="promote", version=version)
         gates = gates_result(ctx)
-        if not gates.get("passed", False):
-            raise UserError(f"experiment '{exp.name}': candidate blocked by gates {', '.join(gates.get('blocked_by', []))} "
+        if not gates.passed:
+            raise UserError(f"experiment '{exp.name}': candidate blocked by gates {', '.join(gates.blocked_by)} "
                             f"({layout.GATES}); production unchanged")
     except BaseException:
         with atomic_path(params_path) as tmp:

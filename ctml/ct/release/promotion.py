@@ -7,16 +7,23 @@ reaches production or a tag.
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.context import Context
+from ctml.ct.repo import lock
 from ctml.ct.release import tags
-from ctml.ct.repo import lock, warm
+from ctml.ct.release.production import current, current_version
+from ctml.ct.repo import warm
+from ctml.ct.context import Context
 from ctml.ct.repo.vcs import commit_state, git, restore_state
+from ctml.ct.records import GatesResult
 from ctml.errors import UserError
 from ctml.io import read_json, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from ctml.drift.results import DriftSummary
 
 
 def promote_files(ctx: Context, step: int | str) -> None:
@@ -27,7 +34,8 @@ def promote_files(ctx: Context, step: int | str) -> None:
     for name, src in layout.PRODUCTION_FILES.items():
         shutil.copy2(ctx.path(src), prod / name)
     write_json(ctx.path(layout.PRODUCTION_LINEAGE), lineage_record(ctx.params.data))
-    warm.add(ctx.root, layout.PRODUCTION / "model.joblib")
+    tags.forget(ctx)
+    warm.add(ctx.root, layout.PRODUCTION_MODEL)
     ctx.reproduce(step=step)
 
 
@@ -39,33 +47,24 @@ def lineage_record(data: Any) -> dict[str, str]:
 def production_lineage(ctx: Context) -> str | None:
     """The lineage key of the model in production (None when none is): its lineage.json, or for a
     release made before that file existed, the data section of params.yaml at its tag."""
-    record = ctx.path(layout.PRODUCTION_LINEAGE)
-    if record.exists():
-        return read_json(record).get("lineage")
-    version = tags.production_version(ctx.root)
-    if version is None:
-        return None
-    import yaml
-
-    from ctml.ct.release.lineage import show, trained_for
-
-    return trained_for(yaml.safe_load(show(ctx.root, tags.tag_of(version), layout.PARAMS) or "{}") or {})[3]
+    prod = current(ctx)
+    return prod.lineage if prod is not None else None
 
 
-def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: dict[str, Any] | None) -> str:
+def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: DriftSummary | None) -> str:
     """The annotated tag's text: why this version exists, then its drift score and test metrics."""
     lines = [f"model {version}: {reason}"]
     if drift is not None:
-        lines.append(f"drift_score: {drift.get('drift_score')}")
+        lines.append(f"drift_score: {drift.drift_score}")
     lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
     return "\n".join(lines)
 
 
-def release(ctx: Context, reason: str, drift: dict[str, Any] | None, step: int | str, extra_paths: tuple[str, ...] = (),
+def release(ctx: Context, reason: str, drift: DriftSummary | None, step: int | str, extra_paths: tuple[str, ...] = (),
             major: bool = False) -> str:
     """Promote the candidate in the working tree: commit, version tag, prod tag, push. `major`: the
     first model of a new lineage."""
-    version = tags.next_version(ctx.root, major)
+    version = tags.next_version(tags.of(ctx), major)
     metrics = read_json(ctx.path(layout.METRICS))
     promote_files(ctx, step)
     if not ctx.commit:
@@ -88,10 +87,12 @@ def finish_release(ctx: Context, version: str, message: str) -> None:
     Idempotent: each part is done only if missing, so a release killed between any two of them
     (version tag, prod tag, push) is completed by running it again. The in-flight marker goes last.
     """
-    if version not in tags.versions(ctx.root):
+    if version not in tags.of(ctx).versions():
         tags.register(ctx.root, version, message)
-    if tags.production_version(ctx.root) != version:
+        tags.forget(ctx)
+    if current_version(ctx) != version:
         tags.assign_prod(ctx.root, version, f"promote {version}")
+        tags.forget(ctx)
     if version not in ctx.created:
         ctx.created.append(version)
     warm.push(ctx.root)
@@ -99,26 +100,32 @@ def finish_release(ctx: Context, version: str, message: str) -> None:
 
 
 def production_sha(ctx: Context) -> str | None:
-    meta = ctx.path(layout.PRODUCTION / "model.json")
-    return read_json(meta).get("model_sha256") if meta.exists() else None
+    prod = current(ctx)
+    return (prod.sha256 or None) if prod is not None else None
 
 
-def gates_result(ctx: Context) -> dict[str, Any]:
-    return read_json(ctx.path(layout.GATES))
+def gates_result(ctx: Context) -> GatesResult:
+    """The pipeline's metrics/gates.json (the candidate's verdict after a `dvc repro`), typed."""
+    return GatesResult.from_json(read_json(ctx.path(layout.GATES)))
+
+
+def read_gates(path: Path) -> GatesResult | None:
+    """A gates result file typed (gates.json, or a blocked candidate's record); None when there is none."""
+    return GatesResult.from_json(read_json(path)) if path.exists() else None
 
 
 def verify_production(ctx: Context) -> None:
     """Refuse to run on a production model that is not the recorded one, before any `dvc repro`:
     DVC re-hashes a changed `dvc add`-ed file ("Verifying data sources") and would record it."""
     prod = layout.PRODUCTION
-    model, meta = ctx.path(prod / "model.joblib"), ctx.path(prod / "model.json")
+    model, meta = ctx.path(layout.PRODUCTION_MODEL), ctx.path(layout.PRODUCTION_META)
     if not (model.exists() and meta.exists()):
         return
     expected, actual = str(read_json(meta).get("model_sha256")), sha256_file(model)
     if actual != expected:
-        raise UserError(f"{prod / 'model.joblib'}: sha256 {actual[:12]}… does not match {prod / 'model.json'} "
+        raise UserError(f"{layout.PRODUCTION_MODEL}: sha256 {actual[:12]}… does not match {layout.PRODUCTION_META} "
                         f"({expected[:12]}…): changed outside ct.py; restore the recorded model with `git checkout HEAD -- "
-                        f"{prod} && dvc checkout --force {prod / 'model.joblib.dvc'}`")
+                        f"{prod} && dvc checkout --force {layout.PRODUCTION_MODEL}.dvc`")
 
 
 def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | None:
@@ -127,18 +134,18 @@ def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | No
     Right after a release (or a rollback) nothing is stale, and this costs one in-process `dvc status`.
     """
     verify_production(ctx)
-    prod_version = tags.production_version(ctx.root)
+    prod_version = current_version(ctx)
     new_lineage = prod_version is not None and production_lineage(ctx) != layout.data_lineage(ctx.params.data)
     if warm.stale(ctx.root):
         ctx.say("baseline: dvc repro")
-        ctx.reproduce(step="baseline", version=tags.next_version(ctx.root, new_lineage))
+        ctx.reproduce(step="baseline", version=tags.next_version(tags.of(ctx), new_lineage))
     current = read_json(ctx.path(layout.MODEL_META))["model_sha256"]
     if prod_version and current == production_sha(ctx) and not new_lineage:
         return prod_version
     gates = gates_result(ctx)
-    if not gates.get("passed", False):
+    if not gates.passed:
         raise UserError(f"{layout.GATES}: the {'baseline' if not prod_version else 'new'} model is blocked by "
-                        f"gates {', '.join(gates.get('blocked_by', []))}; adjust params.yaml gates or the model")
+                        f"gates {', '.join(gates.blocked_by)}; adjust params.yaml gates or the model")
     data = ctx.params.data
     reason = "baseline" if not prod_version else \
         f"new source {data.source} (target {data.target}, task {data.task})" if new_lineage else "pipeline changed"
@@ -150,19 +157,23 @@ def ensure_baseline(ctx: Context, extra_paths: tuple[str, ...] = ()) -> str | No
 def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
     """Put `version` (default: the one before the current) back in production: its pipeline state from
     git and the DVC cache, committed, and a new `model#prod#N` tag. Returns (from, to, prod tag)."""
-    current = tags.production_version(ctx.root)
+    registry = tags.of(ctx)
+    current = registry.production_version()
     if current is None:
         raise UserError("no model in production yet; nothing to roll back")
-    target = tags.resolve(ctx.root, version) if version else tags.previous_production(ctx.root)
+    target = tags.resolve(registry, version) if version else tags.previous_production(registry)
     if target == current:
         raise UserError(f"{target} is already in production")
     from ctml.ct.repo import dvcdata
 
     dvcdata.ensure(ctx.root, tags.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
     restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
+    tags.forget(ctx)
     remeasure_drift(ctx)
     commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
-    return current, target, tags.assign_prod(ctx.root, target, f"rollback from {current}")
+    tag = tags.assign_prod(ctx.root, target, f"rollback from {current}")
+    tags.forget(ctx)
+    return current, target, tag
 
 
 def remeasure_drift(ctx: Context) -> None:

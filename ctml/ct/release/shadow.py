@@ -124,6 +124,7 @@ def finish_release(ctx: Context, version: str, message: str, before: str) -> Non
             tags.register(ctx.root, version, message)
         _copy_local(ctx.root, version)
         restore_state(ctx.root, before, keep=layout.CT_RECORDS)
+        tags.forget(ctx)
         remeasure_drift(ctx)
         production = tags.production_version(ctx.root)
         commit_state(ctx.root, f"ct: production {production} stays; {version} in shadow\n\nShadow-Version: {version}")
@@ -132,6 +133,7 @@ def finish_release(ctx: Context, version: str, message: str, before: str) -> Non
         tags.assign(ctx.root, STAGE, earlier.version, f"retired: replaced in shadow by {version}", unassign=True)
     if not assigned(ctx.root, version):
         tags.assign(ctx.root, STAGE, version, message)
+    tags.forget(ctx)
     ctx.created.append(f"{version} (shadow)")
     warm.push(ctx.root)
     lock.clear_inflight(ctx.root)
@@ -172,6 +174,7 @@ def promote(ctx: Context, shadow: Shadow, message: str, step: int) -> str:
     lock.mark_inflight(ctx.root, {"phase": "shadow_promote", "version": shadow.version, "step": step,
                                   "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     restore_state(ctx.root, tags.tag_of(shadow.version), keep=layout.CT_RECORDS)
+    tags.forget(ctx)
     remeasure_drift(ctx)
     commit_state(ctx.root, f"ct: promote shadow {shadow.version} to production (was {before})\n\n"
                            f"Shadow-Promoted: {shadow.version}")
@@ -184,6 +187,7 @@ def finish_promote(ctx: Context, version: str, message: str) -> None:
     end of the shadow stage; the local copy goes last."""
     if tags.production_version(ctx.root) != version:
         tags.assign_prod(ctx.root, version, message)
+        tags.forget(ctx)
     if assigned(ctx.root, version):
         tags.assign(ctx.root, STAGE, version, f"promoted to prod: {version}", unassign=True)
     shutil.rmtree(ctx.path(layout.SHADOW), ignore_errors=True)
@@ -194,5 +198,6 @@ def finish_promote(ctx: Context, version: str, message: str) -> None:
 def retire(ctx: Context, shadow: Shadow, message: str) -> str:
     """End the shadow stage of the version (`model#shadow!#N` with the evidence); production is untouched."""
     tag = tags.assign(ctx.root, STAGE, shadow.version, message, unassign=True)
+    tags.forget(ctx)
     shutil.rmtree(ctx.path(layout.SHADOW), ignore_errors=True)
     return tag

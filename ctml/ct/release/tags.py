@@ -9,9 +9,14 @@ and `gto show` / `git tag` answer "what is in prod" without any service.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctml.ct.repo.vcs import git
+
+if TYPE_CHECKING:
+    from ctml.ct.context import Context
 from ctml.errors import UserError
 
 ARTIFACT = "model"
@@ -20,19 +25,76 @@ _PROD = re.compile(rf"^{ARTIFACT}#prod#(\d+)$")
 _STAGE = re.compile(rf"^{ARTIFACT}#([a-z]+)(!?)#(\d+)$")
 
 
+@dataclass(frozen=True)
+class Registry:
+    """Every model tag of the repository, from one `git for-each-ref`: the version tags with their
+    commits, and the prod assignments in number order.
+
+    Why one read: "which version is in production" took 3 + one per version git calls, and a CT
+    step asked it ~5 times; a command reads the registry once (`of(ctx)`) and again after it tags."""
+
+    commits: dict[str, str]  # version -> commit, semver order
+    prod: tuple[tuple[int, str], ...]  # (N of model#prod#N, commit), in N order
+
+    def versions(self) -> list[str]:
+        """Released versions, oldest first (semver order)."""
+        return list(self.commits)
+
+    def production_version(self) -> str | None:
+        """The version of the newest prod assignment (its number orders them, not timestamps)."""
+        return self._version_at(self.prod[-1][1]) if self.prod else None
+
+    def production_history(self) -> list[str]:
+        """Versions in the order they were put in production (rollbacks included)."""
+        return [self._version_at(commit) or "?" for _, commit in self.prod]
+
+    def next_prod_number(self) -> int:
+        return self.prod[-1][0] + 1 if self.prod else 1
+
+    def _version_at(self, commit: str) -> str | None:
+        """The newest version tagged on `commit`."""
+        found = [v for v, c in self.commits.items() if c == commit]
+        return found[-1] if found else None
+
+
+def read(root: Path) -> Registry:
+    """The registry as git has it now (one process)."""
+    versions: list[tuple[tuple[int, ...], str]] = []
+    prod: list[tuple[int, str]] = []
+    refs = git(root, "for-each-ref", "--format=%(refname:short) %(*objectname) %(objectname)", "refs/tags")
+    for line in refs.splitlines():
+        name, peeled, obj = (line.split(" ") + ["", ""])[:3]
+        commit = peeled or obj  # an annotated tag's commit, else a lightweight tag's
+        if m := _VERSION.match(name):
+            versions.append((tuple(int(x) for x in m.groups()), commit))
+        elif m := _PROD.match(name):
+            prod.append((int(m.group(1)), commit))
+    return Registry({"v{}.{}.{}".format(*number): commit for number, commit in sorted(versions)}, tuple(sorted(prod)))
+
+
+def of(ctx: Context) -> Registry:
+    """The registry as this command knows it: read on first use, kept on the Context, read again
+    after this command tags (`forget`)."""
+    if ctx.registry is None:
+        ctx.registry = read(ctx.root)
+    return ctx.registry
+
+
+def forget(ctx: Context) -> None:
+    """This command changed the tags or production's files: the next look reads them again."""
+    ctx.registry = None
+    ctx.production = None
+
+
 def versions(root: Path) -> list[str]:
     """Released versions, oldest first (semver order)."""
-    found = []
-    for tag in git(root, "tag", "--list", f"{ARTIFACT}@v*").splitlines():
-        if m := _VERSION.match(tag):
-            found.append(tuple(int(x) for x in m.groups()))
-    return [f"v{a}.{b}.{c}" for a, b, c in sorted(found)]
+    return read(root).versions()
 
 
-def next_version(root: Path, major: bool = False) -> str:
+def next_version(root: Path | Registry, major: bool = False) -> str:
     """v1.0.0 for the first model, then the next minor version; the next major one (`major`) for the
     first model of a new lineage (another data.source, target or task)."""
-    known = versions(root)
+    known = (root if isinstance(root, Registry) else read(root)).versions()
     if not known:
         return "v1.0.0"
     number, minor, _ = (int(x) for x in known[-1][1:].split("."))
@@ -52,30 +114,14 @@ def register(root: Path, version: str, message: str, rev: str = "HEAD") -> None:
     git(root, "tag", "-a", tag_of(version), "-m", message, f"{rev}^{{commit}}")
 
 
-def _prod_tags(root: Path) -> list[tuple[int, str]]:
-    out = []
-    for tag in git(root, "tag", "--list", f"{ARTIFACT}#prod#*").splitlines():
-        if m := _PROD.match(tag):
-            out.append((int(m.group(1)), tag))
-    return sorted(out)
-
-
 def production_version(root: Path) -> str | None:
-    """The version of the newest prod assignment (its number orders them, not timestamps)."""
-    tags = _prod_tags(root)
-    if not tags:
-        return None
-    commit = git(root, "rev-parse", f"{tags[-1][1]}^{{commit}}")
-    for version in reversed(versions(root)):
-        if commit_of(root, version) == commit:
-            return version
-    return None
+    """The version of the newest prod assignment."""
+    return read(root).production_version()
 
 
 def production_history(root: Path) -> list[str]:
     """Versions in the order they were put in production (rollbacks included)."""
-    by_commit = {commit_of(root, v): v for v in versions(root)}
-    return [by_commit.get(git(root, "rev-parse", f"{tag}^{{commit}}"), "?") for _, tag in _prod_tags(root)]
+    return read(root).production_history()
 
 
 def parse_version(name: str) -> str | None:
@@ -112,20 +158,21 @@ def assign_prod(root: Path, version: str, message: str) -> str:
     return assign(root, "prod", version, message)
 
 
-def resolve(root: Path, version: str) -> str:
+def resolve(root: Path | Registry, version: str) -> str:
     """Accept `v1.2.0`, `1.2.0` or `model@v1.2.0`; refuse unknown versions listing the known ones."""
     version = version.removeprefix(f"{ARTIFACT}@")
     version = version if version.startswith("v") else f"v{version}"
-    known = versions(root)
+    known = (root if isinstance(root, Registry) else read(root)).versions()
     if version not in known:
         raise UserError(f"unknown model version '{version}' (known: {', '.join(known) or 'none yet'})")
     return version
 
 
-def previous_production(root: Path) -> str:
+def previous_production(root: Path | Registry) -> str:
     """The version in production before the current one (what a plain `ct.py rollback` restores)."""
-    current = production_version(root)
-    earlier = [v for v in production_history(root)[:-1] if v != current]
+    registry = root if isinstance(root, Registry) else read(root)
+    current = registry.production_version()
+    earlier = [v for v in registry.production_history()[:-1] if v != current]
     if not earlier:
         raise UserError(f"{current} is the only version ever in production; name a version to roll back to")
     return earlier[-1]

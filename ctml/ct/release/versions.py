@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Iterator
 
 from ctml import layout
+from ctml.ct.repo import dvcdata
 from ctml.ct.release import tags
 from ctml.ct.release.lineage import show
-from ctml.ct.repo import dvcdata
 
 
 @dataclass(frozen=True)

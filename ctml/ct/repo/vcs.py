@@ -59,8 +59,12 @@ def dvc(root: Path, *args: str, stream: bool = False, **extra_env: str) -> subpr
     return run([str(Path(sys.executable).parent / "dvc"), *args], root, stream=stream, **extra_env)
 
 
+# git commands that record an author or committer: only these need the identity (looking it up is a process).
+_WRITES_IDENTITY = frozenset({"commit", "tag", "merge", "revert", "cherry-pick", "rebase", "am", "stash", "notes"})
+
+
 def git(root: Path, *args: str, check: bool = True) -> str:
-    proc = run(["git", *args], root, check=check, **_identity(root))
+    proc = run(["git", *args], root, check=check, **(_identity(root) if args and args[0] in _WRITES_IDENTITY else {}))
     return (proc.stdout or "").strip()
 
 

@@ -48,7 +48,7 @@ def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str 
     """The table at the end of a CT command: steps and their outcomes, versions made, production,
     metrics, where to look."""
     from ctml import layout
-    from ctml.ct.release import tags
+    from ctml.ct.release.production import current_version
     from ctml.io import read_json
 
     count = {s: sum(r.status == s for r in records)
@@ -60,7 +60,7 @@ def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str 
         *([["duplicates / awaiting labels", f"{count['duplicate']} / {count['awaiting_labels']}"]]
           if count["duplicate"] or count["awaiting_labels"] else []),
         ["versions created", ", ".join(ctx.created) or "none"],
-        ["production", tags.production_version(ctx.root) or "none"],
+        ["production", current_version(ctx) or "none"],
         *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items()],
         ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
         ["history", str(layout.HISTORY)],

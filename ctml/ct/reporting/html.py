@@ -83,10 +83,10 @@ def _steps(data: Overview) -> str:
     rows = []
     for r in reversed(data.steps):
         status = f'<span class="{"bad" if r.status in ("blocked", "failed", "quarantined") else "ok"}">{_e(r.status)}</span>'
-        rows.append([_e(r.step), _when(r.time), _e(r.scenario), status, _e(r.drift_score), _e(r.threshold), _e(r.batch_rows),
-                     _e(r.batch_accuracy), _e(r.top_drifted), _e(r.model_version), _e(r.note)])
-    return _table(["step", "time (UTC)", "scenario", "status", "drift score", "threshold", "rows", "batch accuracy",
-                   "top drifted features", "model", "note"], rows)
+        rows.append([_e(r.step), _when(r.time), _e(r.scenario), status, _e(r.triggers), _e(r.drift_score), _e(r.threshold),
+                     _e(r.batch_rows), _e(r.batch_accuracy), _e(r.top_drifted), _e(r.model_version), _e(r.note)])
+    return _table(["step", "time (UTC)", "scenario", "status", "triggers fired", "drift score", "threshold", "rows",
+                   "batch accuracy", "top drifted features", "model", "note"], rows)
 
 
 def _timeline(data: Overview) -> str:

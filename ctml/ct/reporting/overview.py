@@ -14,9 +14,9 @@ from typing import Any
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.records import StepRecord
 from ctml.ct.release import tags
 from ctml.ct.release.lineage import show
+from ctml.ct.records import StepRecord
 from ctml.ct.repo.vcs import git
 from ctml.io import read_json
 

@@ -10,29 +10,23 @@ dropped. Their drift was measured, and acted on, when the rows arrived: it trigg
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from ctml import layout
-from ctml.ct.context import Context
-from ctml.ct.records import REQUEST_ID, Batch, StepRecord
 from ctml.ct.repo import lock
 from ctml.ct.step.awaiting import LABEL, Store, key_columns
-from ctml.ct.step.decide import performance_trigger
-from ctml.ct.step.measure import (
-    begin,
-    measure_drift,
-    new_record,
-    record_measurement,
-    stage,
-)
 from ctml.ct.step.quarantine import quarantine
+from ctml.ct.context import Context
+from ctml.ct.records import REQUEST_ID, Batch, StepRecord
+from ctml.ct.step.decide import performance_triggers
+from ctml.ct.step.measure import begin, measure_drift, new_record, record_decision, record_measurement, stage
 from ctml.ct.step.retrain import retrain
-from ctml.data.schema import check_frame
 from ctml.data.tables import as_text
 from ctml.errors import UserError
 from ctml.io import read_json, read_table
+from ctml.data.schema import check_frame
+from ctml.drift.results import DriftSummary
 
 
 def read_labels(ctx: Context, path: Path) -> tuple[pd.DataFrame | None, str, list[str]]:
@@ -93,7 +87,7 @@ def run_label_step(ctx: Context, step: int, path: Path, file: str = "", sha: str
         return record
     begin(ctx, record)
     record.note = f"{len(join.fresh)} rows labelled" + (f" ({join.unknown} ids matched no waiting row)" if join.unknown else "")
-    drift: dict[str, Any] | None = None
+    drift: DriftSummary | None = None
     if len(join.fresh):
         fresh = labelled_frame(ctx, join.fresh)
         stage(ctx, record, fresh, "labels", len(fresh))
@@ -105,13 +99,16 @@ def run_label_step(ctx: Context, step: int, path: Path, file: str = "", sha: str
     return record
 
 
-def _decide(ctx: Context, record: StepRecord, store: Store, drift: dict[str, Any] | None) -> None:
+def _decide(ctx: Context, record: StepRecord, store: Store, drift: DriftSummary | None) -> None:
     """Retrain when a trigger's rows are labelled enough or the realized accuracy dropped; else the
     labelled rows of no trigger are done with, and a trigger still short of labels keeps waiting."""
     triggers = store.triggers()
     waiting = store.labelled(set(triggers))
     needed = ctx.params.ct.min_labelled_rows
-    dropped = performance_trigger(drift or {}, ctx.params)
+    # Only the realized performance: the rows' drift was measured, and acted on, when they arrived.
+    fired = performance_triggers(drift, ctx.params) if drift is not None else ()
+    record_decision(record, fired)
+    dropped = fired[0] if fired else None
     if dropped is not None and (record.labelled_rows or 0) < needed:  # too few rows to act on their accuracy
         record.note += f"; {dropped.reason} on {record.labelled_rows} rows, fewer than ct.min_labelled_rows ({needed})"
         dropped = None

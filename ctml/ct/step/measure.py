@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ctml import layout
 from ctml.ct.context import Context, now
 from ctml.ct.records import StepRecord
-from ctml.ct.release import tags
+from ctml.ct.release.production import current_version
 from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git
+from ctml.ct.step.decide import Trigger
+from ctml.drift.results import DriftSummary
 from ctml.io import read_json, write_json, write_parquet
 
 if TYPE_CHECKING:
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 def new_record(ctx: Context, step: int, scenario: str, file: str = "", sha: str = "") -> StepRecord:
     return StepRecord(step=step, time=now(), scenario=scenario, status="ok", threshold=ctx.params.ct.threshold,
-                      model_version=tags.production_version(ctx.root) or "", file=file, file_sha256=sha)
+                      model_version=current_version(ctx) or "", file=file, file_sha256=sha)
 
 
 def begin(ctx: Context, record: StepRecord) -> None:
@@ -43,12 +45,12 @@ def stage(ctx: Context, record: StepRecord, frame: pd.DataFrame | None, kind: st
     return staged
 
 
-def measure_drift(ctx: Context, step: int) -> dict[str, Any]:
-    """`dvc repro drift` on the staged batch; returns metrics/drift.json."""
+def measure_drift(ctx: Context, step: int) -> DriftSummary:
+    """`dvc repro drift` on the staged batch; returns metrics/drift.json, typed."""
     tick = time.perf_counter()
     ctx.reproduce(("drift",), step)
     ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
-    return read_json(ctx.path(layout.DRIFT))
+    return DriftSummary.from_json(read_json(ctx.path(layout.DRIFT)))
 
 
 def drifted_features(ctx: Context) -> list[str]:
@@ -61,19 +63,23 @@ def drifted_features(ctx: Context) -> list[str]:
         return [row["feature"] for row in csv.DictReader(handle) if row.get("drifted") == "True"]
 
 
-def record_measurement(ctx: Context, record: StepRecord, drift: dict[str, Any], rows: int) -> None:
+def record_measurement(ctx: Context, record: StepRecord, drift: DriftSummary, rows: int) -> None:
     """The drift measurement's figures on the history row."""
     drifted = drifted_features(ctx)
     if drifted:
         ctx.detail(f"drifted features ({len(drifted)}): {', '.join(drifted[:10])}{' ...' if len(drifted) > 10 else ''}")
     record.top_drifted = "; ".join(drifted[:ctx.params.drift.top_plots])
-    performance = drift.get("performance") or {}
-    record.drift_score, record.drifted_share = drift.get("drift_score"), drift.get("drifted_share")
-    record.out_of_range_share = drift.get("out_of_range_share")
-    record.batch_rows, record.batch_accuracy = rows, performance.get("accuracy")
-    record.accuracy_drop = performance.get("accuracy_drop")
-    record.batch_rmse, record.error_increase = performance.get("rmse"), performance.get("error_increase")
-    record.labelled_rows = performance.get("labelled_rows")
-    record.estimated_accuracy, record.estimated_drop = performance.get("estimated_accuracy"), performance.get("estimated_drop")
-    multi = drift.get("multivariate") or {}
-    record.multivariate_score, record.multivariate_drifted = multi.get("score"), bool(multi.get("drifted"))
+    performance = drift.performance
+    record.drift_score, record.drifted_share = drift.drift_score, drift.drifted_share
+    record.out_of_range_share = drift.out_of_range_share
+    record.batch_rows, record.batch_accuracy = rows, performance.accuracy
+    record.accuracy_drop = performance.accuracy_drop
+    record.batch_rmse, record.error_increase = performance.rmse, performance.error_increase
+    record.labelled_rows = performance.labelled_rows
+    record.estimated_accuracy, record.estimated_drop = performance.estimated_accuracy, performance.estimated_drop
+    record.multivariate_score, record.multivariate_drifted = drift.multivariate.score, drift.multivariate.drifted
+
+
+def record_decision(record: StepRecord, fired: tuple[Trigger, ...]) -> None:
+    """The triggers a measurement fired, on the history row (what alerts and the report read)."""
+    record.triggers = "; ".join(t.name for t in fired)

@@ -5,11 +5,12 @@ from typing import Any
 
 from ctml import layout
 from ctml.ct import history
+from ctml.ct.repo import lock
+from ctml.ct.release import shadow, tags
+from ctml.ct.release.production import current_version
 from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
-from ctml.ct.release import shadow, tags
 from ctml.ct.release.promotion import finish_release, tag_message
-from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git, restore_state
 from ctml.ct.step.run import record_step, redraw_timeline
 from ctml.io import read_json
@@ -35,10 +36,11 @@ def recover(ctx: Context) -> str | None:
         finish_release(ctx, version, message)
         return note
     restore_state(ctx.root, keep=layout.CT_RECORDS)
+    tags.forget(ctx)
     _remove_partial_writes(ctx)
     note = f"discarded an interrupted step (state restored to {head[:8]})"
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
-                        version=tags.production_version(ctx.root) or "")
+                        version=current_version(ctx) or "")
     redraw_timeline(ctx)
     lock.clear_inflight(ctx.root)
     return note

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
 from ctml.ct.release import shadow, tags
-from ctml.ct.release.promotion import gates_result, production_sha, release
+from ctml.ct.release.production import current, current_version
+from ctml.ct.release.promotion import gates_result, release
 from ctml.ct.repo import lock, warm
 from ctml.ct.repo.vcs import restore_state
 from ctml.errors import UserError
@@ -19,13 +20,15 @@ from ctml.io import read_json, write_json, write_parquet
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ctml.drift.results import DriftSummary
+
 
 def fold_path(ctx: Context, step: int) -> Path:
     """Where step `step` folds its batch: this lineage's folder of data/batches."""
     return ctx.path(layout.lineage_batches(layout.BATCHES, ctx.params.data) / f"batch-{step:04d}.parquet")
 
 
-def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str, Any] | None, reason: str,
+def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSummary | None, reason: str,
             record: StepRecord) -> None:
     """Fold the batch (a staged file, or labelled rows) into this lineage's training data, reproduce,
     and release only if every blocking gate passes and the candidate learnt from data production did not."""
@@ -35,7 +38,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str
         shutil.copy2(batch, folded)
     else:
         write_parquet(folded, batch)
-    version = tags.next_version(ctx.root)
+    version = tags.next_version(tags.of(ctx))
     try:
         warm.add(ctx.root, folded.relative_to(ctx.root))
         annotate_fold(folded, record, ctx.params.data.source)
@@ -50,14 +53,14 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str
         record.status, record.gates, record.note = "blocked", "blocked:same_data", \
             f"{reason}; the candidate learnt from the data production learnt from: not released"
         return
-    if not gates.get("passed", False):
-        blocked = ",".join(gates.get("blocked_by", []))
+    if not gates.passed:
+        blocked = ",".join(gates.blocked_by)
         _discard(ctx, step)
         # The record of why, beside the pipeline's own gates.json (which stays production's, so dvc status is clean).
-        write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates})
+        write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates.as_json()})
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
         return
-    production = tags.production_version(ctx.root)
+    production = current_version(ctx)
     if ctx.params.release.mode == "shadow" and production is not None and ctx.commit:
         released = shadow.release_shadow(ctx, reason, drift, step)
         record.status, record.retrained, record.gates, record.model_version = "retrained", True, "passed", released
@@ -65,7 +68,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: dict[str
         return
     released = release(ctx, reason, drift, step)
     record.status, record.retrained, record.gates, record.note = "retrained", True, "passed", reason
-    record.model_version = tags.production_version(ctx.root) or released
+    record.model_version = current_version(ctx) or released
 
 
 def annotate_fold(folded: Path, record: StepRecord, source: str) -> None:
@@ -81,8 +84,8 @@ def annotate_fold(folded: Path, record: StepRecord, source: str) -> None:
 
 
 def _production_data(ctx: Context) -> str | None:
-    meta = ctx.path(layout.PRODUCTION / "model.json")
-    return read_json(meta).get("train_data_sha256") if production_sha(ctx) else None
+    prod = current(ctx)
+    return prod.train_data_sha256 if prod is not None and prod.sha256 else None
 
 
 def _discard(ctx: Context, step: int) -> None:
@@ -90,6 +93,7 @@ def _discard(ctx: Context, step: int) -> None:
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
     if ctx.commit:
         restore_state(ctx.root, keep=layout.CT_RECORDS)
+        tags.forget(ctx)
     else:  # only this step's fold: earlier folds (their data is never in git, nor, unreleased, their .dvc) stay
         folded = fold_path(ctx, step)
         for path in (folded, folded.with_name(folded.name + ".dvc")):

@@ -7,7 +7,7 @@ wait for their delayed labels (`ctml.ct.step.awaiting`) and the step is recorded
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ctml import layout
 from ctml.ct import history
@@ -16,18 +16,14 @@ from ctml.ct.records import Batch, StepRecord
 from ctml.ct.repo import lock
 from ctml.ct.step.awaiting import Store, join_key
 from ctml.ct.step.decide import Decision, decide
-from ctml.ct.step.measure import (
-    begin,
-    measure_drift,
-    new_record,
-    record_measurement,
-    stage,
-)
+from ctml.ct.step.measure import begin, measure_drift, new_record, record_decision, record_measurement, stage
 from ctml.ct.step.quarantine import quarantine, quarantine_rows
 from ctml.ct.step.retrain import retrain
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ctml.drift.results import DriftSummary
 
 
 def run_step(ctx: Context, step: int, scenario: str, batch: Batch, file: str = "", sha: str = "") -> StepRecord:
@@ -45,6 +41,7 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch, file: str = "
     drift = measure_drift(ctx, step)
     record_measurement(ctx, record, drift, batch.rows)
     decision = decide(drift, ctx.params)
+    record_decision(record, decision.fired)
     record.note = decision.reason
     tick = time.perf_counter()
     if decision.retrain and batch.labelled:
@@ -58,7 +55,7 @@ def run_step(ctx: Context, step: int, scenario: str, batch: Batch, file: str = "
     return record
 
 
-def _keep_for_labels(ctx: Context, record: StepRecord, batch: Batch, decision: Decision, drift: dict[str, Any]) -> None:
+def _keep_for_labels(ctx: Context, record: StepRecord, batch: Batch, decision: Decision, drift: DriftSummary) -> None:
     """Rows without labels: kept for their delayed labels when they have an id; a trigger on them
     waits for those labels (or, `ct.unlabelled_trigger: labelled`, retrains at once on the waiting
     rows already labelled)."""

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from ctml import layout
-from ctml.ct.context import Context
 from ctml.ct.intake.batches import prepare_batch
-from ctml.data.schema import infer_schema
+from ctml.ct.context import Context
 from ctml.data.tables import feature_kinds
-from ctml.data.task import TaskDecision
 from ctml.drift import detect
 from ctml.errors import UserError
 from ctml.io import write_json
+from ctml.data.schema import infer_schema
+from ctml.data.task import TaskDecision
 from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 
 CLASSES = TaskDecision("classification", "test")

@@ -13,16 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import (
-    copy_project,
-    ct,
-    dvc,
-    git,
-    history,
-    read_json,
-    set_params,
-    tags,
-)
+from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, tags
 
 pytestmark = pytest.mark.slow
 

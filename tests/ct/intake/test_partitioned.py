@@ -10,8 +10,8 @@ import pandas as pd
 
 from ctml import layout
 from ctml.config import load_params
-from ctml.ct.context import Context
 from ctml.ct.intake.deliveries import read_delivered
+from ctml.ct.context import Context
 from tests.helpers import set_params, sha256
 
 

@@ -6,14 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from ctml.ct.intake.scenarios import (
-    flip_labels,
-    make_batch,
-    mirror_targets,
-    replay_batches,
-    shift_fraction,
-    shifted_columns,
-)
+from ctml.ct.intake.scenarios import flip_labels, make_batch, mirror_targets, replay_batches, shift_fraction, shifted_columns
+
 
 
 @pytest.fixture(scope="module")

@@ -49,3 +49,22 @@ def test_resolve_accepts_spellings_and_names_known_versions(tagged):
     assert tags.resolve(tagged, "model@v1.1.0") == "v1.1.0"
     with pytest.raises(UserError, match=r"unknown model version 'v9.0.0' \(known: v1.0.0, v1.1.0, v1.2.0\)"):
         tags.resolve(tagged, "v9.0.0")
+
+
+def test_a_command_reads_the_registry_once_and_again_after_it_tags(tagged, params):
+    """`tags.of(ctx)` keeps the one `git for-each-ref` read on the Context; `forget` (what release and
+    rollback call after tagging) makes the next look see the new tags. Two versions on one commit:
+    the newest names it, as GTO says."""
+    from ctml.ct.context import Context
+    from ctml.ct.release.production import current_version
+
+    ctx = Context(root=tagged, params=params)
+    registry = tags.of(ctx)
+    assert (registry.versions(), registry.production_version()) == (["v1.0.0", "v1.1.0", "v1.2.0"], "v1.2.0")
+    tags.register(tagged, "v1.3.0", "same commit as v1.2.0")
+    tags.assign_prod(tagged, "v1.0.0", "rollback")
+    assert tags.of(ctx) is registry and current_version(ctx) == "v1.2.0"  # read once: no git call
+    tags.forget(ctx)
+    assert current_version(ctx) == "v1.0.0"
+    assert tags.of(ctx).production_history() == ["v1.0.0", "v1.1.0", "v1.3.0", "v1.0.0"]
+    assert tags.read(tagged) == tags.of(ctx)

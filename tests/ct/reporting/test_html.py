@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    copy_project,
-    ct,
-    dvc,
-    git,
-    history,
-    rendered_dom,
-    screenshot_ink,
-    set_params,
-)
+from tests.helpers import copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +43,9 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
     assert len(past) == 3 and f"{len(past)} CT step(s)" in text
     drifted = past["top_drifted"].dropna()
     assert len(drifted) and drifted.iloc[0].split("; ")[0] in text  # drift per step names its top features
+    fired = past["triggers"].dropna()
+    assert len(fired) and "triggers fired" in text  # the retrain triggers each step fired (decide's record)
+    assert re.search(rf"<td>{re.escape(fired.iloc[0])}</td>", source)
     reason = (project / "data/quarantine/step-0003.reason.txt").read_text().splitlines()[0]
     assert "step-0003.csv" in text and " ".join(reason.split()) in text  # the quarantined batch and why
     png = re.search(r'src="data:image/png;base64,([^"]+)"', source)

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from ctml.config import ALERT_EVENTS, AlertsParams
-from ctml.ct.records import StepRecord
 from ctml.ct.step.alerts import step_events
+from ctml.ct.step.decide import decide
+from ctml.drift.results import DriftSummary
+from ctml.ct.records import GatesResult
 from ctml.ct.webhook import WEBHOOK_ENV, Alerter
+from ctml.ct.records import StepRecord
 from tests.standins import posted, refusing_server, silent_server, webhook_receiver
 
 
@@ -98,17 +101,33 @@ def record(**fields) -> StepRecord:
 
 
 def test_step_events_name_what_happened(params):
-    assert step_events(record(drift_score=0.1), params, {}) == []
-    events = step_events(record(status="retrained", drift_score=0.5, model_version="v1.2.0", note="drift 0.500 > 0.3"),
-                         params, {"alerts": ["freshness"]})
+    assert step_events(record(drift_score=0.1), params, None) == []
+    gates = GatesResult(passed=True, alerts=("freshness",))
+    events = step_events(record(status="retrained", drift_score=0.5, triggers="drift", model_version="v1.2.0",
+                                note="drift 0.500 > 0.3"), params, gates)
     assert [event for event, _ in events] == ["drift", "freshness", "retrained"]
+    assert events[0][1] == "step 7 (data/incoming/a.csv): drift 0.500 above ct.threshold 0.3"
     assert events[-1][1] == "step 7 (data/incoming/a.csv): released model v1.2.0: drift 0.500 > 0.3"
-    dropped = step_events(record(batch_accuracy=0.7, accuracy_drop=0.25, labelled_rows=60), params, {})
+    dropped = step_events(record(batch_accuracy=0.7, accuracy_drop=0.25, labelled_rows=60, triggers="accuracy_drop"),
+                          params, None)
     assert dropped == [("accuracy_drop", "step 7 (data/incoming/a.csv): accuracy 0.700 on 60 labelled rows")]
-    assert [e for e, _ in step_events(record(status="awaiting_labels", drift_score=0.5), params, {})] == \
+    assert [e for e, _ in step_events(record(status="awaiting_labels", drift_score=0.5, triggers="drift"), params, None)] == \
         ["drift", "awaiting_labels"]
-    # A label file re-measures rows whose drift was alerted when they arrived: no second drift alert.
-    assert step_events(record(scenario="labels", drift_score=0.5), params, {}) == []
+    # A label file re-measures rows whose drift was alerted when they arrived: its decision fires no drift trigger.
+    assert step_events(record(scenario="labels", drift_score=0.5), params, None) == []
+
+
+def test_the_alerts_follow_the_decision_not_a_second_copy_of_the_rules(params):
+    """The triggers decide fired are what is alerted: a changed limit changes both at once."""
+    measured = DriftSummary.from_json({"drift_score": 0.5, "out_of_range_share": 0.2,
+                                       "performance": {"labelled": True, "accuracy": 0.7, "accuracy_drop": 0.25}})
+    for threshold, alerted in ((0.3, ["drift", "accuracy_drop"]), (0.6, ["accuracy_drop"])):
+        moved = params.model_copy(update={"ct": params.ct.model_copy(update={"threshold": threshold})})
+        decision = decide(measured, moved)
+        step = record(drift_score=0.5, batch_accuracy=0.7, accuracy_drop=0.25, threshold=threshold,
+                      triggers="; ".join(decision.names))
+        assert [e for e, _ in step_events(step, moved, None)] == alerted
+        assert decision.names == (("drift",) if threshold == 0.3 else ()) + ("out_of_range", "accuracy_drop")
 
 
 @pytest.mark.slow

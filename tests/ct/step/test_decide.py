@@ -6,7 +6,13 @@ import pytest
 
 from ctml.ct.intake.batches import duplicate_problem
 from ctml.ct.release.promotion import tag_message
-from ctml.ct.step.decide import decide
+from ctml.ct.step.decide import decide as decide_on
+from ctml.drift.results import DriftSummary
+
+
+def decide(report: dict, params):
+    """The decision on a hand-built metrics/drift.json, read back typed as a CT step reads it."""
+    return decide_on(DriftSummary.from_json(report), params)
 
 
 def drift(score: float | None, drop: float | None = None) -> dict:
@@ -89,6 +95,18 @@ def test_duplicate_rows_rule_allows_up_to_half():
 
 
 def test_tag_message_says_why_then_drift_then_sorted_metrics():
-    message = tag_message("v1.2.0", "drift 0.400 > 0.3", {"roc_auc": 0.99, "accuracy": 0.95}, {"drift_score": 0.4})
+    message = tag_message("v1.2.0", "drift 0.400 > 0.3", {"roc_auc": 0.99, "accuracy": 0.95},
+                          DriftSummary(drift_score=0.4))
     assert message.splitlines() == ["model v1.2.0: drift 0.400 > 0.3", "drift_score: 0.4", "accuracy: 0.95", "roc_auc: 0.99"]
     assert tag_message("v1.0.0", "baseline", {"accuracy": 0.9}, None).splitlines() == ["model v1.0.0: baseline", "accuracy: 0.9"]
+
+
+def test_the_decision_names_every_trigger_fired_with_its_value_and_limit(params):
+    report = {"drift_score": 0.5, "out_of_range_share": 0.2,
+              "multivariate": {"score": 0.8, "threshold": 0.6, "drifted": True},
+              "performance": {"labelled": True, "accuracy_drop": 0.25, "error_increase": None, "estimated_drop": 0.4}}
+    decision = decide(report, params)
+    assert decision.names == ("drift", "out_of_range", "multivariate", "accuracy_drop")  # estimated: labelled, so not
+    assert [(t.value, t.limit) for t in decision.fired] == [(0.5, 0.3), (0.2, 0.05), (0.8, 0.6), (0.25, 0.1)]
+    assert decision.reason == "drift 0.500 > 0.3"  # the first one fired is the history note
+    assert decide({"drift_score": 0.1}, params).fired == ()
