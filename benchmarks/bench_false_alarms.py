@@ -11,6 +11,15 @@ standard scaling) is trained on 5,000 rows, calibrated (CBPE) on 2,000 others, a
 Each configuration's retrain decision is taken on the same batches; `ct.threshold` is params.yaml's.
 
     python benchmarks/bench_false_alarms.py [--sizes 100,500,1000,10000,100000] [--batches 200,200,150,80,25]
+
+`--designs` measures the drift reference instead (section "Drift reference design"): streams of five
+batches after a 2,000-row training set, each batch that would retrain folded into the training data,
+decided against `latest` (the newest folded batch: the design before), `training` (all training data)
+and `seen` (the nearest stretch: source rows or a folded batch: the design after), with params.yaml's
+per-feature rule and domain classifier. Streams: none (5 normal), back (2 shifted, 3 normal), persist
+(5 shifted), new (1 shifted, then 4 shifted on other features: a second shift to catch).
+
+    python benchmarks/bench_false_alarms.py --designs [--sizes 200,1000] [--streams 8]
 """
 from __future__ import annotations
 
@@ -89,9 +98,15 @@ def main() -> None:
     parser.add_argument("--reference-rows", type=int, default=100_000)
     parser.add_argument("--out", default=None, help="also write every batch's decisions here (JSON lines)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--designs", action="store_true", help="measure the drift reference designs over streams instead")
+    parser.add_argument("--streams", type=int, default=8, help="--designs: streams per kind and batch size")
     parser.add_argument("--from", dest="source", default=None,
                         help="rebuild the table from a file --out wrote (the multivariate rule with today's params)")
     args = parser.parse_args()
+    if args.designs:
+        args.sizes = args.sizes if args.sizes != "100,500,1000,10000,100000" else "200,1000"
+        designs(args)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     counts = [int(s) for s in args.batches.split(",")]
 
@@ -156,6 +171,95 @@ def main() -> None:
     if sink:
         sink.close()
     write(rows, list(configs), sizes, params, args)
+
+
+STREAMS = {"none": "NNNNN", "back": "SSNNN", "persist": "SSSSS", "new": "STTTT"}  # N normal, S shifted, T shifted otherwise
+EXPECTED = {"none": 0, "back": 1, "persist": 1, "new": 2}  # retrains a stream should cost
+
+
+def draw_kind(n: int, rng, dist, kind: str):
+    """N, S (the `shifted` scenario: features 0, 3, 6, ...) or T (other features: 1, 4, 7, ... moved)."""
+    if kind != "T":
+        return draw(n, rng, dist, "shifted" if kind == "S" else "none")
+    frame = draw(n, rng, dist)
+    std, names = dist[2], dist[5]
+    for i in range(1, len(names), 3):
+        frame[names[i]] = frame[names[i]] + 0.5 * std[i]
+    return frame
+
+
+def run_stream(design: str, source, batches, params, seed: int) -> list[bool]:
+    """Retrain decisions of one stream under one reference design; a retrain folds the batch in."""
+    import pandas as pd
+
+    from ctml.drift import detect, multivariate
+    from ctml.drift.reference import build
+
+    drift, ct = params.drift, params.ct
+    refs = [build(source, "target", drift.multivariate.max_rows, seed)]
+    folded: list = []
+    decisions = []
+    for i, batch in enumerate(batches):
+        if design == "latest":
+            reference = refs[-1]
+        elif design == "training":
+            reference = refs[0] if len(refs) == 1 else build(pd.concat([source, *folded]), "target", drift.multivariate.max_rows, seed)
+        else:
+            current = detect.align(batch, refs[0].kinds, "batch")
+            reference = refs[detect.nearest([r.summaries for r in refs], current, refs[0].kinds, drift)]
+        current = detect.align(batch, reference.kinds, "batch")
+        found = detect.compare(reference.summaries, current, reference.kinds, drift)
+        multi = multivariate.domain_classifier(reference.sample, current, reference.kinds, drift.multivariate, seed + i)
+        retrain = sum(f.drifted for f in found.values()) / len(found) > ct.threshold or \
+            bool(ct.multivariate_trigger and multi["drifted"])
+        decisions.append(retrain)
+        if retrain:
+            folded.append(batch)
+            refs.append(build(batch, "target", drift.multivariate.max_rows, seed))
+    return decisions
+
+
+def designs(args) -> None:
+    """The "Drift reference design" section: retrains per stream under each design."""
+    import numpy as np
+
+    from ctml.config import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    dist = distribution(params.seed)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    names = ("latest", "training", "seen")
+    counts: dict[tuple, list[int]] = {}
+    for n in sizes:
+        for stream, kinds in STREAMS.items():
+            for r in range(args.streams):
+                rng = np.random.default_rng([params.seed, n, list(STREAMS).index(stream), r])
+                source = draw(2000, rng, dist)
+                batches = [draw_kind(n, rng, dist, k) for k in kinds]
+                for design in names:
+                    counts.setdefault((design, stream, n), []).append(sum(run_stream(design, source, batches, params, params.seed + r)))
+            print(stream, n, flush=True)
+    header = "| reference | " + " | ".join(f"{s} @ {n:,}" for s in STREAMS for n in sizes) + " |"
+    lines = [machine_info(), f"Load average at the end: {load_line()}.", "",
+             f"`python benchmarks/bench_false_alarms.py --designs --sizes {args.sizes} --streams {args.streams}`. "
+             "Streams of five batches after 2,000 training rows of the benchmark's distribution (shifted: a third of the "
+             "features by 0.5 std); a batch that would retrain (params.yaml's per-feature rule and domain classifier) is "
+             "folded into the training data. Each cell: streams that cost exactly the expected retrains "
+             f"({', '.join(f'{s} {e}' for s, e in EXPECTED.items())}), then the mean retrains per stream. "
+             "False alarms: retrains beyond the expected in none, back and persist; power: new's second shift caught.",
+             "", header, "|---|" + "---|" * (len(STREAMS) * len(sizes))]
+    for design in names:
+        cells = []
+        for stream in STREAMS:
+            for n in sizes:
+                got = counts[(design, stream, n)]
+                cells.append(f"{sum(g == EXPECTED[stream] for g in got)}/{len(got)} ({np.mean(got):.1f})")
+        lines.append(f"| {design}{' (before)' if design == 'latest' else ' (after, default)' if design == 'seen' else ''} | "
+                     + " | ".join(cells) + " |")
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Drift reference design", body)
 
 
 def multivariate_fired(row: dict, params) -> bool:

@@ -40,6 +40,12 @@ class AutoTaskParams(_Section):
 DATE_ORDERS = ("auto", "YMD", "DMY", "MDY")  # how `data.date_columns` may say a date column is written (or a strptime format)
 
 
+class CsvParams(_Section):
+    sep: str = Field(default=",", min_length=1)
+    decimal: Literal[".", ","] = "."
+    encoding: str = Field(default="utf-8", min_length=1)
+
+
 class DataParams(_Section):
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
@@ -47,6 +53,9 @@ class DataParams(_Section):
     auto_task: AutoTaskParams
     date_columns: list[str] | dict[str, str] = []
     id_column: str = ""  # the row identifier column: never a feature; joins delayed labels
+    features: list[str] = []  # the feature columns (empty: every column but the label and those excluded)
+    exclude: list[str] = []  # columns that are no features, whatever they look like
+    csv: CsvParams = CsvParams()  # how CSV sources, deliveries and label files are written
 
     @field_validator("date_columns", mode="before")
     @classmethod
@@ -122,6 +131,7 @@ class EvaluateParams(_Section):
     top_features: int = Field(ge=1)
     residual_bins: int = Field(ge=2)
     calibration: CalibrationParams
+    reference_tolerance: float = Field(default=0.05, ge=0)  # the model may trail the reference model by this
 
 
 DriftMethod = Literal["ks", "psi", "wasserstein", "chi2", "jensenshannon"]
@@ -163,7 +173,8 @@ class EstimationParams(_Section):
 
 
 class DriftParams(_Section):
-    reference: Literal["latest", "training"]
+    reference: Literal["seen", "latest", "training"]
+    dates: Literal["monitor", "count"] = "monitor"
     method: Literal["auto", "ks", "psi", "wasserstein", "chi2", "jensenshannon"]
     auto: DriftAutoParams
     thresholds: dict[DriftMethod, float]
@@ -187,6 +198,7 @@ class ComputeParams(_Section):
 class CTParams(_Section):
     threshold: float = Field(ge=0, le=1)
     max_out_of_range_share: float = Field(default=0.05, ge=0, le=1)
+    max_unknown_category_share: float = Field(default=0.05, ge=0, le=1)
     max_accuracy_drop: float = Field(ge=0, le=1)
     max_error_increase: float = Field(ge=0)
     max_estimated_drop: float = Field(ge=0, le=1)
@@ -201,6 +213,8 @@ class CTParams(_Section):
     unlabelled_trigger: Literal["wait", "labelled"]
     max_batch_mb: float = Field(gt=0)
     watch_interval_s: float = Field(gt=0)
+    settle_s: float = Field(ge=0, le=60)
+    label_wait_hours: float = Field(gt=0)
 
 
 class FairnessParams(_Section):
@@ -251,6 +265,7 @@ class ServeParams(_Section):
     capture_sample: float = Field(ge=0, le=1)
     feedback_retention_hours: float = Field(gt=0)
     shutdown_timeout_s: float = Field(gt=0, le=60)
+    request_timeout_s: float = Field(gt=0, le=600)
 
 
 class TrackingParams(_Section):
@@ -374,3 +389,40 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
     return parse_params(raw, str(path))
+
+
+def set_scalars(text: str, values: dict[tuple[str, ...], str]) -> str:
+    """params.yaml's text with only the given keys' (one-line scalar) values replaced in place.
+
+    Why edit the text: a user's params.yaml is theirs (quotes, indentation, list wrapping, comments);
+    dumping a parsed copy rewrote it, so the user's next edit of a line silently failed to match.
+    A key that is absent, or whose value spans lines, is a ValueError (the caller writes nothing).
+    """
+    import json
+
+    from ruamel.yaml import YAML
+
+    doc = YAML().load(text)
+    lines = text.splitlines(keepends=True)
+    for path, value in values.items():
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        if path[-1] not in node or not isinstance(node[path[-1]], (str, int, float, type(None))):
+            raise ValueError(f"params.yaml: {'.'.join(path)} is not a one-line value")
+        row, col = node.lc.value(path[-1])
+        line = lines[row]
+        newline = line[len(line.rstrip("\r\n")):]
+        body = line.rstrip("\r\n")
+        hash_at = body.find(" #", col) + 1  # 0: no comment
+        old = (body[col:hash_at] if hash_at else body[col:]).rstrip()
+        shown = value if value and all(c.isalnum() or c in "/._-:" for c in value) and not value[0].isdigit() \
+            else json.dumps(value)
+        if old[:1] in ("'", '"'):  # the user quoted it: keep quoting
+            shown = json.dumps(value) if old[0] == '"' else "'" + value.replace("'", "''") + "'"
+        head = body[:col] + shown
+        if hash_at:  # the comment stays in its column (or one space after a longer value)
+            head = head.ljust(hash_at) if len(head) < hash_at else head + " "
+            head += body[hash_at:]
+        lines[row] = head + newline
+    return "".join(lines)

@@ -13,7 +13,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from ctml.errors import UserError
 
@@ -48,6 +48,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def shown(text: str) -> str:
+    """Any name (or message naming it) as printable UTF-8: bytes of a file name that are not UTF-8
+    (which Python carries as surrogates) become `\\xff`, so a CSV row, a JSON file or a terminal takes it."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def write_json(path: str | Path, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
@@ -74,61 +80,78 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a user's CSV or Parquet file; every failure is one line naming the file."""
+CSV_DEFAULT = {"sep": ",", "decimal": ".", "encoding": "utf-8"}  # params.yaml data.csv's defaults
+
+
+def read_table(path: str | Path, csv_format: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a user's CSV or Parquet file; every failure is one line naming the file. `csv_format`: how a CSV
+    is written (data.csv: sep, decimal, encoding), default comma-separated UTF-8 with decimal points."""
     import pandas as pd
 
     path = Path(path)
-    read_table_header(path)
+    dialect = {**CSV_DEFAULT, **(csv_format or {})}
+    read_table_header(path, dialect)
     suffix = path.suffix.lower()
-    with _parse_errors(path):
-        frame = pd.read_csv(path, low_memory=False) if suffix == ".csv" else pd.read_parquet(path)
+    with _parse_errors(path, dialect):
+        frame = pd.read_csv(path, low_memory=False, **dialect) if suffix == ".csv" else pd.read_parquet(path)
     if frame.empty:
         raise UserError(f"{path}: has a header but no rows")
     if suffix == ".csv":
-        _check_csv_shape(path, frame)
+        _check_csv_shape(path, frame, dialect)
     return frame
 
 
-def read_table_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+def read_table_chunks(path: str | Path, rows: int, csv_format: Mapping[str, str] | None = None) -> Iterator[pd.DataFrame]:
     """A CSV or Parquet file `rows` rows at a time, for a file too big for memory; the same
-    one-line errors as `read_table` (encoding, delimiter, a CSV cut mid-row: on its last chunk)."""
+    one-line errors as `read_table` (encoding, delimiter, a CSV cut mid-row: on its last chunk);
+    `csv_format` as `read_table`'s."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     path = Path(path)
-    read_table_header(path)
-    with _parse_errors(path):
+    dialect = {**CSV_DEFAULT, **(csv_format or {})}
+    read_table_header(path, dialect)
+    with _parse_errors(path, dialect):
         if path.suffix.lower() != ".csv":
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
             return
         last = None
-        for chunk in pd.read_csv(path, chunksize=rows, low_memory=False):
+        for chunk in pd.read_csv(path, chunksize=rows, low_memory=False, **dialect):
             if len(chunk):
                 last = chunk
                 yield chunk
     if last is None:
         raise UserError(f"{path}: has a header but no rows")
-    _check_csv_shape(path, last)
+    _check_csv_shape(path, last, dialect)
+
+
+def _utf8(dialect: Mapping[str, str]) -> bool:
+    return dialect["encoding"].lower().replace("_", "-") in ("utf-8", "utf8")
 
 
 @contextmanager
-def _parse_errors(path: Path) -> Iterator[None]:
+def _parse_errors(path: Path, dialect: Mapping[str, str] = CSV_DEFAULT) -> Iterator[None]:
     """A reader's failure as one line naming the file."""
     import pandas as pd
 
     try:
         yield
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({_decode_error(path, exc)}); save it as UTF-8") from None
+        if not _utf8(dialect):
+            raise UserError(f"{path}: not {dialect['encoding']} text ({exc.reason} at byte {exc.start}); "
+                            "set data.csv.encoding to how it is written") from None
+        raise UserError(f"{path}: not UTF-8 text ({_decode_error(path, exc)}); save it as UTF-8 or set data.csv.encoding "
+                        "(e.g. latin-1)") from None
+    except LookupError:
+        raise UserError(f"params.yaml: data.csv.encoding {dialect['encoding']!r} is not a known text encoding") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise UserError(f"{path}: cannot be parsed: {str(exc).splitlines()[0]}") from None
 
 
-def read_table_header(path: Path) -> None:
+def read_table_header(path: Path, dialect: Mapping[str, str] = CSV_DEFAULT) -> None:
     """What `read_table` refuses before parsing: a missing, directory, unsupported, empty or UTF-16 file."""
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -139,7 +162,7 @@ def read_table_header(path: Path) -> None:
         raise UserError(f"{path}: unsupported file type '{suffix}' (allowed: {', '.join(TABLE_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty")
-    if suffix == ".csv":
+    if suffix == ".csv" and _utf8(dialect):
         _check_utf16(path)
 
 
@@ -151,7 +174,8 @@ def _check_utf16(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(2)
     if head in (b"\xff\xfe", b"\xfe\xff"):
-        raise UserError(f"{path}: not UTF-8 text (UTF-16 byte-order mark at byte 0); save it as UTF-8")
+        raise UserError(f"{path}: not UTF-8 text (UTF-16 byte-order mark at byte 0); save it as UTF-8 or set "
+                        "data.csv.encoding: utf-16")
 
 
 def _decode_error(path: Path, exc: UnicodeDecodeError) -> str:
@@ -163,7 +187,7 @@ def _decode_error(path: Path, exc: UnicodeDecodeError) -> str:
     return exc.reason
 
 
-def _check_csv_shape(path: Path, frame: pd.DataFrame) -> None:
+def _check_csv_shape(path: Path, frame: pd.DataFrame, dialect: Mapping[str, str] = CSV_DEFAULT) -> None:
     """Catch what pandas parses without complaint: another delimiter, and a file cut mid-row.
 
     A `;`-separated file reads as one column named `a;b;c`; a last line cut short reads as a row
@@ -172,11 +196,12 @@ def _check_csv_shape(path: Path, frame: pd.DataFrame) -> None:
     """
     columns = [str(c) for c in frame.columns]
     if len(columns) == 1:
-        found = [d for d in _DELIMITERS if d in columns[0]]
+        found = [d for d in (",", *_DELIMITERS) if d in columns[0] and d != dialect["sep"]]
         if found:
             shown = "tab" if found[0] == "\t" else f"'{found[0]}'"
+            expected = "comma" if dialect["sep"] == "," else repr(dialect["sep"])
             raise UserError(f"{path}: one column named {columns[0][:60]!r}: the file looks {shown}-delimited "
-                            "(expected comma-separated)")
+                            f"(expected {expected}-separated; set data.csv.sep)")
     size = path.stat().st_size
     with open(path, "rb") as handle:
         handle.seek(max(0, size - (1 << 16)))
@@ -184,7 +209,7 @@ def _check_csv_shape(path: Path, frame: pd.DataFrame) -> None:
     lines = [line for line in tail.splitlines() if line.strip()]
     if not lines:
         return
-    fields = next(csv.reader([lines[-1].decode("utf-8", errors="replace")]), [])
+    fields = next(csv.reader([lines[-1].decode(dialect["encoding"], errors="replace")], delimiter=dialect["sep"]), [])
     if len(fields) < len(columns) and frame.iloc[-1, len(fields):].isna().all():
         raise UserError(f"{path}: truncated: the last row has {len(fields)} of {len(columns)} fields "
                         "(file cut mid-row?)")

@@ -48,22 +48,27 @@ VALIDATION = METRICS_DIR / "validation.json"
 VALIDATION_PROBLEMS = METRICS_DIR / "validation_problems.txt"  # every problem and warning of the last validate run, in full
 METRICS = METRICS_DIR / "metrics.json"
 PLOTS = METRICS_DIR / "plots"
-DRIFT = METRICS_DIR / "drift.json"  # the summary a person compares (a DVC metric)
+DRIFT = METRICS_DIR / "drift.json"  # the drift report of the last batch (an output: 30+ values are no metric)
+DRIFT_SUMMARY = METRICS_DIR / "drift_summary.json"  # what a person compares of it (a DVC metric)
 DRIFT_FEATURES = METRICS_DIR / "drift_features.json"  # per-feature tests (an output: 30+ columns are no metric)
 DRIFT_PLOTS = METRICS_DIR / "drift_plots"
 DRIFT_SCORES = DRIFT_PLOTS / "scores.csv"  # per-feature scores, most drifted first (a DVC plot)
+# The drift stage's outputs: a release commit holds them as measured on the batch that triggered it.
+DRIFT_OUTPUTS = (DRIFT, DRIFT_SUMMARY, DRIFT_FEATURES, DRIFT_PLOTS)
 GATES = METRICS_DIR / "gates.json"  # every gate's value, limit and detail (an output)
 GATES_SUMMARY = METRICS_DIR / "gates_summary.json"  # passed, blocked, alerts (a DVC metric)
 BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
-TIMELINE = METRICS_DIR / "ct_timeline.png"
-CT_RECORDS = (HISTORY, TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
+TIMELINE = METRICS_DIR / "ct_timeline.png"  # per lineage, for the report (a page with no script)
+TIMELINE_DATA = METRICS_DIR / "ct_timeline.csv"  # the same per lineage as DVC plot data (written beside the PNG)
+CT_RECORDS = (HISTORY, TIMELINE, TIMELINE_DATA)  # CT's own append-only records: kept when a candidate is thrown away
 
 REPORT = Path("ct-report.html")  # `ct.py report` (git-ignored)
 
 # CT's own state
 LOCK = Path(".ct.lock")  # flock: one ct.py at a time
 CT_STATE = Path(".ct")
+TRIGGER = CT_STATE / "trigger"  # the drift outputs of a retrain's triggering measurement, until its release commit
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
 ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (alerts.min_interval_s)
 DRIFT_CACHE = CT_STATE / "drift-cache"  # reference summaries keyed by DVC's hash (never a dependency, never in git)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import pandas as pd
 
 from ctml import layout, stage, tracking
 from ctml.data.tables import batch_files
 from ctml.drift import detect, ranges
-from ctml.drift.reference import open_reference
+from ctml.config import DriftParams
+from ctml.drift.reference import Segment, open_reference, training_segments
 from ctml.drift.plots import write_plots
 from ctml.errors import run_main
 from ctml.io import read_json, read_table, table_rows, write_json
@@ -32,14 +35,28 @@ def reference_score(production: str | Path, metrics: str | Path, task: str) -> f
 
 
 def reference_for(training: str | Path, batches: str | Path, mode: str) -> Path:
-    """What "normal" is: all training data, or the newest batch (of `batches`, the current lineage's
-    folder) folded into it (`latest`).
-
-    `latest` is the distribution production was last retrained for, so one shift triggers one
-    retrain instead of re-triggering until the shifted rows outnumber the old ones.
-    """
+    """One file for "normal": the newest batch (of `batches`, the current lineage's folder) folded into
+    training (`latest`), else all training data (`training`, and `seen` on the Dask engine)."""
     newest = batch_files(batches)[-1:] if mode == "latest" else []
     return newest[0] if newest else Path(training)
+
+
+def seen_reference(training: Path, batches: Path, current: pd.DataFrame, kinds: dict[str, str], open_one: Callable,
+                   dp: DriftParams) -> tuple[Segment, int]:
+    """`drift.reference: seen`: the stretch of the training data (source rows before any CT batch, or
+    one folded batch: `training_segments`) the batch is nearest to, and how many there were.
+
+    Why: the question is whether the model has seen data like this batch. `latest` (the newest folded
+    batch) made the first normal batch after a shift "drifted" (it differs from the shifted one) and
+    retrained again; all training data at once made a persisting shift retrain until the shifted rows
+    outnumbered the old ones. benchmarks/results.md ("Drift reference design") has both measured.
+    """
+    segments = training_segments(training, batch_files(batches), table_rows)
+    if len(segments) == 1:
+        return segments[0], 1
+    aligned = detect.align(current, kinds, "batch")
+    found = detect.nearest([open_one(s)[0].summaries for s in segments], aligned, kinds, dp)
+    return segments[found], len(segments)
 
 
 def calibration_of(model_path: Path, production: str | Path, pipeline_calibration: str | Path) -> dict | None:
@@ -67,6 +84,20 @@ def staged_lineage(checked: str | Path) -> str | None:
     return read_json(meta).get("lineage") if meta.exists() else None
 
 
+def summary(report: dict) -> dict:
+    """What `dvc metrics show` and `dvc metrics diff` compare of a drift measurement: the score, the
+    share of drifted features and the batch's realized (else estimated) metric of the task. The whole
+    report (30+ values) stays in drift.json, an output, so the metrics table fits a terminal."""
+    performance = report.get("performance") or {}
+    found = {"drift_score": report.get("drift_score"), "drifted_share": report.get("drifted_share")}
+    for key, shown in (("accuracy", "batch_accuracy"), ("rmse", "batch_rmse")):
+        if performance.get(key) is not None:
+            found[shown] = performance[key]
+    if "batch_accuracy" not in found and performance.get("estimated_accuracy") is not None:
+        found["estimated_accuracy"] = performance["estimated_accuracy"]
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--reference", required=True, help="training data (Parquet): the reference distribution")
@@ -77,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--production", required=True, help="directory of the production model.joblib/json/metrics.json")
     p.add_argument("--metrics", required=True, help="test metrics of --model (reference accuracy or RMSE fallback)")
     p.add_argument("--schema", required=True, help="the pipeline's schema: the features and ranges when production has none")
-    p.add_argument("--out", required=True, help="output: drift summary (JSON metric)")
+    p.add_argument("--out", required=True, help="output: the drift report (JSON)")
+    p.add_argument("--summary", required=True, help="output: its summary (JSON metric)")
     p.add_argument("--features", required=True, help="output: per-feature tests (JSON)")
     p.add_argument("--plots", required=True, help="output directory: drift plot data (CSV) and PNG images")
     p.add_argument("--calibration", required=True, help="CBPE calibration of --model (used with it when nothing is in production)")
@@ -86,11 +118,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     dp, target = params.drift, params.data.target
     with tracking.stage_run("drift", params, section="drift") as run:
         batch = layout.find_batch(args.checked)
-        reference = reference_for(args.reference, layout.lineage_batches(args.batches, params.data), dp.reference)
+        lineage = layout.lineage_batches(args.batches, params.data)
+        reference = reference_for(args.reference, lineage, dp.reference)
         # A batch checked under another source (data.source, target or task changed since) is not this one's.
         foreign = batch is not None and staged_lineage(args.checked) not in (None, layout.data_lineage(params.data))
         if batch is None or foreign:
             if batch is None and kept_measurement(args.out, args.features):
+                if not Path(args.summary).exists():  # a measurement made before the summary was its own file
+                    write_json(args.summary, summary(read_json(args.out)))
                 print(f"drift: no batch in {args.checked}; {args.out} keeps the last measurement")
                 return
             write_plots({}, [], args.plots)
@@ -98,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 detect.no_batch_report((table_rows(reference) or 0) if reference.exists() else 0), {}))
             write_json(args.features, features)
             write_json(args.out, report)
+            write_json(args.summary, summary(report))
             run.metrics("drift", {"drift_score": 0.0})
             why = "the batch there was checked under another data.source" if foreign else "no batch"
             print(f"drift: {why} in {args.checked}; nothing to compare")
@@ -119,17 +155,30 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                         partition_rows=params.compute.partition_rows, seed=params.seed,
                                                         kinds=kinds)
             counts = ranges.out_of_range_in_file(batch, schema)
+            unknown = ranges.out_of_range_in_file(batch, schema, ranges.unknown_categories)
+            nearest = "training data" if dp.reference == "seen" else reference.name
         else:
-            summaries, how = open_reference(reference, target, dp.multivariate.max_rows, params.seed, Path(args.cache),
-                                            dp.cache, read_table, model, view.sha256, kinds)
+            def open_one(segment: Segment, with_model: bool = False):
+                return open_reference(segment.path, target, dp.multivariate.max_rows, params.seed, Path(args.cache),
+                                      dp.cache, read_table, model if with_model else None, view.sha256, kinds, segment.head)
+
             current = read_table(batch)
+            if dp.reference == "seen":
+                segment, n_segments = seen_reference(Path(args.reference), lineage, current, kinds, open_one, dp)
+                nearest = segment.name if n_segments == 1 else f"{segment.name} (nearest of {n_segments})"
+            else:
+                segment, nearest = Segment(reference.name, reference), reference.name
+            summaries, how = open_one(segment, with_model=True)
             result = detect.detect(summaries, current, target, dp, model=view, batch_path=batch, seed=params.seed)
             counts = ranges.out_of_range(current, schema)
+            unknown = ranges.unknown_categories(current, schema)
         pngs = write_plots(result.features, detect.most_drifted(result.features, dp.top_plots), args.plots,
                            images=detect.wants_images(result.report, dp.images))
-        report, features = detect.split_report(ranges.annotate(result.report, counts))
+        report, features = detect.split_report({**ranges.annotate(result.report, counts, unknown),
+                                                "reference": {"design": dp.reference, "nearest": nearest}})
         write_json(args.features, features)
         write_json(args.out, report)
+        write_json(args.summary, summary(report))
         run.metrics("drift", {k: report[k] for k in ("drift_score", "drifted_share", "n_drifted", "n_features", "batch_rows",
                                                      "out_of_range_share")})
         run.metrics("drift/performance", {k: v for k, v in report["performance"].items()
@@ -140,9 +189,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for png in pngs:
             run.upload(f"drift/plots/{png.stem}", png)
         multi, perf = report["multivariate"], report["performance"]
-        print(f"drift: {report['n_drifted']}/{report['n_features']} features drifted "
+        print(f"drift: {report['n_drifted']}/{report['n_counted']} features drifted "
               f"(drift_score {report['drift_score']:.3f}), {report['out_of_range_share']:.1%} of numeric values beyond "
-              f"production's training ranges, on {report['batch_rows']} rows of {batch.name}; "
+              f"production's training ranges, on {report['batch_rows']} rows of {batch.name} vs {nearest}; "
+              f"{report['unknown_category_share']:.1%} of a column's values unknown categories at most; "
               f"domain classifier AUC {multi['score'] if multi['score'] is not None else '-'}"
               f"{' (drifted)' if multi['drifted'] else ''}; estimated accuracy "
               f"{perf['estimated_accuracy'] if perf['estimated_accuracy'] is not None else '-'} ({perf['estimation']}); "

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     data.source, files, data.target, data.date_formats, ct.policy, ct.window_rows, args.out, client,
                     partition_rows=compute.partition_rows)
         else:
-            source, unlabelled = drop_unlabelled(normalize(load_source(data.source), data.target, data.date_formats),
+            source, unlabelled = drop_unlabelled(normalize(load_source(data.source, data.csv.model_dump()), data.target, data.date_formats),
                                                  data.target)
             frame = assemble_training_data(source, [pd.read_parquet(path) for path in files], ct.policy, ct.window_rows)
             write_parquet(args.out, frame)

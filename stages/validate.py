@@ -21,8 +21,8 @@ def needs_recording(schema: dict[str, Any] | None, data: DataParams, task: str) 
     if schema is None:
         return True
     recorded = (schema.get("source"), schema.get("target"), recorded_task(schema), schema.get("id_column", ""),
-                schema.get("date_columns", {}))
-    return recorded != (data.source, data.target, task, data.id_column, data.date_formats)
+                schema.get("date_columns", {}), schema.get("features", []), schema.get("exclude", []))
+    return recorded != (data.source, data.target, task, data.id_column, data.date_formats, data.features, data.exclude)
 
 
 def notes(schema: dict[str, Any]) -> list[str]:
@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         recorded = needs_recording(schema, data, task.task)
         if recorded:
             schema = infer_schema(frame, data.source, data.target, task, excluded_columns=excluded_columns(frame, data, vp),
-                                  date_formats=data.date_formats, id_column=data.id_column)
+                                  date_formats=data.date_formats, id_column=data.id_column,
+                                  chosen={"features": data.features, "exclude": data.exclude})
         check_bounds(schema, vp.bounds)
         problems = check_frame(frame, schema, vp)
         warnings = notes(schema)

@@ -1,13 +1,15 @@
-"""Fixtures: a baseline project built once per session, copied for each test that changes it."""
+"""Fixtures: projects built once per test run (whichever xdist worker asks first), copied for each test that changes them."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from ctml.config import Params, load_params
 from ctml.cpu import prefer_avx2_on_zen4
-from tests.helpers import ROOT, copy_project, dvc, git, make_project
+from tests.helpers import ROOT, VENV_BIN, built_once, copy_project, ct, dvc, env, git, make_project, python
 
 # The test process computes as ct.py and the stages do (ctml/cpu.py); NumPy is not imported yet.
 prefer_avx2_on_zen4()
@@ -17,20 +19,77 @@ TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE
                 "CT_TRACKING", "CT_PIPELINE_ID", "CT_MODEL_VERSION")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: the soak test, then the end-to-end (`slow`) tests, then the rest, each group in
+    file order. With `--maxschedchunk=1` (pytest.ini) xdist hands each worker the next test when it
+    has fewer than two waiting, so the short tests fill the gaps at the end, instead of a long test
+    that started last running alone while the other worker idles."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture(scope="session")
-def baseline_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project after `dvc repro` on the built-in data, committed. Do not modify: use `repo`."""
-    repo = make_project(tmp_path_factory.mktemp("baseline") / "project")
-    dvc("repro", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "baseline pipeline run", cwd=repo)
-    return repo
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The project after `dvc repro` on the built-in data (tracked offline), committed; and what tests of
+    tracking read back about that run: the `dvc repro` process id (every stage's run names it) and its output."""
+    def build(parent: Path) -> dict[str, object]:
+        repo = make_project(parent / "project")
+        proc = subprocess.Popen([os.path.join(VENV_BIN, "dvc"), "repro"], cwd=repo, env=env(CT_TRACKING="on"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, out + err
+        git("add", "-A", cwd=repo)
+        git("commit", "-q", "-m", "baseline pipeline run", cwd=repo)
+        return {"dvc_pid": proc.pid, "output": out + err}
+
+    return built_once(tmp_path_factory, "baseline", build)
+
+
+@pytest.fixture(scope="session")
+def baseline_repo(baseline: tuple[Path, dict[str, object]]) -> Path:
+    """The baseline project. Do not modify: use `repo`."""
+    return baseline[0]
 
 
 @pytest.fixture
 def repo(baseline_repo: Path, tmp_path: Path) -> Path:
     """A private copy of the baseline project (git history and DVC cache included)."""
     return copy_project(baseline_repo, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def released(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline project after two CT runs of one step without drift: model@v1.0.0 in production,
+    history rows 1-2 committed, `dvc status` clean (the second run re-runs the gates stage, stale once
+    the release changed models/production, so tests do not pay for it on every copy). Do not modify:
+    releasing costs a `dvc repro`, copying the result is cheap, so tests take `released_repo`."""
+    def build(parent: Path) -> None:
+        repo = copy_project(baseline_repo, parent)
+        ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50")
+        ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "50", "--seed", "1")
+
+    return built_once(tmp_path_factory, "released", build)[0]
+
+
+@pytest.fixture
+def released_repo(released: Path, tmp_path: Path) -> Path:
+    """A private copy of the released project."""
+    return copy_project(released, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """README command 1 on a fresh clone, minus creating the venv: `dvc repro`, then the CT simulation
+    the README names (v1.0.0, a sudden drift at step 3 retrained into v1.1.0), tracked offline; and what
+    the simulation printed. Do not modify: copy it (`copy_project`)."""
+    def build(parent: Path) -> str:
+        line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith("python3.11 -m venv"))
+        job = line.split("&& dvc repro && ")[1].split()
+        assert job[:2] == ["python", "ct.py"]
+        repo = make_project(parent / "project")
+        dvc("repro", cwd=repo, CT_TRACKING="on")
+        return python(*job[1:], cwd=repo, CT_TRACKING="on").stdout
+
+    return built_once(tmp_path_factory, "readme-demo", build)
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
 """Shared test plumbing: a real project copy in a temporary git repo, and real CLI calls into it."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -78,6 +81,47 @@ def copy_project(src: Path, parent: Path) -> Path:
     dest = parent / "project"
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def built_once(factory: Any, name: str, build: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """A private copy of a project built once per test run, and what its build returned.
+
+    `build(parent)` makes `parent/project` (a `dvc repro`, a CT run...) and returns what the tests
+    need besides the project (picklable; paths in it name the build, not the copy). Under xdist each
+    worker is a session of its own, so a session or module fixture is built once per worker that
+    needs it: on 2 cores that second build costs as much as the first. The first worker to ask
+    builds under the run's common temp folder while holding a lock; the others wait, then copy.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        parent = factory.mktemp(name)
+        return parent / "project", build(parent)
+    shared = factory.getbasetemp().parent / "built-once"
+    shared.mkdir(exist_ok=True)
+    built, result = shared / name, shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held by the worker that builds, until it is done
+        if not result.exists():
+            shutil.rmtree(built, ignore_errors=True)  # a build that failed in another worker
+            built.mkdir()
+            result.write_bytes(pickle.dumps(build(built)))
+    return copy_project(built / "project", factory.mktemp(name)), pickle.loads(result.read_bytes())
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float = 30, every: float = 0.1, what: str = "",
+             proc: subprocess.Popen | None = None) -> Any:
+    """The first truthy value of `condition()`, polled every `every` s; AssertionError when `timeout`
+    seconds pass or `proc` ends first (with what it printed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"process ended (exit {proc.returncode}) before {what or condition}:\n{out}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        time.sleep(every)
 
 
 def store(repo: Path) -> Path:

@@ -6,16 +6,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pandas as pd
 
 from ctml.serve.protocol import infer_body
-from tests.helpers import env, read_json
+from tests.helpers import env, read_json, wait_for
 
 START_TIMEOUT_S = 60  # importing sklearn and loading the model on a busy 2-core machine
 
@@ -56,26 +55,14 @@ def start(repo: Path, *args: str, **extra_env: str) -> Server:
     server = Server(proc, "")
     threading.Thread(target=_pump, args=(proc.stdout, server.out), daemon=True).start()
     threading.Thread(target=_pump, args=(proc.stderr, server.lines), daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        if server.out and (m := re.search(r"on (http://127\.0\.0\.1:\d+)", server.out[0])):
-            server.url = m.group(1)
-            return server
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"ct.py serve did not start (exit {proc.poll()}):\n{server.log()}")
-
-
-def poll(what: Callable[[], Any], timeout: float = 30, every: float = 0.1) -> Any:
-    """The first truthy value of `what()`, or AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(every)
+    try:
+        address = wait_for(lambda: server.out and re.search(r"on (http://127\.0\.0\.1:\d+)", server.out[0]),
+                           timeout=START_TIMEOUT_S, every=0.05, what="ct.py serve to print its address")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(f"ct.py serve did not start (exit {proc.wait()}):\n{server.log()}") from None
+    server.url = address.group(1)
+    return server
 
 
 def kinds(repo: Path) -> dict[str, str]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 API_KEY = "0f3c1d2e-7a6b-4c5d-9e8f-123456789abc"
 
@@ -34,6 +35,32 @@ def silent_server() -> Iterator[str]:
         server.bind(("127.0.0.1", 0))
         server.listen(64)
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+_RECORDINGS: list[list[tuple[Any, float | None]]] = []
+
+
+def _on_audit(event: str, args: tuple) -> None:
+    if event == "socket.connect" and _RECORDINGS:
+        sock, address = args
+        for seen in _RECORDINGS:
+            seen.append((address, sock.gettimeout()))
+
+
+@contextmanager
+def connections() -> Iterator[list[tuple[Any, float | None]]]:
+    """Every connection this process opens inside the block, as (address, the socket's timeout), read
+    from Python's `socket.connect` audit event: what a client tried and how long it allowed each wait,
+    independent of how busy the machine is. (An audit hook cannot be removed: one is installed, once.)"""
+    if not getattr(sys, "_ct_tests_audit", False):
+        sys.addaudithook(_on_audit)
+        sys._ct_tests_audit = True
+    seen: list[tuple[Any, float | None]] = []
+    _RECORDINGS.append(seen)
+    try:
+        yield seen
+    finally:
+        _RECORDINGS.remove(seen)
 
 
 @contextmanager

@@ -213,3 +213,16 @@ def test_bad_monitoring_keys_are_named(edit, key: str, says: str) -> None:
 def test_classifier_needs_at_least_as_many_rows_as_folds() -> None:
     message = error_of(lambda r: r["drift"]["multivariate"].update(min_rows=2, folds=5))
     assert message.startswith("params.yaml: key 'drift.multivariate'") and "min_rows (2) must be at least folds (5)" in message
+
+
+def test_set_scalars_changes_only_the_keys_it_must():
+    """Replay points params.yaml at its source: the user's quotes, indentation, flow lists and comments stay."""
+    from ctml.config import set_scalars
+
+    text = ("# mine\ndata:\n    source: 'data/source/a.csv'   # where\n    target:   y\n    date_columns: [when,\n      day]\n"
+            "alerts:\n  events: [drift, retrained]  # keep\n")
+    out = set_scalars(text, {("data", "source"): "data/source/replay-a.parquet", ("data", "target"): "class label"})
+    assert out == ("# mine\ndata:\n    source: 'data/source/replay-a.parquet' # where\n    target:   \"class label\"\n"
+                   "    date_columns: [when,\n      day]\nalerts:\n  events: [drift, retrained]  # keep\n")
+    with pytest.raises(ValueError, match="data.date_columns is not a one-line value"):
+        set_scalars(text, {("data", "date_columns"): "x"})

@@ -110,6 +110,23 @@ def test_read_table_errors_are_one_line_naming_the_file(tmp_path: Path, name: st
     assert "\n" not in message
 
 
+def test_data_csv_reads_semicolons_decimal_commas_and_latin1(tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_bytes("stadt;preis;y\nZ\u00fcrich;1,5;0\nBern;2,25;1\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"not UTF-8 text .*; save it as UTF-8 or set data.csv.encoding"):
+        read_table(path)
+    with pytest.raises(UserError, match=r"the file looks ';'-delimited \(expected comma-separated; set data.csv.sep\)$"):
+        read_table(path, {"encoding": "latin-1"})
+    frame = read_table(path, {"sep": ";", "decimal": ",", "encoding": "latin-1"})
+    assert frame["preis"].tolist() == [1.5, 2.25] and frame["stadt"].tolist() == ["Z\u00fcrich", "Bern"]
+    comma = tmp_path / "comma.csv"
+    comma.write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match=r"looks ','-delimited \(expected ';'-separated; set data.csv.sep\)$"):
+        read_table(comma, {"sep": ";"})
+    with pytest.raises(UserError, match="data.csv.encoding 'klingon' is not a known text encoding"):
+        read_table(comma, {"encoding": "klingon"})
+
+
 def test_read_table_missing_and_directory(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"gone.csv: file not found$"):
         read_table(tmp_path / "gone.csv")

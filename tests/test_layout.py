@@ -26,7 +26,8 @@ FLAGS = {
     ("evaluate", "--calibration"): layout.CALIBRATION,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
-    ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--features"): layout.DRIFT_FEATURES,
+    ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--summary"): layout.DRIFT_SUMMARY,
+    ("drift", "--features"): layout.DRIFT_FEATURES,
     ("drift", "--plots"): layout.DRIFT_PLOTS, ("drift", "--calibration"): layout.CALIBRATION,
     ("drift", "--cache"): layout.DRIFT_CACHE,
     ("gates", "--model"): layout.MODEL, ("gates", "--meta"): layout.MODEL_META, ("gates", "--test"): layout.TEST_SPLIT,
@@ -82,10 +83,10 @@ def test_inputs_are_deps_and_outputs_are_outs(pipeline):
 
 def test_ct_records_and_production_are_where_dvc_yaml_plots_and_deps_say(pipeline):
     plots = {next(iter(p)) if isinstance(p, dict) else p for p in pipeline["plots"]}
-    assert layout.TIMELINE.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
-    timeline = next(p for p in pipeline["plots"] if isinstance(p, dict) and "CT timeline" in p)
-    assert layout.HISTORY.as_posix() in timeline["CT timeline"]["y"]
-    assert {layout.VALIDATION, layout.METRICS, layout.DRIFT, layout.GATES_SUMMARY} == {Path(m) for m in pipeline["metrics"]}
+    assert layout.TIMELINE_DATA.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
+    assert layout.TIMELINE_DATA.with_suffix(".png") == layout.TIMELINE  # written side by side (history.write_timeline)
+    assert not [p for p in plots if p.endswith(".png")]  # each picture once: Vega from the CSV
+    assert {layout.METRICS, layout.DRIFT_SUMMARY, layout.GATES_SUMMARY} == {Path(m) for m in pipeline["metrics"]}
     assert pipeline["artifacts"]["model"]["path"] == layout.MODEL.as_posix()
     for rel in layout.PRODUCTION_FILES.values():
         assert any(rel.as_posix() in _paths(s.get("outs", [])) | _paths(s.get("metrics", []))

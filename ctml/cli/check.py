@@ -17,12 +17,16 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 def run(args: argparse.Namespace) -> int:
     from ctml.ct.repo import lock
-    from ctml.ct.intake.session import has_work, open_context
+    from ctml.ct.intake.session import has_work, open_context, report_refused
 
     ctx = open_context(args, commit=not args.no_commit)
     with lock.exclusive(ctx.root):
+        report_refused(ctx)
         if not has_work(ctx):  # cron's usual case: no work, no heavy imports, no run, no commit
-            ctx.say(f"check: nothing new in {layout.INCOMING} or {layout.LABELS}")
+            never_run = not ctx.path(layout.DVC_LOCK).exists()
+            ctx.say(f"check: nothing new in {layout.INCOMING} or {layout.LABELS}" +
+                    ("; the pipeline has never run here: run `dvc repro` to train the baseline (the first delivered "
+                     "file releases it)" if never_run else ""))
             return 0
         from ctml.ct.intake.deliveries import run_check  # the step machinery (pandas, scikit-learn, DVC): only with work
 

@@ -1,4 +1,6 @@
-"""`ct.py compare V1 V2`: the params and metrics that differ between two versions, side by side."""
+"""`ct.py compare V1 V2`: the params and metrics that differ between two versions, side by side, and what
+the newer one's release gate measured: candidate vs production on the same test rows (each version's
+metrics.json is of its own test set, which grows as batches are folded in, so they do not compare)."""
 from __future__ import annotations
 
 import argparse
@@ -29,4 +31,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     table(f"{old} -> {new}: {len(found)} changed", ["kind", "file", "key", old, new, "change"],
           [[c.kind, c.file, c.key, c.old, c.new, c.diff] for c in found])
+    if same_rows := gate_detail(root, new):
+        print(f"{new} at its release, on the same test rows: {same_rows}")
     return 0
+
+
+def gate_detail(root, version: str) -> str | None:
+    """The accuracy gate's detail in `version`'s gates.json (candidate vs production on one test set)."""
+    import json
+
+    from ctml import layout
+    from ctml.ct.release import tags
+    from ctml.ct.release.lineage import show
+
+    text = show(root, tags.tag_of(version), layout.GATES)
+    return ((json.loads(text).get("gates") or {}).get("accuracy") or {}).get("detail") if text else None

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         ["ranges of its training data", "; ".join(f"{n} [{lo}, {hi}]" for n, (lo, hi) in list(data["ranges"].items())[:6])
          + (f" (+{len(data['ranges']) - 6} more: --json)" if len(data["ranges"]) > 6 else "")],
         ["columns that are no features", ", ".join(data["excluded"]) or "none"],
-        *[[f"metric {k}", v] for k, v in info["metrics"].items()],
+        *[[f"metric {k}", v] for k, v in info["metrics"].items() if not isinstance(v, dict)],
         ["gates", "passed" if info["gates"].get("passed") else f"blocked by {info['gates'].get('blocked_by')}"],
         ["neptune runs", ", ".join(info["neptune_runs"]) or "none recorded offline here"],
         ["tag message", info["message"].splitlines()[0] if info["message"] else ""],

@@ -36,7 +36,7 @@ def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.Da
     from ctml.data.task import recorded_task
 
     if args.scenario == "replay":
-        yield from scenarios.replay_batches(read_table(args.data), ctx.params.ct.reference_rows, args.batch_size)
+        yield from scenarios.replay_batches(read_table(args.data, ctx.params.data.csv.model_dump()), ctx.params.ct.reference_rows, args.batch_size)
         return
     reference = pd.read_parquet(ctx.path(layout.RAW))
     task = recorded_task(read_json(ctx.path(layout.SCHEMA)))

@@ -1,4 +1,5 @@
-"""The CT history: metrics/ct_history.csv, one row per step (a DVC plot source), and its timeline PNG.
+"""The CT history: metrics/ct_history.csv, one row per step, and its timeline per lineage: the PNG
+(the report) and ct_timeline.csv (what `dvc plots show` draws).
 
 Rows are `StepRecord`s. The columns are the record's fields; a file written by an older version
 with other columns is migrated on the next append (rewritten under today's header, each value
@@ -73,9 +74,49 @@ def ensure_file(path: Path) -> None:
             tmp.write_text(",".join(COLUMNS) + "\n")
 
 
+UNRECORDED = "(lineage not recorded)"  # rows written before the history had a lineage column
+# (history column, series name, panel): drift on a 0-1 scale, the task's metric in its own units
+SERIES = (("drift_score", "drift score", "drift"), ("threshold", "threshold", "drift"),
+          ("multivariate_score", "domain classifier AUC", "drift"),
+          ("batch_accuracy", "realized accuracy", "task metric"), ("estimated_accuracy", "estimated accuracy (CBPE)", "task metric"),
+          ("batch_rmse", "realized RMSE", "task metric"))
+
+
+def lineages(records: list[StepRecord]) -> list[str]:
+    """Each record's lineage; a row without one (an older history) takes its predecessor's."""
+    found, last = [], UNRECORDED
+    for record in records:
+        last = record.lineage or last
+        found.append(last)
+    return found
+
+
+def timeline_rows(records: list[StepRecord]) -> pd.DataFrame:
+    """The timeline as DVC plot data (metrics/ct_timeline.csv): one row per (step, series), its lineage
+    and panel, the current lineage (the newest step's) ordered first: one chart per lineage, never
+    one lineage's accuracy on another's axis."""
+    import pandas as pd
+
+    keys = lineages(records)
+    order = list(dict.fromkeys(reversed(keys)))
+    rows = [{"lineage": key, "lineage_order": order.index(key), "panel": panel, "step": r.step, "series": name, "value": value}
+            for r, key in zip(records, keys) for column, name, panel in SERIES
+            if (value := getattr(r, column)) is not None]
+    return pd.DataFrame(rows, columns=["lineage", "lineage_order", "panel", "step", "series", "value"])
+
+
+def write_timeline(records: list[StepRecord], png: Path) -> None:
+    """The timeline PNG and its data beside it (`ct_timeline.csv`, what `dvc plots show` draws)."""
+    rows = timeline_rows(records)
+    with atomic_path(png.with_suffix(".csv")) as tmp:
+        rows.to_csv(tmp, index=False)
+    draw_timeline(records, png)
+
+
 def draw_timeline(records: list[StepRecord], path: Path) -> None:
-    """Drift score per step against the threshold, the domain classifier's AUC (same 0-1 axis), retrains
-    marked; realized batch accuracy (or RMSE) and the estimated accuracy (CBPE) on a second axis."""
+    """One chart per lineage, the current one on top: drift score per step against the threshold, the
+    domain classifier's AUC (same 0-1 axis), retrains marked; the lineage's realized batch accuracy
+    and estimated accuracy (CBPE), or its batch RMSE, on a second axis."""
     # A Figure with the Agg canvas, not pyplot: importing pyplot (its backend machinery and state)
     # cost more than drawing this figure, once per CT command.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -83,16 +124,29 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     history = frame(records)
-    fig = Figure(figsize=(8, 3.5))
+    history["lineage"] = lineages(records)
+    groups = list(dict.fromkeys(reversed(history["lineage"].tolist()))) or [""]
+    fig = Figure(figsize=(8, 3.2 * len(groups)))
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    axes = fig.subplots(len(groups), 1, squeeze=False)
+    for ax, key in zip(axes[:, 0], groups):
+        _draw_lineage(ax, history[history["lineage"] == key], MaxNLocator)
+        ax.set_title(f"lineage {key}" + (" (current)" if key == groups[0] and len(groups) > 1 else "") if key else
+                     "Continuous training timeline", fontsize=10)
+    fig.suptitle("Continuous training timeline" if len(history) else "", fontsize=11)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+
+
+def _draw_lineage(ax, history: pd.DataFrame, locator) -> None:
     if len(history):
         ax.plot(history["step"], history["drift_score"], marker="o", label="drift score")
         ax.step(history["step"], history["threshold"], where="mid", linestyle="--", color="red", label="threshold")
         if history["multivariate_score"].notna().any():
             ax.plot(history["step"], history["multivariate_score"], marker="s", markersize=4, color="purple",
                     alpha=0.7, label="domain classifier AUC")
-        retrained = history[history["retrained"]]
+        retrained = history[history["retrained"].astype(bool)]
         ax.scatter(retrained["step"], retrained["drift_score"], s=120, facecolors="none", edgecolors="green",
                    linewidths=2, label="retrained", zorder=3)
         if history["batch_accuracy"].notna().any() or history["estimated_accuracy"].notna().any():
@@ -100,19 +154,14 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
             acc.plot(history["step"], history["batch_accuracy"], color="grey", alpha=0.6, label="batch accuracy")
             acc.plot(history["step"], history["estimated_accuracy"], color="grey", linestyle=":", marker=".",
                      label="estimated accuracy (CBPE)")
-            acc.set_ylabel("accuracy: realized (grey), estimated (dotted)")
+            acc.set_ylabel("accuracy: realized (grey), estimated (dotted)", fontsize=8)
             acc.set_ylim(0, 1.05)
         elif history["batch_rmse"].notna().any():  # a regressor's batch error, in the target's units
             err = ax.twinx()
-            err.plot(history["step"], history["batch_rmse"], color="grey", alpha=0.6, label="batch RMSE")
-            err.set_ylabel("batch RMSE (grey)")
-            err.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            err.plot(history["step"], history["batch_rmse"], color="grey", alpha=0.6, marker=".", label="batch RMSE")
+            err.set_ylabel("batch RMSE (grey)", fontsize=8)
+        ax.legend(loc="upper left", fontsize=7)  # the baseline release draws an empty timeline: no artists to label
+    ax.xaxis.set_major_locator(locator(integer=True))
     ax.set_xlabel("CT step")
     ax.set_ylabel("drift score")
     ax.set_ylim(0, 1.05)
-    if len(history):  # the baseline release draws an empty timeline: no artists to label
-        ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("Continuous training timeline")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")

@@ -94,6 +94,7 @@ class StepRecord:
     file: str = ""  # the delivered file (inbox/name) the step processed; empty for a simulated batch
     file_sha256: str = ""  # its content hash: a re-delivery of the same bytes is a duplicate of this step
     labelled_rows: int | None = None  # rows whose labels the step's performance figures come from
+    lineage: str = ""  # the lineage (layout.data_lineage) whose batch the step checked: timelines are drawn per lineage
 
     def as_row(self) -> dict[str, str]:
         """CSV cells: None as empty, booleans as `True`/`False`."""

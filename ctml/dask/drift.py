@@ -116,8 +116,9 @@ def detect_partitioned(reference: str | Path, batch: str | Path, target: str, pa
                               for side, ps in parts.items()}
         features, extra = client.gather(client.compute([tasks, extra]))
     features = detect.finalize(features, params)
-    multi = multivariate.domain_classifier(extra["sample"]["reference"], extra["sample"]["current"], kinds,
-                                           params.multivariate, seed)
+    counted = detect.counted_features(kinds, params)
+    multi = multivariate.domain_classifier(extra["sample"]["reference"], extra["sample"]["current"],
+                                           {n: kinds[n] for n in counted}, params.multivariate, seed)
     reference_score = model.reference_score if model is not None else None
     prediction = None
     perf = {**detect.performance(0, 0, reference_score),
@@ -128,5 +129,6 @@ def detect_partitioned(reference: str | Path, batch: str | Path, target: str, pa
         estimated = detect.estimated_performance(tallies["current"], calibration, note, reference_score,
                                                  params.estimation.band_sigmas)
         perf = detect.performance_of(tallies["current"], reference_score, estimated)
-    report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf, multi)
+    report = detect.build_report(features, extra["rows"]["reference"], extra["rows"]["current"], prediction, perf, multi,
+                                 counted)
     return results.DriftResult(report, features)

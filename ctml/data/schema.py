@@ -49,10 +49,11 @@ def excluded(schema: dict[str, Any]) -> dict[str, str]:
 
 def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecision, *,
                  excluded_columns: Mapping[str, str] | None = None, date_formats: Mapping[str, str] | None = None,
-                 id_column: str = "") -> dict[str, Any]:
+                 id_column: str = "", chosen: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """The contract of `frame`: each feature's kind (the columns of `excluded_columns` are none) and
     range, the task and what its labels may be (the classes of a classifier, the range of a
-    regression target), and what the data params were that shaped it."""
+    regression target), and what the data params were that shaped it (`chosen`: data.features and
+    data.exclude, recorded when set)."""
     skip, formats = dict(excluded_columns or {}), dict(date_formats or {})
     columns = {name: {"kind": kind, **({"date_format": formats.get(name, "auto")} if kind == "datetime" else {})}
                for name, kind in feature_kinds(frame, target).items() if name not in skip}
@@ -65,6 +66,7 @@ def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecisi
         "task_reason": task.reason,
         "id_column": id_column,
         "date_columns": formats,
+        **{key: list(names) for key, names in (chosen or {}).items() if names},
         "label_kind": "numeric" if pd.api.types.is_numeric_dtype(labels) or task.task == "regression" else "categorical",
         "excluded": skip,
         "columns": columns,

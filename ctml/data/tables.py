@@ -24,8 +24,9 @@ BUILTIN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")  # di
 _BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False}
 
 
-def load_source(source: str) -> pd.DataFrame:
-    """Load `sklearn:<name>` from the installed package (never a download) or a CSV/Parquet path."""
+def load_source(source: str, csv_format: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Load `sklearn:<name>` from the installed package (never a download) or a CSV/Parquet path
+    (a CSV written as `csv_format`, params.yaml's data.csv, says)."""
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
         if name not in BUILTIN_DATASETS:
@@ -37,7 +38,7 @@ def load_source(source: str) -> pd.DataFrame:
 
         frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
         return frame
-    return read_table(source)
+    return read_table(source, csv_format)
 
 
 def _is_text(values: pd.Series) -> bool:

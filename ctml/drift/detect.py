@@ -186,14 +186,46 @@ def performance_of(tally: Tally, reference_score: float | None, estimated: dict[
 
 # --- the report -----------------------------------------------------------------------------------
 
+def counted_features(kinds: dict[str, str], params: DriftParams) -> list[str]:
+    """The features whose drift counts toward the decision: all but dates, unless `drift.dates: count`.
+
+    Why dates are left out: on time-ordered data a date column always moves (every batch is later
+    than the training data), so counting it retrained on almost every batch of a stable stream. They
+    are still tested and reported (`counted: false`). When every feature is a date, all count.
+    """
+    counted = [name for name, kind in kinds.items() if params.dates == "count" or kind != "datetime"]
+    return counted or list(kinds)
+
+
 def build_report(features: dict[str, FeatureResult], reference_rows: int, batch_rows: int,
-                 prediction: dict[str, Any] | None, perf: dict[str, Any], multi: dict[str, Any]) -> dict[str, Any]:
-    n_drifted = sum(1 for f in features.values() if f.drifted)
-    share = n_drifted / len(features) if features else 0.0
+                 prediction: dict[str, Any] | None, perf: dict[str, Any], multi: dict[str, Any],
+                 counted: list[str] | None = None) -> dict[str, Any]:
+    """`counted`: the features drift_score is the share of (default all); the others are reported only."""
+    counted = list(features) if counted is None else [n for n in counted if n in features]
+    n_drifted = sum(1 for n in counted if features[n].drifted)
+    share = n_drifted / len(counted) if counted else 0.0
     return {"has_batch": True, "batch_rows": int(batch_rows), "reference_rows": int(reference_rows),
             "drift_score": rounded(share), "drifted_share": rounded(share), "n_features": len(features),
-            "n_drifted": n_drifted, "features": {name: f.as_json() for name, f in features.items()},
+            "n_drifted": n_drifted, "n_counted": len(counted),
+            "features": {name: {**f.as_json(), "counted": name in counted} for name, f in features.items()},
             "prediction": prediction, "performance": perf, "multivariate": multi}
+
+
+def nearest(references: list[dict[str, Summary]], current: pd.DataFrame, kinds: dict[str, str],
+            params: DriftParams) -> int:
+    """Index of the reference (a stretch of the training data) the batch is most like: fewest counted
+    features drifted, then the smallest summed severity. Why the nearest and not the newest: a model
+    has seen data like the batch when any stretch it learnt from matches it, so a return to normal
+    after a shift, or a shift that persists after the retrain on it, retrains no more."""
+    counted = counted_features(kinds, params)
+
+    def distance(summaries: dict[str, Summary]) -> tuple[int, float]:
+        found = compare(summaries, current, kinds, params)
+        return (sum(found[n].drifted for n in counted),
+                sum(min(found[n].severity, 10.0) for n in counted if math.isfinite(found[n].severity)))
+
+    scores = [distance(summaries) for summaries in references]
+    return min(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
 def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -204,7 +236,7 @@ def split_report(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 def no_batch_report(reference_rows: int = 0) -> dict[str, Any]:
     return {"has_batch": False, "batch_rows": 0, "reference_rows": int(reference_rows), "drift_score": 0.0,
-            "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "features": {}, "prediction": None,
+            "drifted_share": 0.0, "n_features": 0, "n_drifted": 0, "n_counted": 0, "features": {}, "prediction": None,
             "performance": {"labelled": False, "labelled_rows": 0, "accuracy": None, "reference_accuracy": None, "accuracy_drop": None,
                             **estimated_performance(None, None, "no batch", None, 0.0)},
             "multivariate": multivariate.not_tested("no batch")}
@@ -241,7 +273,9 @@ def detect(reference: pd.DataFrame | Reference, batch: pd.DataFrame, target: str
     check_overrides(kinds, params)
     current = align(batch, kinds, batch_path)
     features = compare(reference.summaries, current, kinds, params)
-    multi = multivariate.domain_classifier(reference.sample, current, kinds, params.multivariate, seed)
+    counted = counted_features(kinds, params)
+    multi = multivariate.domain_classifier(reference.sample, current, {n: kinds[n] for n in counted}, params.multivariate,
+                                           seed)
     reference_score = model.reference_score if model is not None else None
     prediction = None
     perf = {**performance(0, 0, reference_score), **estimated_performance(None, None, "not available: no model", None, 0.0)}
@@ -252,7 +286,7 @@ def detect(reference: pd.DataFrame | Reference, batch: pd.DataFrame, target: str
         prediction = prediction_drift(reference.predicted[model.sha256], cur_tally.predicted, params)
         estimated = estimated_performance(cur_tally, calibration, note, reference_score, params.estimation.band_sigmas)
         perf = performance_of(cur_tally, reference_score, estimated)
-    return DriftResult(build_report(features, reference.rows, len(batch), prediction, perf, multi), features)
+    return DriftResult(build_report(features, reference.rows, len(batch), prediction, perf, multi, counted), features)
 
 
 def most_drifted(features: dict[str, FeatureResult], top: int) -> list[str]:

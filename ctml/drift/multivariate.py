@@ -72,7 +72,9 @@ def domain_classifier(reference: pd.DataFrame, batch: pd.DataFrame, kinds: dict[
         return not_tested("drift.multivariate.enabled is false")
     if not kinds:
         return not_tested("no feature columns")
-    cur = sample(batch, params.max_rows, seed + 1)
+    # Rows a batch repeats (served traffic does) count once: a copy on each side of a fold is a row the
+    # classifier memorized, not a difference between the samples.
+    cur = sample(batch[list(kinds)].drop_duplicates(), params.max_rows, seed + 1)
     ref = reference.head(min(len(cur), params.max_rows))
     if len(cur) < params.min_rows or len(ref) < params.min_rows:
         return not_tested(f"too few rows to train the classifier: {len(cur)} batch and {len(ref)} reference rows "

@@ -61,7 +61,28 @@ def scores_table(features: dict[str, FeatureResult]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["feature", "method", "score", "p_value", "threshold", "value", "mark", "drifted",
                                         "severity"])
     frame = frame.sort_values(["severity", "feature"], ascending=[False, True]).drop(columns="severity")
+    frame["rank"] = range(1, len(frame) + 1)  # the order every view draws (Vega sorts the bars by it)
     return frame.round(6).reset_index(drop=True)
+
+
+def bin_labels(frame: pd.DataFrame, kind: str) -> list[str]:
+    """What a person reads under each bar: a category as it is, a date bin's middle as a date (not
+    epoch seconds), a number with 4 significant digits."""
+    if kind == "datetime" and pd.api.types.is_numeric_dtype(frame["bin"]):
+        stamps = pd.to_datetime(frame["bin"].astype("float64"), unit="s")
+        span = stamps.max() - stamps.min() if len(stamps) else pd.Timedelta(0)
+        return stamps.dt.strftime("%Y-%m-%d %H:%M" if span < pd.Timedelta(days=3) else "%Y-%m-%d").tolist()
+    return [f"{b:.4g}" if isinstance(b, (float, np.floating)) else str(b) for b in frame["bin"]]
+
+
+def long_distribution(name: str, kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A feature's distribution as DVC plot data: one row per (bin, sample), named by its feature
+    (the plot's header), its bins as labels in their order (categories and dates draw as bars too)."""
+    labels = bin_labels(frame, kind)
+    rows = [{"feature": name, "kind": kind, "bin": label, "order": i, "series": series, "share": share}
+            for series, column in (("reference", "reference"), ("batch", "current"))
+            for i, (label, share) in enumerate(zip(labels, frame[column]))]
+    return pd.DataFrame(rows, columns=["feature", "kind", "bin", "order", "series", "share"])
 
 
 def file_stem(name: str) -> str:
@@ -102,7 +123,7 @@ def _distributions_png(frames: dict[str, tuple[pd.DataFrame, FeatureResult]], pa
         x = np.arange(len(frame))
         ax.bar(x - 0.2, frame["reference"], width=0.4, label="reference")
         ax.bar(x + 0.2, frame["current"], width=0.4, label="batch")
-        labels = [f"{b:.3g}" if isinstance(b, (float, np.floating)) else str(b) for b in frame["bin"]]
+        labels = bin_labels(frame, f.kind)
         step = max(1, len(labels) // 8)
         ax.set_xticks(x[::step], labels[::step], fontsize=7, rotation=30)
         score = "null" if f.score is None else f"{f.score:.3g}"
@@ -125,14 +146,15 @@ def _no_batch(out_dir: Path) -> None:
     (the baseline release included), so `dvc plots diff` against it has nothing to warn about, and an
     empty file would render as a blank chart."""
     pd.DataFrame([{"feature": NO_BATCH, "method": "", "score": None, "p_value": None, "threshold": None, "value": 0.0,
-                   "mark": 0.0, "drifted": False}]).to_csv(out_dir / f"{SCORES}.csv", index=False)
+                   "mark": 0.0, "drifted": False, "rank": 1}]).to_csv(out_dir / f"{SCORES}.csv", index=False)
     (out_dir / DISTRIBUTIONS).mkdir()
-    pd.DataFrame({"bin": [NO_BATCH], "reference": [0.0], "current": [0.0]}).to_csv(
+    long_distribution(NO_BATCH, "categorical", pd.DataFrame({"bin": [NO_BATCH], "reference": [0.0], "current": [0.0]})).to_csv(
         out_dir / DISTRIBUTIONS / "no_batch.csv", index=False)
 
 
 def write_plots(features: dict[str, FeatureResult], top: list[str], out_dir: str | Path, images: bool = True) -> list[Path]:
-    """Replace `out_dir` with scores.csv and distributions/<feature>.csv (what `dvc plots` renders),
+    """Replace `out_dir` with scores.csv and distributions/<feature>.csv (what `dvc plots` renders;
+    a distribution file is long: feature, kind, bin, order, series, share),
     plus scores.png and distributions.png when `images` is set.
 
     Images are optional because drawing them costs ~0.6 s, ten times the drift computation on a
@@ -155,8 +177,8 @@ def write_plots(features: dict[str, FeatureResult], top: list[str], out_dir: str
         shown = {name: (features[name].distribution, features[name]) for name in top if len(features[name].distribution)}
         if shown:
             (tmp / DISTRIBUTIONS).mkdir()
-            for name, (frame, _) in shown.items():
-                frame.to_csv(tmp / DISTRIBUTIONS / f"{file_stem(name)}.csv", index=False)
+            for name, (frame, f) in shown.items():
+                long_distribution(name, f.kind, frame).to_csv(tmp / DISTRIBUTIONS / f"{file_stem(name)}.csv", index=False)
             if images:
                 _distributions_png(shown, tmp / f"{DISTRIBUTIONS}.png")
                 pngs.append(DISTRIBUTIONS)

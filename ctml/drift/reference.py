@@ -60,6 +60,36 @@ def build(frame: pd.DataFrame, target: str, sample_rows: int, seed: int, kinds: 
     return Reference(len(frame), kinds, summarize_frame(frame, kinds), shuffled_sample(frame[list(kinds)], sample_rows, seed))
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of the training data the model learnt from: the rows before any CT batch (the first
+    `head` rows of the training file), or one CT batch folded into it (its own file)."""
+
+    name: str
+    path: Path
+    head: int | None = None
+
+
+def training_segments(training: Path, batches: list[Path], rows_of: Callable[[Path], int | None]) -> list[Segment]:
+    """The training data as the stretches it was assembled from (`assemble_training_data`: the source
+    rows, then each folded batch in order; the window policy drops the oldest rows). A batch counts
+    when all its rows are still in the training data; what precedes the newest such batches is the
+    head (source rows, and batches the window cut into)."""
+    total = rows_of(training) or 0
+    kept: list[Segment] = []
+    used = 0
+    for path in reversed(batches):
+        rows = rows_of(path) or 0
+        if used + rows > total:
+            break
+        kept.append(Segment(path.name, path))
+        used += rows
+    if not kept:
+        return [Segment("training data", training)]
+    head = [Segment("training data before CT batches", training, total - used)] if total - used > 0 else []
+    return head + kept[::-1]
+
+
 # --- the cache ------------------------------------------------------------------------------------
 
 def _lock_hashes(root: Path) -> dict[str, str]:
@@ -119,9 +149,12 @@ def file_stamp(path: Path) -> list[int]:
     return [st.st_ino, st.st_mtime_ns, st.st_size]
 
 
-def entry_key(md5: str, target: str, sample_rows: int, seed: int, kinds: dict[str, str] | None = None) -> str:
-    """md5 of the file + what else shapes an entry (label column, sample size, seed, features, format)."""
-    extra = hashlib.sha256(json.dumps([target, sample_rows, seed, sorted((kinds or {}).items()), FORMAT]).encode()).hexdigest()[:12]
+def entry_key(md5: str, target: str, sample_rows: int, seed: int, kinds: dict[str, str] | None = None,
+              head: int | None = None) -> str:
+    """md5 of the file + what else shapes an entry (label column, sample size, seed, features, the
+    leading rows taken, format)."""
+    shape = [target, sample_rows, seed, sorted((kinds or {}).items()), FORMAT] + ([head] if head is not None else [])
+    extra = hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:12]
     return f"{md5}-{extra}"
 
 
@@ -225,14 +258,18 @@ def store_predicted(cache: Path, reference: Reference, model_sha: str, predicted
 
 def open_reference(path: Path, target: str, sample_rows: int, seed: int, cache: Path | None, keep: int,
                    read: Callable[[Path], pd.DataFrame], model: Any = None, model_sha: str = "",
-                   kinds: dict[str, str] | None = None) -> tuple[Reference, str]:
+                   kinds: dict[str, str] | None = None, head: int | None = None) -> tuple[Reference, str]:
     """The reference's `Reference` (with `model`'s predictions on it) over `kinds` (default: every
     column), from the cache when DVC's hash of the file has an entry, else read (`read(path)`), built
-    and stored. Returns it and how it was had."""
+    and stored. `head`: only the file's first rows (the training data before any CT batch). Returns
+    it and how it was had."""
     from ctml.drift.tally import predicted_summary
 
+    if head is not None:
+        whole = read
+        read = lambda p: whole(p).iloc[:head].reset_index(drop=True)  # noqa: E731
     md5 = recorded_md5(path) if cache is not None and keep > 0 else None
-    key = entry_key(md5, target, sample_rows, seed, kinds) if md5 else None
+    key = entry_key(md5, target, sample_rows, seed, kinds, head) if md5 else None
     stamp = file_stamp(path) if key else []
     frame = None
     reference = load(cache, key, stamp) if key else None

@@ -75,6 +75,7 @@ class DriftSummary:
     drift_score: float | None = None
     drifted_share: float | None = None
     out_of_range_share: float | None = None  # share of numeric values beyond production's training ranges
+    unknown_category_share: float | None = None  # the largest share of a categorical column's values production never saw
     batch_rows: int = 0
     performance: Performance = field(default_factory=Performance)
     multivariate: Multivariate = field(default_factory=Multivariate)
@@ -83,7 +84,8 @@ class DriftSummary:
     def from_json(cls, doc: dict[str, Any]) -> DriftSummary:
         """From metrics/drift.json's content (absent or null sections: their defaults; unknown keys ignored)."""
         return cls(drift_score=doc.get("drift_score"), drifted_share=doc.get("drifted_share"),
-                   out_of_range_share=doc.get("out_of_range_share"), batch_rows=int(doc.get("batch_rows") or 0),
+                   out_of_range_share=doc.get("out_of_range_share"),
+                   unknown_category_share=doc.get("unknown_category_share"), batch_rows=int(doc.get("batch_rows") or 0),
                    performance=_known(Performance, doc.get("performance")),
                    multivariate=_known(Multivariate, doc.get("multivariate")))
 

@@ -1,4 +1,5 @@
-"""PNG versions of the plots, for people who open files rather than `dvc plots show`."""
+"""PNG versions of the plots, for Neptune runs and people who open files: `dvc plots show` draws the
+same data as Vega (dvc.yaml declares the CSVs only, so each picture shows once there)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -80,16 +81,5 @@ def residuals_png(rows: pd.DataFrame, path: str | Path) -> None:
 
 def residual_hist_png(bins: pd.DataFrame, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    width = float(bins["residual"].diff().median()) if len(bins) > 1 else 1.0
-    ax.bar(bins["residual"], bins["count"], width=width * 0.95)
+    ax.bar(bins["bin_start"], bins["count"], width=(bins["bin_end"] - bins["bin_start"]) * 0.95, align="edge")
     _finish(fig, ax, "residual (actual - predicted)", "test examples", "Residual histogram (test set)", path)
-
-
-def not_drawn_png(title: str, reason: str, path: str | Path) -> None:
-    """The image of a plot that does not apply (a confusion matrix of a regressor): `dvc plots show`
-    declares the plots of both tasks, and an image that says why is better than a missing file."""
-    fig, ax = plt.subplots(figsize=(4.5, 1.2))
-    ax.axis("off")
-    ax.text(0.5, 0.5, f"not drawn: {reason}", ha="center", va="center", color="grey")
-    ax.set_title(title)
-    _save(fig, path)

@@ -77,7 +77,7 @@ def predict_file(input_path: str | Path, model_path: str | Path, meta_path: str 
         writer = OUTPUT_SUFFIXES[suffix]
     model, meta = load_verified(model_path, meta_path)
     schema = read_json(schema_path)
-    x = prepare_input(read_table(input_path), schema, params, source=str(input_path))
+    x = prepare_input(read_table(input_path, params.data.csv.model_dump()), schema, params, source=str(input_path))
     missing = [c for c in meta.get("features", []) if c not in x.columns]
     if missing:
         raise UserError(f"{model_path}: model needs column(s) {', '.join(missing[:5])} that {schema_path} does not record")

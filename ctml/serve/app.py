@@ -7,12 +7,14 @@ one line naming the field or column.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,6 +23,7 @@ from ctml.serve.protocol import RequestError, parse_infer, response
 from ctml.serve.runtime import Runtime
 
 JSON = "application/json"
+MAX_KINDS = 1000  # kinds of rejection logged: a fuzzing client cannot grow the set without bound
 
 
 def error(message: str, status: int) -> Response:
@@ -33,16 +36,34 @@ async def read_body(request: HttpRequest, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(f"request body: {int(declared)} bytes, above the limit of {limit} (serve.max_body_mb)", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"request body: above the limit of {limit} bytes (serve.max_body_mb)", 413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"request body: above the limit of {limit} bytes (serve.max_body_mb)", 413)
+            chunks.append(chunk)
+    except ClientDisconnect:  # closed mid-body (by the client, or by serve.request_timeout_s): nobody to answer
+        raise RequestError("request body: the connection closed before the body was whole", 408) from None
     return b"".join(chunks)
+
+
+def rejections() -> Callable[[str, RequestError], None]:
+    """One log line per kind of rejected request (route, status and the message's first clause), the
+    first time it is seen: a client repeating a bad request is counted in /metrics, not logged each time."""
+    seen: set[tuple[str, int, str]] = set()
+
+    def rejected(path: str, exc: RequestError) -> None:
+        kind = (path, exc.status, str(exc).split(":", 1)[0])
+        if kind not in seen and len(seen) < MAX_KINDS:
+            seen.add(kind)
+            print(f"serve: rejected {path} ({exc.status}): {exc} (further ones of this kind counted in /metrics)",
+                  file=sys.stderr, flush=True)
+    return rejected
 
 
 def build(runtime: Runtime, lifespan: Any = None) -> Starlette:
     m = runtime.metrics
+    rejected = rejections()
 
     def route(path: str, handler: Callable[[HttpRequest], Awaitable[Response]], methods: list[str]) -> Route:
         """The route with its metrics, and any RequestError turned into its 4xx."""
@@ -52,6 +73,7 @@ def build(runtime: Runtime, lifespan: Any = None) -> Starlette:
                 reply = await handler(request)
             except RequestError as exc:
                 reply = error(str(exc), exc.status)
+                rejected(path, exc)
             code = str(reply.status_code)
             m.requests.labels(path, code).inc()
             if reply.status_code >= 400:
@@ -116,7 +138,10 @@ def build(runtime: Runtime, lifespan: Any = None) -> Starlette:
     ]
 
     async def not_found(_: HttpRequest, exc: Exception) -> Response:
+        """404 and 405 as V2 error bodies, with Starlette's headers kept (405's `Allow`)."""
         status = getattr(exc, "status_code", 404)
-        return error(f"{getattr(exc, 'detail', 'not found')}", status)
+        reply = error(f"{getattr(exc, 'detail', 'not found')}", status)
+        reply.headers.update(getattr(exc, "headers", None) or {})
+        return reply
 
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})

@@ -86,9 +86,10 @@ class Batcher:
             for item in items:
                 item.future.set_exception(exc)
             return
-        answered = [r for r in results if isinstance(r, Scored)]
+        scored = [r for r in results if isinstance(r, Scored)]
         try:
-            self.done(served, answered)
+            if scored:  # a micro-batch whose every request was refused has nothing to count or capture
+                self.done(served, scored)
         except Exception as exc:  # bookkeeping never fails a request that was answered
             print(f"serve: error: after scoring: {exc}", file=sys.stderr, flush=True)
         for item, result in zip(items, results):
@@ -97,4 +98,4 @@ class Batcher:
             else:
                 item.future.set_result(result)
         if self.after is not None:
-            self.after(answered)
+            self.after(scored)

@@ -63,8 +63,10 @@ class Capture:
         self.thread = threading.Thread(target=self._run, name="ct-serve-capture", daemon=True)
         self.thread.start()
 
-    def add(self, scored: list[Scored], features: list[str]) -> list[bool]:
-        """Buffer the sampled requests of a micro-batch; returns which were captured."""
+    def add(self, scored: list[Scored], features: list[str], keys: list[str] | None = None) -> list[bool]:
+        """Buffer the sampled requests of a micro-batch; returns which were captured. `keys`: each
+        request's row key (`feedback.row_key`: a reused id's servings apart), default its id."""
+        keys = keys or [s.request.id for s in scored]
         taken = [sampled(s.request.id, self.share) for s in scored]
         if not any(taken):
             return taken
@@ -74,11 +76,11 @@ class Capture:
             if self.buffer.rows and tuple(features) != self.features:
                 other, self.buffer = self.buffer, _Buffer()  # another model's columns: a file of their own
             self.features = tuple(features)
-            for s, take in zip(scored, taken):
+            for s, take, key in zip(scored, taken, keys):
                 if take:
                     n = s.request.rows
                     self.buffer.at[s.request.id] = len(self.buffer.rows)
-                    self.buffer.rows.append({**{c: s.request.columns[c] for c in features}, REQUEST_ID: row_ids(s.request.id, n),
+                    self.buffer.rows.append({**{c: s.request.columns[c] for c in features}, REQUEST_ID: row_ids(key, n),
                                              REQUEST_TIME: [stamp] * n, PREDICTION: s.labels.tolist(),
                                              MODEL_VERSION: [s.version] * n})
                     self.buffer.count += n

@@ -158,8 +158,9 @@ class Runtime:
                 log(f"error: reload check: {exc}")
 
     def _scored(self, served: Served, scored: list[Scored]) -> None:
-        captured = self.capture.add(scored, served.features)
-        self.feedback.served(scored, captured)
+        keys = self.feedback.served(scored)
+        captured = self.capture.add(scored, served.features, keys)
+        self.feedback.captured([s.request.id for s, taken in zip(scored, captured) if taken])
         m = self.metrics
         rows = sum(s.request.rows for s in scored)
         m.rows.inc(rows)
@@ -172,7 +173,7 @@ class Runtime:
     def record_feedback(self, body: bytes) -> Recorded:
         recorded, labels = self.feedback.record(body, self.served)
         if recorded.new and recorded.captured:
-            self.capture.add_labels(recorded.id, labels)
+            self.capture.add_labels(recorded.key, labels)
         return recorded
 
     def stop(self) -> None:

@@ -59,3 +59,9 @@ def test_bad_limits_and_unknown_flags_are_usage_errors(repo):
     for args in (("history", "--limit", "-1"), ("runs", "--limit", "x"), ("status", "--bogus")):
         proc = ct(repo, *args, check=False)
         assert proc.returncode == 2 and "usage: ct.py" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_in_a_project_never_run_says_to_run_dvc_repro(fresh_repo):
+    proc = ct(fresh_repo, "check")
+    assert proc.stdout.strip() == ("check: nothing new in data/incoming or data/labels; the pipeline has never run here: run "
+                                   "`dvc repro` to train the baseline (the first delivered file releases it)")

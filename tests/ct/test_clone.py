@@ -9,23 +9,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_project, ct, dvc, git, read_json, set_params, sha256, tags
+from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params, sha256, tags
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def origin(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(project, HOME): v1.0.0 and a drift retrain v1.1.0, pushed to the default remote under that HOME."""
-    home = tmp_path_factory.mktemp("home")
-    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("origin"))
+    """(project, HOME): v1.0.0 and a drift retrain v1.1.0, pushed to the default remote under that HOME
+    (read only: the tests pull from it)."""
+    return built_once(tmp_path_factory, "origin", lambda parent: _release_and_push(copy_project(baseline_repo, parent)))
+
+
+def _release_and_push(repo: Path) -> Path:
+    home = repo.parent / "home"
+    home.mkdir()
     (repo / ".dvc/config.local").unlink()  # the shipped default, not the test suite's store beside the project
     set_params(repo, ct__start_step=1)
     git("commit", "-qam", "drift from the first step", cwd=repo)
     ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", HOME=str(home))
     assert sorted(t for t in tags(repo) if t.startswith("model@")) == ["model@v1.0.0", "model@v1.1.0"]
     assert (home / ".dvcstore/ct/files/md5").is_dir()
-    return repo, home
+    return home
 
 
 def clone(origin_repo: Path, dest: Path) -> Path:

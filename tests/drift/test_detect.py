@@ -15,7 +15,7 @@ from tests.drift.frames import ONE_ZERO, mixed, spell_flag
 from tests.helpers import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml").drift
-FEATURE_KEYS = {"kind", "method", "score", "p_value", "p_adjusted", "effect", "threshold", "drifted"}
+FEATURE_KEYS = {"kind", "method", "score", "p_value", "p_adjusted", "effect", "threshold", "drifted", "counted"}
 
 
 def realized(performance: dict) -> dict:
@@ -28,7 +28,7 @@ def test_report_follows_the_contract_and_is_plain_json():
     report = json.loads(json.dumps(result.report))
     assert report == result.report
     assert set(report) == {"has_batch", "batch_rows", "reference_rows", "drift_score", "drifted_share", "n_features",
-                           "n_drifted", "features", "prediction", "performance", "multivariate"}
+                           "n_drifted", "n_counted", "features", "prediction", "performance", "multivariate"}
     assert (report["has_batch"], report["batch_rows"], report["reference_rows"]) == (True, 2000, 3000)
     assert report["n_features"] == 6 and all(set(f) == FEATURE_KEYS for f in report["features"].values())
     kinds = {n: (f["kind"], f["method"]) for n, f in report["features"].items()}
@@ -37,7 +37,12 @@ def test_report_follows_the_contract_and_is_plain_json():
                      "when": ("datetime", "wasserstein"), "city": ("categorical", "jensenshannon")}
     drifted = sorted(n for n, f in report["features"].items() if f["drifted"])
     assert drifted == ["city", "flag", "when", "x"]
-    assert report["n_drifted"] == 4 and report["drift_score"] == report["drifted_share"] == round(4 / 6, 6)
+    # The date drifted (time moved on) and is reported, but counts toward the decision only with drift.dates: count.
+    assert report["features"]["when"]["counted"] is False and report["n_counted"] == 5
+    assert report["n_drifted"] == 3 and report["drift_score"] == report["drifted_share"] == round(3 / 5, 6)
+    counted = detect.detect(mixed(3000, 0), mixed(2000, 1, shift=1.0), "target",
+                            PARAMS.model_copy(update={"dates": "count"})).report
+    assert (counted["n_drifted"], counted["drift_score"]) == (4, round(4 / 6, 6))
     assert report["features"]["y"]["p_value"] is None
     assert report["prediction"] is None and report["performance"]["labelled"] is False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ctml.config import load_params
 from ctml.drift import detect
@@ -40,3 +41,22 @@ def test_with_images_the_pngs_replace_the_previous_folder(tmp_path: Path):
     assert [p.name for p in pngs] == ["scores.png", "distributions.png"]
     assert all(p.read_bytes()[:8] == PNG for p in pngs)
     assert not (tmp_path / "plots/stale.png").exists()
+
+
+def test_distribution_files_name_their_feature_and_draw_dates_as_dates(tmp_path: Path):
+    features = _features()
+    write_plots(features, list(features), tmp_path / "plots", images=False)
+    when = pd.read_csv(tmp_path / "plots/distributions/when.csv")
+    assert list(when.columns) == ["feature", "kind", "bin", "order", "series", "share"]
+    assert set(when["feature"]) == {"when"} and set(when["kind"]) == {"datetime"} and set(when["series"]) == {"reference", "batch"}
+    assert when["bin"].str.fullmatch(r"\d{4}-\d\d-\d\d( \d\d:\d\d)?").all()  # a date, not epoch seconds
+    for series, shares in when.groupby("series")["share"]:
+        assert shares.sum() == pytest.approx(1.0, abs=1e-4), series
+    kinds = {f: r.kind for f, r in features.items()}
+    for name, kind in kinds.items():
+        frame = pd.read_csv(tmp_path / "plots/distributions" / f"{name}.csv")
+        assert set(frame["feature"]) == {name} and set(frame["kind"]) == {kind}
+        for _, series in frame.groupby("series"):  # bars in their bins' order
+            assert series["order"].tolist() == list(range(len(series)))
+    scores = pd.read_csv(tmp_path / "plots/scores.csv")
+    assert scores["rank"].tolist() == list(range(1, len(scores) + 1))

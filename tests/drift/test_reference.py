@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -108,3 +109,33 @@ def test_a_damaged_cache_entry_is_summarized_again_with_the_same_report(tracked:
     report, how = run(tracked, cache, batch, m)
     expected = "cached; predictions of this model computed" if damage == "truncated predictions" else "summarized and cached"
     assert how == expected and report == first
+
+
+def test_training_segments_are_the_source_rows_then_each_batch_still_in_the_training_data(tmp_path):
+    """Append: the head before the batches, then each batch. Window: batches the window cut into are head rows."""
+    from ctml.drift.reference import Segment, training_segments
+
+    rows = {"train.parquet": 1000, "batch-0001.parquet": 300, "batch-0002.parquet": 200}
+    files = [tmp_path / "batch-0001.parquet", tmp_path / "batch-0002.parquet"]
+    count = lambda path: rows[path.name]  # noqa: E731
+    assert training_segments(tmp_path / "train.parquet", files, count) == [
+        Segment("training data before CT batches", tmp_path / "train.parquet", 500), Segment("batch-0001.parquet", files[0]),
+        Segment("batch-0002.parquet", files[1])]
+    rows["train.parquet"] = 400  # a window of 400 rows: batch 2 whole, 200 rows of batch 1
+    assert training_segments(tmp_path / "train.parquet", files, count) == [
+        Segment("training data before CT batches", tmp_path / "train.parquet", 200), Segment("batch-0002.parquet", files[1])]
+    assert training_segments(tmp_path / "train.parquet", [], count) == [Segment("training data", tmp_path / "train.parquet")]
+
+
+def test_the_nearest_stretch_is_the_one_the_batch_is_like():
+    """A batch like the shifted stretch the model learnt from is nearest to it, a normal one to the source rows."""
+    from ctml.drift.reference import build
+
+    rng = np.random.default_rng(0)
+    normal = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600), "target": 0})
+    shifted = normal.assign(a=normal["a"] + 3)
+    refs = [build(normal.iloc[:400], "target", 100, 0), build(shifted.iloc[:200], "target", 100, 0)]
+    kinds = refs[0].kinds
+    params = PARAMS.drift
+    assert detect.nearest([r.summaries for r in refs], shifted.iloc[400:][list(kinds)], kinds, params) == 1
+    assert detect.nearest([r.summaries for r in refs], normal.iloc[400:][list(kinds)], kinds, params) == 0

@@ -29,7 +29,7 @@ def argv(repo: Path) -> list[str]:
             "--batches", str(repo / "data/batches"), "--checked", str(repo / "data/checked"), "--model", str(repo / "models/model.joblib"),
             "--meta", str(repo / "models/model.json"), "--production", str(repo / "models/production"),
             "--metrics", str(repo / "metrics/metrics.json"), "--schema", str(repo / "data/schema.json"),
-            "--out", str(repo / "metrics/drift.json"),
+            "--out", str(repo / "metrics/drift.json"), "--summary", str(repo / "metrics/drift_summary.json"),
             "--features", str(repo / "metrics/drift_features.json"), "--plots", str(repo / "metrics/drift_plots"),
             "--calibration", str(repo / "models/calibration.json"), "--cache", str(repo / ".ct/drift-cache")]
 

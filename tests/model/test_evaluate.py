@@ -124,7 +124,10 @@ def test_residual_rows_and_histogram() -> None:
     rows = residual_rows(pd.Series([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0]))
     assert rows.to_dict("list") == {"actual": [1.0, 2.0, 4.0], "predicted": [1.5, 2.0, 3.0], "residual": [-0.5, 0.0, 1.0]}
     hist = residual_histogram(rows["residual"], bins=3)
-    assert hist.to_dict("list") == {"residual": [-0.25, 0.25, 0.75], "count": [1, 1, 1]}
+    assert hist.to_dict("list") == {"bin_start": [-0.5, 0.0, 0.5], "bin_end": [0.0, 0.5, 1.0], "count": [1, 1, 1]}
+    wide = residual_histogram(pd.Series([-123.456789, 2.38, 20.3, 140.1]), bins=30)  # round edges, numeric, in order
+    assert wide["bin_start"].tolist()[:3] == [-130.0, -120.0, -110.0] and wide["bin_start"].is_monotonic_increasing
+    assert wide["count"].sum() == 4 and (wide["bin_end"] - wide["bin_start"]).nunique() == 1
 
 
 def test_every_metric_has_a_direction() -> None:

@@ -132,6 +132,17 @@ def test_accuracy_blocks_a_candidate_worse_than_production(params):
     assert gate.limit == pytest.approx(good_acc - 0.02, abs=1e-6)
 
 
+def test_a_lineage_first_model_is_held_to_a_naive_model_not_another_lineage(params):
+    train, test = numeric_frame(seed=0), numeric_frame(seed=1)
+    x, y = split_xy(test, "target")
+    good = gates.naive_gate(fit(params, train), x, y, train["target"], "accuracy")
+    majority = max(y.mean(), 1 - y.mean())  # the majority class of the training labels is the test's too here
+    assert (good.passed, good.limit) == (True, pytest.approx(majority, abs=0.02)) and good.value > 0.95
+    assert "first model of its lineage, not compared with another lineage's production" in good.detail
+    shrunk = gates.naive_gate(fit(params, train, C=1e-6), x, y, train["target"], "accuracy")  # one class: no better than naive
+    assert (shrunk.passed, shrunk.blocking) == (False, True)
+
+
 def test_accuracy_passes_within_tolerance_and_without_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")

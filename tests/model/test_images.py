@@ -27,7 +27,7 @@ def png_size(path: Path) -> tuple[int, int]:
         (importance_png, pd.DataFrame({"feature": ["x", "y"], "importance": [0.7, 0.3]})),
         (predicted_vs_actual_png, pd.DataFrame({"actual": [1.0, 2.0, 4.0], "predicted": [1.5, 2.0, 3.0]})),
         (residuals_png, pd.DataFrame({"predicted": [1.5, 2.0, 3.0], "residual": [-0.5, 0.0, 1.0]})),
-        (residual_hist_png, pd.DataFrame({"residual": [-0.25, 0.25, 0.75], "count": [1, 1, 1]})),
+        (residual_hist_png, pd.DataFrame({"bin_start": [-0.5, 0.0, 0.5], "bin_end": [0.0, 0.5, 1.0], "count": [1, 1, 1]})),
     ],
 )
 def test_plots_are_valid_pngs_with_stable_bytes(tmp_path: Path, draw, frame: pd.DataFrame) -> None:

@@ -7,19 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import yaml
 
 from tests.helpers import env, git, history, sha256, tags
-
-CT_TIMEOUT_S = 600
-
-
-
 
 def start_ct(repo: Path, *args: str, **extra_env: str) -> subprocess.Popen:
     """ct.py in its own session (process group), so a kill takes its dvc and stage children too."""
@@ -35,29 +29,6 @@ def kill_group(proc: subprocess.Popen) -> str:
         pass
     out, _ = proc.communicate(timeout=60)
     return out or ""
-
-
-def wait_for(condition: Callable[[], Any], proc: subprocess.Popen | None = None, deadline_s: float = 300,
-             what: str = "condition", poll_s: float = 0.002) -> Any:
-    """Poll `condition` until it is truthy; fail if the deadline passes or `proc` ends first."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"process ended (exit {proc.returncode}) before {what}:\n{out}")
-        time.sleep(poll_s)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-
-
-
-
-
-
-
-
 
 
 def snapshot(repo: Path) -> dict[str, Any]:

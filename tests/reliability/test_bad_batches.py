@@ -4,7 +4,6 @@ processed normally."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import ct, git, history
+from tests.helpers import built_once, copy_project, ct, git, history
 from tests.reliability.support import snapshot, tracked_changes
 
 pytestmark = pytest.mark.slow
@@ -63,7 +62,6 @@ CASES = {
     "-inf": ("batch.csv", lambda g: _csv(_with_cells(g, "worst area", [-np.inf])), "non-finite value -inf"),
     "absurd magnitude 1e300": ("batch.csv", lambda g: _csv(_with_cells(g, "mean area", [1e300])),
                                "value 1e+300 absurdly far outside the recorded range"),
-    "duplicate rows": ("batch.csv", lambda g: _csv(pd.concat([g.iloc[[0]]] * ROWS)), "rows are duplicates"),
     "semicolon delimiter": ("batch.csv", lambda g: _csv(g, sep=";"), "the file looks ';'-delimited"),
     "latin-1 encoding": ("batch.csv", lambda g: g.assign(region="Zürich").to_csv(index=False).encode("latin-1"),
                          "not UTF-8 text (invalid"),
@@ -88,7 +86,10 @@ def _feed(repo: Path, name: str, content: bytes) -> Path:
 def fed(released: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Every bad batch through `ct.py check`, one after another in one project (as a cron job would
     meet them), then a good one; per case what was fed, printed and left behind."""
-    repo = shutil.copytree(released, tmp_path_factory.mktemp("bad-batches") / "project", symlinks=True)
+    return built_once(tmp_path_factory, "bad-batches", lambda parent: _feed_every_case(copy_project(released, parent)))
+
+
+def _feed_every_case(repo: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for case, (name, make, _) in CASES.items():
         content = make(_good(repo))
@@ -100,7 +101,7 @@ def fed(released: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
                          "after": snapshot(repo), "row": history(repo).iloc[-1].to_dict(),
                          "incoming": sorted(p.name for p in (repo / "data/incoming").glob("batch.*")),
                          "changes": tracked_changes(repo), "commit": git("log", "-1", "--format=%s", cwd=repo).stdout.strip()}
-    return repo, results
+    return results
 
 
 @pytest.mark.parametrize("case", list(CASES))

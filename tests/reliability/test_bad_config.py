@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import ct, git
+from tests.helpers import copy_project, ct, git
 from tests.reliability.support import snapshot
 
 pytestmark = pytest.mark.slow
@@ -65,9 +65,7 @@ def _break(repo: Path, change: Any) -> None:
 @pytest.fixture(scope="module")
 def project(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One copy for the module: every case breaks params.yaml, runs ct.py, and restores it."""
-    import shutil
-
-    return shutil.copytree(released, tmp_path_factory.mktemp("config") / "project", symlinks=True)
+    return copy_project(released, tmp_path_factory.mktemp("config"))
 
 
 @pytest.mark.parametrize("command", [("simulate", "--steps", "1", "--batch-size", "50"), ("check",)], ids=["simulate", "check"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ct, env, git, history, tags
-from tests.reliability.support import check_history, check_releases, start_ct, tracked_changes, wait_for
+from tests.helpers import ct, env, git, history, tags, wait_for
+from tests.reliability.support import check_history, check_releases, start_ct, tracked_changes
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,8 @@ def test_check_while_a_simulation_holds_the_lock(released_repo: Path) -> None:
     repo = released_repo
     runner = start_ct(repo, *SIMULATE)
     lock = repo / ".ct.lock"
-    wait_for(lambda: lock.exists() and lock.read_text().strip() == str(runner.pid), runner, what="the CT lock")
+    wait_for(lambda: lock.exists() and lock.read_text().strip() == str(runner.pid), proc=runner, what="the CT lock",
+             timeout=300, every=0.002)
     busy = ct(repo, "check", check=False)
     still_running = runner.poll() is None
     out, _ = runner.communicate(timeout=600)

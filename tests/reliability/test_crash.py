@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params, store, tags
-from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes, wait_for
+from tests.helpers import ct, git, history, set_params, store, tags, wait_for
+from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes
 from tests.standins import posted, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_sigkill_mid_retrain_then_the_next_run_recovers(drifting: Path, moment: 
     reached = observe(repo)
 
     proc = start_ct(repo, *RETRAIN)
-    wait_for(reached, proc, what=moment)
+    wait_for(reached, proc=proc, what=moment, timeout=300, every=0.002)
     out = kill_group(proc)
     assert "RETRAINED" not in out and "CT summary" not in out, out
 
@@ -153,7 +153,7 @@ def test_after_recovery_a_retrain_releases_normally(drifting: Path) -> None:
     """Killed once mid-`dvc repro`, the same drift is retrained and released by the next run."""
     repo = drifting
     proc = start_ct(repo, *RETRAIN)
-    wait_for(_replaced(repo / "models/model.joblib"), proc, what="the candidate model")
+    wait_for(_replaced(repo / "models/model.joblib"), proc=proc, what="the candidate model", timeout=300, every=0.002)
     kill_group(proc)
     with webhook_receiver() as (url, received):
         out = ct(repo, *RETRAIN, CT_ALERT_WEBHOOK=url).stdout

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import env, history, read_json, tags
+from tests.helpers import env, history, read_json, tags, wait_for
 from tests.serve.conftest import served_copy
-from tests.serving import infer, poll, sample_rows, start
+from tests.serving import infer, sample_rows, start
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,8 @@ def drifted(repo: Path) -> tuple[pd.DataFrame, pd.Series]:
     return shifted, test[schema["target"]]
 
 
-def test_served_traffic_is_monitored_labelled_and_retrained_on(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path, serve__capture_rows=ROWS, serve__capture_seconds=2,
+def test_served_traffic_is_monitored_labelled_and_retrained_on(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path, serve__capture_rows=ROWS, serve__capture_seconds=2,
                        serve__reload_interval_s=0.5, ct__watch_interval_s=1)
     server = start(repo)
     watch = subprocess.Popen([sys.executable, "ct.py", "watch"], cwd=repo, env=env(), stdout=subprocess.PIPE,
@@ -49,19 +49,19 @@ def test_served_traffic_is_monitored_labelled_and_retrained_on(released_repo: Pa
                 reply = infer(c, repo, rows.iloc[start_row:start_row + PER_REQUEST], f"loop-{start_row}")
                 statuses.append(reply.status_code)
                 assert reply.json()["model_version"] == "v1.0.0"
-            poll(lambda: (h := history_or_none(repo)) is not None and h["file"].fillna("").astype(str).str.startswith("data/incoming/serve-").any(),
+            wait_for(lambda: (h := history_or_none(repo)) is not None and h["file"].fillna("").astype(str).str.startswith("data/incoming/serve-").any(),
                  timeout=240)
             for start_row in range(0, ROWS, PER_REQUEST):
                 fed = c.post("/feedback", json={"id": f"loop-{start_row}",
                                                 "labels": labels.iloc[start_row:start_row + PER_REQUEST].tolist()})
                 statuses.append(fed.status_code)
-            poll(lambda: "model#prod#2" in tags(repo), timeout=300)
+            wait_for(lambda: "model#prod#2" in tags(repo), timeout=300)
 
             def answered_by_new() -> bool:
                 reply = infer(c, repo, sample_rows(repo).iloc[:1])
                 statuses.append(reply.status_code)
                 return reply.json().get("model_version") == "v1.1.0"
-            poll(answered_by_new, timeout=30, every=0.5)
+            wait_for(answered_by_new, timeout=30, every=0.5)
     finally:
         watch.terminate()
         watch_out = watch.communicate(timeout=120)[0]
@@ -74,7 +74,7 @@ def test_served_traffic_is_monitored_labelled_and_retrained_on(released_repo: Pa
     assert late["labelled_rows"] == ROWS and 0 <= late["batch_accuracy"] <= 1
     assert late["retrained"] and late["model_version"] == "v1.1.0"
     model = read_json(repo / "models/production/model.json")
-    assert model["model_sha256"] != read_json(released_repo / "models/production/model.json")["model_sha256"]
+    assert model["model_sha256"] != read_json(released / "models/production/model.json")["model_sha256"]
     assert not np.isnan(late["batch_accuracy"])
 
 

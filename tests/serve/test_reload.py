@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from ctml.serve.protocol import row_bodies
-from tests.helpers import ct, tags
+from tests.helpers import ct, tags, wait_for
 from tests.serve.conftest import served_copy
-from tests.serving import kinds, poll, sample_rows, start
+from tests.serving import kinds, sample_rows, start
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +52,18 @@ class Load:
         return self.answers
 
 
-def test_release_and_rollback_are_served_without_a_failed_request(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path, serve__reload_interval_s=0.5, ct__start_step=1)
+def test_release_and_rollback_are_served_without_a_failed_request(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path, serve__reload_interval_s=0.5, ct__start_step=1)
     server = start(repo)
     rows = sample_rows(repo)
     load = Load(server.url, row_bodies(rows, kinds(repo)))
     try:
-        poll(lambda: load.latest() == "v1.0.0")
+        wait_for(lambda: load.latest() == "v1.0.0")
         ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")  # drift -> retrain -> v1.1.0
         assert "model#prod#2" in tags(repo)
-        poll(lambda: load.latest() == "v1.1.0", timeout=30)
+        wait_for(lambda: load.latest() == "v1.1.0", timeout=30)
         ct(repo, "rollback")
-        poll(lambda: load.latest() == "v1.0.0" and len(load.answers) > 0, timeout=30)
+        wait_for(lambda: load.latest() == "v1.0.0" and len(load.answers) > 0, timeout=30)
         released_at = next(i for i, (_, v) in enumerate(load.answers) if v == "v1.1.0")
     finally:
         answers = load.finish()

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import read_json
+from tests.helpers import read_json, wait_for
 from tests.serve.conftest import served_copy
-from tests.serving import Server, infer, kinds, metric, poll, start, sample_rows
+from tests.serving import Server, infer, kinds, metric, start, sample_rows
 
 
 @pytest.fixture(scope="module")
-def project(released_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return served_copy(released_repo, tmp_path_factory.mktemp("serve"), serve__capture_rows=5, serve__capture_seconds=0.5,
+def project(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return served_copy(released, tmp_path_factory.mktemp("serve"), serve__capture_rows=5, serve__capture_seconds=0.5,
                        serve__max_body_mb=0.05)
 
 
@@ -138,7 +138,7 @@ def test_feedback_is_recorded_once_and_conflicts_are_refused(client, project: Pa
     again = post({"id": "fb-1", "labels": [1, 0, 1]})
     assert again.status_code == 200 and again.json()["recorded"] is False
     assert post({"id": "fb-1", "labels": [0, 0, 1]}).status_code == 409
-    labels = poll(lambda: [pd.read_parquet(p) for p in (project / "data/labels").glob("serve-*-labels.parquet")])
+    labels = wait_for(lambda: [pd.read_parquet(p) for p in (project / "data/labels").glob("serve-*-labels.parquet")])
     fed = pd.concat(labels)
     assert fed.set_index("_ct_request_id")["target"].to_dict() == {"fb-1/0": 1, "fb-1/1": 0, "fb-1/2": 1}
 
@@ -146,7 +146,7 @@ def test_feedback_is_recorded_once_and_conflicts_are_refused(client, project: Pa
 def test_captured_rows_reach_the_inbox_with_their_request_metadata(client, project: Path):
     rows = sample_rows(project).iloc[20:26]
     reply = infer(client, project, rows, "cap-1").json()
-    files = poll(lambda: [p for p in (project / "data/incoming").glob("serve-*-rows.parquet")
+    files = wait_for(lambda: [p for p in (project / "data/incoming").glob("serve-*-rows.parquet")
                           if "cap-1/0" in set(pd.read_parquet(p)["_ct_request_id"])])
     captured = pd.read_parquet(files[0]).set_index("_ct_request_id").loc[[f"cap-1/{i}" for i in range(6)]]
     assert captured["_ct_prediction"].tolist() == reply["outputs"][0]["data"]

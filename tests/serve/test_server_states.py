@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.helpers import ct, git, read_json
+from tests.helpers import ct, git, read_json, wait_for
 from tests.serve.conftest import served_copy
-from tests.serving import infer, metric, poll, sample_rows, start
+from tests.serving import infer, metric, sample_rows, start
 
 
 def test_before_any_release_the_server_is_live_but_not_ready(repo: Path):
@@ -28,8 +28,8 @@ def test_before_any_release_the_server_is_live_but_not_ready(repo: Path):
     assert "live, not ready" in server.log()
 
 
-def test_a_tampered_production_model_is_refused_at_start(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path)
+def test_a_tampered_production_model_is_refused_at_start(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path)
     model = repo / "models/production/model.joblib"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -40,20 +40,20 @@ def test_a_tampered_production_model_is_refused_at_start(released_repo: Path, tm
     assert proc.stderr.count("\n") == 1 and "does not match" in proc.stderr and "refusing to load" in proc.stderr
 
 
-def test_a_port_in_use_is_one_line_and_exit_1(released_repo: Path):
+def test_a_port_in_use_is_one_line_and_exit_1(released: Path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = ct(released_repo, "serve", "--port", str(port), check=False)
+        proc = ct(released, "serve", "--port", str(port), check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == \
         f"error: --port {port}: 127.0.0.1:{port} is in use (another server?); pick another port or stop it"
-    bad = ct(released_repo, "serve", "--port", "70000", check=False)
+    bad = ct(released, "serve", "--port", "70000", check=False)
     assert bad.returncode == 1 and "--port 70000: must be 0-65535" in bad.stderr
 
 
-def test_an_inbox_it_cannot_write_is_counted_and_serving_goes_on(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path, serve__capture_rows=2, serve__capture_seconds=0.2)
+def test_an_inbox_it_cannot_write_is_counted_and_serving_goes_on(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path, serve__capture_rows=2, serve__capture_seconds=0.2)
     inbox = repo / "data/incoming"
     for f in inbox.iterdir():
         f.unlink()
@@ -67,7 +67,7 @@ def test_an_inbox_it_cannot_write_is_counted_and_serving_goes_on(released_repo: 
             def failed() -> str | None:
                 text = c.get("/metrics").text
                 return text if metric(text, "ct_serve_capture_failures_total") >= 1 else None
-            text = poll(failed)
+            text = wait_for(failed)
             assert metric(text, "ct_serve_capture_dropped_rows_total") >= 2
             assert infer(c, repo, sample_rows(repo).iloc[:1]).status_code == 200
     finally:
@@ -75,8 +75,8 @@ def test_an_inbox_it_cannot_write_is_counted_and_serving_goes_on(released_repo: 
     assert "capture: cannot write" in server.log()
 
 
-def test_sigterm_drains_flushes_the_buffer_and_exits_0(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path, serve__capture_rows=10_000, serve__capture_seconds=3600)
+def test_sigterm_drains_flushes_the_buffer_and_exits_0(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path, serve__capture_rows=10_000, serve__capture_seconds=3600)
     server = start(repo)
     with server.client() as c:
         for i in range(5):
@@ -88,13 +88,13 @@ def test_sigterm_drains_flushes_the_buffer_and_exits_0(released_repo: Path, tmp_
     assert time.monotonic() - start_s < 10
     files = list((repo / "data/incoming").glob("serve-*-rows.parquet"))
     assert len(files) == 1 and sorted(pd.read_parquet(files[0])["_ct_request_id"]) == [f"term-{i}/0" for i in range(5)]
-    summary = poll(lambda: [line for line in server.out if line.startswith("stopped: ")])
+    summary = wait_for(lambda: [line for line in server.out if line.startswith("stopped: ")])
     assert "5 rows scored, 5 captured" in summary[0]
 
 
 
-def test_a_new_version_failing_its_integrity_check_is_not_loaded(released_repo: Path, tmp_path: Path):
-    repo = served_copy(released_repo, tmp_path, serve__reload_interval_s=0.2)
+def test_a_new_version_failing_its_integrity_check_is_not_loaded(released: Path, tmp_path: Path):
+    repo = served_copy(released, tmp_path, serve__reload_interval_s=0.2)
     server = start(repo)
     try:
         # A release of "v1.1.0" whose recorded sha256 is not the model file's: tags and model.json agree, the bytes do not.
@@ -105,7 +105,7 @@ def test_a_new_version_failing_its_integrity_check_is_not_loaded(released_repo: 
         git("tag", "-a", "model@v1.1.0", "-m", "bad", cwd=repo)
         git("tag", "-a", "model#prod#2", "-m", "promote v1.1.0", cwd=repo)
         with server.client() as c:
-            poll(lambda: metric(c.get("/metrics").text, "ct_serve_reloads_total", result="failed") >= 1)
+            wait_for(lambda: metric(c.get("/metrics").text, "ct_serve_reloads_total", result="failed") >= 1)
             reply = infer(c, repo, sample_rows(repo).iloc[:1])
             assert reply.status_code == 200 and reply.json()["model_version"] == "v1.0.0"
     finally:
@@ -113,9 +113,9 @@ def test_a_new_version_failing_its_integrity_check_is_not_loaded(released_repo: 
     assert "not loading v1.1.0" in server.log() and "still serving v1.0.0" in server.log()
 
 
-def test_feedback_for_uncaptured_rows_is_accepted_and_expired_ids_are_refused(released_repo: Path, tmp_path: Path):
+def test_feedback_for_uncaptured_rows_is_accepted_and_expired_ids_are_refused(released: Path, tmp_path: Path):
     # capture nothing; forget requests after 0.0005 h (1.8 s)
-    repo = served_copy(released_repo, tmp_path, serve__capture_sample=0.0, serve__feedback_retention_hours=0.0005,
+    repo = served_copy(released, tmp_path, serve__capture_sample=0.0, serve__feedback_retention_hours=0.0005,
                        serve__capture_seconds=0.2, serve__reload_interval_s=0.2)
     server = start(repo)
     try:
@@ -125,7 +125,7 @@ def test_feedback_for_uncaptured_rows_is_accepted_and_expired_ids_are_refused(re
             assert reply.status_code == 200 and reply.json() == {"id": "uncaptured", "rows": 2, "recorded": True,
                                                                  "captured": False}
             assert infer(c, repo, sample_rows(repo).iloc[:1], "late").status_code == 200
-            expired = poll(lambda: (r := c.post("/feedback", json={"id": "late", "labels": [1]})).status_code == 404 and r)
+            expired = wait_for(lambda: (r := c.post("/feedback", json={"id": "late", "labels": [1]})).status_code == 404 and r)
             assert "serve.feedback_retention_hours" in expired.json()["error"]
             assert metric(c.get("/metrics").text, "ct_serve_captured_rows_total") == 0
     finally:

@@ -58,7 +58,7 @@ def test_violation_is_one_line_with_a_way_out_and_keeps_files(tmp_path: Path, ca
     capsys.readouterr()
     before = {p.name: p.read_bytes() for p in (tmp_path / "schema.json", tmp_path / "validation.json")}
     bad = good().assign(c=["a", "b", "zebra", None])
-    assert run(tmp_path, bad) == 1
+    assert run(tmp_path, bad, validate_={"max_unknown_category_share": 0.0}) == 1  # default 1.0: drift, not breakage
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'raw.parquet'}: column 'c': unknown category 'zebra'")
     assert f"all of them in {tmp_path / 'problems.txt'}; if the change is intended, delete {tmp_path / 'schema.json'}" in err
@@ -140,7 +140,8 @@ def test_every_problem_is_in_the_file_each_naming_its_key(tmp_path: Path, capsys
     wide = pd.DataFrame({f"c{i}": ["a", "b"] * 30 for i in range(34)} | {"y": [0, 1] * 30})
     assert run(tmp_path, wide) == 0
     capsys.readouterr()
-    assert run(tmp_path, wide.assign(**{f"c{i}": ["a", "new"] * 30 for i in range(34)})) == 1
+    assert run(tmp_path, wide.assign(**{f"c{i}": ["a", "new"] * 30 for i in range(34)}),
+               validate_={"max_unknown_category_share": 0.0}) == 1
     err = capsys.readouterr().err
     assert "(+33 more); all of them in" in err and err.count("\n") == 1
     lines = (tmp_path / "problems.txt").read_text().splitlines()
@@ -158,9 +159,10 @@ def test_ranges_follow_the_training_data(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def messy(n: int = 80) -> pd.DataFrame:
-    """A first run on a new source: a CSV's index, a column of ids, free text, a mostly empty column."""
+    """A first run on a new source: a CSV's index, row numbers, a day count (a feature), free text, a
+    mostly empty column."""
     rng = np.random.default_rng(1)
-    return pd.DataFrame({"Unnamed: 0": np.arange(n, dtype="float64"), "order": 1000.0 + 3 * np.arange(n),
+    return pd.DataFrame({"Unnamed: 0": np.arange(n, dtype="float64"), "row": 1.0 + np.arange(n), "day": 730000.0 + np.arange(n),
                          "note": [f"called on day {i}" for i in range(n)], "sparse": [1.0] * 5 + [np.nan] * (n - 5),
                          "x": rng.normal(size=n), "city": rng.choice(["oslo", "rome"], n), "y": rng.integers(0, 2, n)})
 
@@ -169,16 +171,29 @@ def test_a_first_run_excludes_what_is_no_feature_with_a_warning(tmp_path: Path, 
     assert run(tmp_path, messy()) == 0
     out = capsys.readouterr().out
     schema = yaml.safe_load((tmp_path / "schema.json").read_text())
-    assert set(schema["columns"]) == {"x", "city"}
+    assert set(schema["columns"]) == {"day", "x", "city"}  # a day count is whole, unique and increasing: still a feature
     reasons = schema["excluded"]
     assert reasons["Unnamed: 0"].startswith("row identifier: unnamed column of row numbers (a CSV written with its index)")
-    assert reasons["order"].startswith("row identifier: unique per row and increasing; name it in data.id_column")
-    assert reasons["note"] == ("free text or an identifier, not a category: 100% of its values are distinct, "
-                               "above validate.max_distinct_share 0.9")
+    assert reasons["row"] == ("row identifier: its values are the row positions; to keep it as a feature list it in "
+                              "data.features (or name it in data.id_column to confirm it is an identifier)")
+    assert reasons["note"] == ("free text or names, not a category: 100% of its values are distinct, "
+                               "above validate.max_distinct_share 0.5; to keep it list it in data.features")
     assert reasons["sparse"] == "mostly empty: 94% missing, above validate.max_missing_share 0.5"
     assert out.count("validate: warning: column ") == 4 and "(recorded now)" in out
     assert (tmp_path / "problems.txt").read_text().count("warning: column") == 4
     assert yaml.safe_load((tmp_path / "validation.json").read_text())["excluded"] == 4
+
+
+def test_data_features_and_exclude_say_which_columns_are_features(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run(tmp_path, messy(), features=["row", "note", "x"]) == 0
+    schema = yaml.safe_load((tmp_path / "schema.json").read_text())
+    assert set(schema["columns"]) == {"row", "note", "x"} and schema["features"] == ["row", "note", "x"]
+    assert schema["excluded"]["city"] == "not listed in data.features"
+    assert run(tmp_path, messy(), exclude=["day"]) == 0 and "(recorded now)" in capsys.readouterr().out
+    schema = yaml.safe_load((tmp_path / "schema.json").read_text())
+    assert set(schema["columns"]) == {"x", "city"} and schema["excluded"]["day"] == "left out by data.exclude"
+    assert run(tmp_path, messy(), features=["x", "cty"]) == 1
+    assert capsys.readouterr().err.startswith("error: data.features: 'cty' is not a feature column of data/source/t.csv")
 
 
 def test_a_small_file_is_not_searched_for_identifiers(tmp_path: Path) -> None:

@@ -32,9 +32,8 @@ def numeric(metrics: dict, prefix: str) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_pipeline_and_ct_exported_to_mlflow_and_read_back(fresh_repo: Path) -> None:
-    repo = fresh_repo
-    dvc("repro", cwd=repo, **ON)
+def test_pipeline_and_ct_exported_to_mlflow_and_read_back(repo: Path) -> None:
+    """The baseline's `dvc repro` (tracked, CT_TRACKING=on), exported; then a CT simulation, exported again."""
     client, runs = exported(repo)
     scores = numeric(read_json(repo / "metrics" / "metrics.json"), "metrics")
     (evaluate,) = [r for r in runs if r.data.tags["stage"] == "evaluate"]

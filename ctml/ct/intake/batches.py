@@ -5,6 +5,12 @@ A delivered batch may carry columns that are not data: the row identifier (`data
 the reserved metadata columns (`ctml.ct.records.RESERVED_COLUMNS`, e.g. the server's request id).
 They are set aside as the batch's `keys` before the check (so they never fail it), kept row by row
 for joining delayed labels, and never staged for drift or folded into training data.
+
+Rows that repeat within a batch are data, measured as they are: served traffic repeats itself (clients
+send the same input again) and a resampled test batch does too; a rule that quarantined a batch of
+mostly repeated rows quarantined every capture of `ct.py serve` under such a load, and then the labels
+fed back for it. A file delivered twice is still caught by its content hash, and retraining on the
+same data by the release's same-data guard.
 """
 from __future__ import annotations
 
@@ -22,7 +28,6 @@ from ctml.data.tables import cast_to_kinds
 from ctml.io import read_json
 from ctml.data.schema import check_frame, recorded_date_formats, recorded_kinds, row_faults
 
-MAX_DUPLICATE_SHARE = 0.5  # a batch mostly made of repeated rows is a feed fault, not production data
 MB = 1 << 20
 
 
@@ -43,7 +48,7 @@ def prepare_batch(frame: pd.DataFrame, ctx: Context, source: Path | None = None,
     keys, aside = key_columns(list(kept.columns), schema, ctx.params.data.id_column)
     data = kept.drop(columns=aside)
     typed, _ = cast_to_kinds(data, recorded_kinds(schema), label=schema["target"], date_formats=recorded_date_formats(schema))
-    problems = problems + check_frame(typed, schema, vp, require_target=False) or duplicate_problem(typed)
+    problems = problems + check_frame(typed, schema, vp, require_target=False)
     return Batch(source, frame, None if problems else typed.reset_index(drop=True), problems,
                  dropped=None if problems else dropped, keys=kept[keys] if keys else None, rows=len(kept),
                  labelled=schema["target"] in typed.columns)
@@ -64,11 +69,5 @@ def split_broken_rows(frame: pd.DataFrame, schema: dict[str, Any], vp: ValidateP
     dropped.insert(0, "_reason", reasons[bad])
     dropped.insert(0, "_row", dropped.index)
     return frame[~bad].reset_index(drop=True), dropped.reset_index(drop=True), []
-
-
-def duplicate_problem(frame: pd.DataFrame) -> list[str]:
-    """The duplicate-rows rule, as a problem list (empty when the batch passes)."""
-    share = float(frame.duplicated().mean())
-    return [f"{share:.0%} of rows are duplicates (rule: at most half)"] if share > MAX_DUPLICATE_SHARE else []
 
 

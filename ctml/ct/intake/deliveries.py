@@ -10,9 +10,10 @@ was interrupted and undone) does not count as processed: the same bytes delivere
 """
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ctml import layout
 from ctml.ct import history
@@ -30,7 +31,10 @@ from ctml.ct.step.labels import run_label_step
 from ctml.ct.records import DELIVERED, StepRecord
 from ctml.ct.intake.loop import Work, run_command, run_steps
 from ctml.ct.step.run import new_record, run_step
-from ctml.io import sha256_file
+from ctml.ct.repo import lock
+from ctml.ct.repo.vcs import git
+from ctml.ct.step.quarantine import quarantine
+from ctml.io import shown
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
 
@@ -51,22 +55,80 @@ def processed(root: Path) -> dict[str, int]:
     return seen
 
 
-def deliveries(ctx: Context, pending: list[Delivery]) -> Iterator[Work]:
-    """One unit of work per delivery, in order (`loop.run_steps` runs them): a file whose bytes were
-    processed before is a duplicate; a processed file leaves its inbox (archived, or quarantined)."""
+def deliveries(ctx: Context, pending: list[Delivery]) -> tuple[Iterator[Work], Callable[[StepRecord], None]]:
+    """One unit of work per delivery, in order (`loop.run_steps` runs them), and what follows each
+    step's history row (`after`).
+
+    Per file: taken once settled (`inbox.settled`), hashed, marked in flight (what recovery finishes
+    or undoes), stepped; then its history row; then (`after`) archived and unmarked. The row before
+    the archive: a kill in between leaves the file in the inbox, a duplicate of a recorded step,
+    never an archived file without a row. A file whose bytes were processed before is a duplicate; a
+    file that fails in a way no check foresaw (an I/O error, a name) is set aside with one line and
+    the loop goes on.
+    """
     seen = processed(ctx.root)
-    for delivery in pending:
-        def unit(step: int, delivery: Delivery = delivery) -> StepRecord | None:
-            if not delivery.path.exists():  # taken away since the inbox was listed
-                return None
-            sha = sha256_file(delivery.path)
-            record = one_step(ctx, step, delivery, sha, seen)
-            if delivery.path.exists():  # not quarantined: out of the inbox, beside its step number and hash
-                inbox.archive(ctx.root, delivery, step, sha)
-            if record.status not in NOT_PROCESSED:
-                seen.setdefault(sha, step)
-            return record
-        yield unit
+    taken: dict[int, tuple[Delivery, str, bool]] = {}  # step -> (delivery, sha256, changed while processed)
+
+    def units() -> Iterator[Work]:
+        for delivery in pending:
+            def unit(step: int, delivery: Delivery = delivery) -> StepRecord | None:
+                if not os.path.lexists(delivery.path):  # taken away since the inbox was listed
+                    return None
+                if not inbox.settled(delivery, ctx.params.ct.settle_s):
+                    ctx.say(f"{delivery.rel}: still being written (changed within ct.settle_s); taken once it settles")
+                    return None
+                try:
+                    sha = inbox.digest(delivery)
+                except OSError as exc:
+                    ctx.say(f"error: {delivery.rel}: {exc.strerror or exc}; skipped, left as it is")
+                    return None
+                if ctx.commit:
+                    lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": DELIVERED[delivery.kind],
+                                                  "file": delivery.rel, "file_sha256": sha, "delivery": True,
+                                                  "head": git(ctx.root, "rev-parse", "HEAD")})
+                try:
+                    record = one_step(ctx, step, delivery, sha, seen)
+                except (OSError, UnicodeError) as exc:
+                    record = set_aside(ctx, step, delivery, sha, exc)
+                record.file, record.note = shown(record.file), shown(record.note)
+                changed = os.path.lexists(delivery.path) and not inbox.unchanged(delivery)
+                if changed:
+                    record.note += "; the file changed while it was processed: left in the inbox, taken again once it settles"
+                taken[step] = (delivery, sha, changed)
+                return record
+            yield unit
+
+    def after(record: StepRecord) -> None:
+        delivery, sha, changed = taken.pop(record.step)
+        if os.path.lexists(delivery.path) and not changed:  # not quarantined: out of the inbox, beside its step and hash
+            try:
+                inbox.archive(ctx.root, delivery, record.step, sha)
+            except OSError as exc:
+                ctx.say(f"error: {delivery.rel}: not archived ({exc.strerror or exc}); left in the inbox, a duplicate of "
+                        f"step {record.step}")
+        lock.finish_delivery(ctx.root)
+        if record.status not in NOT_PROCESSED:
+            seen.setdefault(sha, record.step)
+
+    return units(), after
+
+
+def set_aside(ctx: Context, step: int, delivery: Delivery, sha: str, exc: Exception) -> StepRecord:
+    """A step that failed on its file in a way no check foresaw: its work undone, the file quarantined
+    with the error as its reason (so the next look does not fail on it again)."""
+    from ctml.ct.repo.vcs import restore_state
+
+    if ctx.commit:
+        restore_state(ctx.root, keep=layout.CT_RECORDS)
+    record = new_record(ctx, step, DELIVERED[delivery.kind], delivery.rel, sha)
+    problem = shown(f"{delivery.rel}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        where = quarantine(ctx, step, Batch(delivery.path, None, None, [problem]), delivery.rel)
+    except OSError as again:
+        record.status, record.note = "failed", f"{problem}; not quarantined either ({again.strerror or again}): left as it is"
+        return record
+    record.status, record.note = "quarantined", f"{problem} -> {where.relative_to(ctx.root)}"
+    return record
 
 
 def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[str, int]) -> StepRecord:
@@ -82,12 +144,17 @@ def one_step(ctx: Context, step: int, delivery: Delivery, sha: str, seen: dict[s
 
 def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
     """A whole `ct.py check` (one round of `ct.py watch`) once the lock is held: every ready delivery,
-    one step each, through the one step loop; the exit code says what needs attention."""
+    one step each, through the one step loop; the exit code says what needs attention. An inbox a
+    processed file could not leave (read-only, another filesystem) is refused before anything runs."""
+    if inbox.pending(ctx.root):
+        inbox.check_places(ctx.root)
+
     def steps() -> list[StepRecord]:
         found = trial.in_force(ctx)  # a shadow whose model file is missing or changed: refused, one line
         pending = inbox.pending(ctx.root)
         decided = decide_shadow(ctx, found, pending) if found is not None else None
-        return ([decided] if decided else []) + run_steps(ctx, deliveries(ctx, pending), len(pending), stop)
+        work, after = deliveries(ctx, pending)
+        return ([decided] if decided else []) + run_steps(ctx, work, len(pending), stop, after)
 
     return run_command(ctx, "check", steps, "check summary")
 
@@ -114,7 +181,7 @@ def read_delivered(ctx: Context, path: Path) -> Batch:
         return Batch(path, None, None, [f"{path.name}: {size / MB:.1f} MB, above ct.max_batch_mb ({limit:g}): too big to "
                                         "check in memory (compute.engine: dask checks it a partition at a time)"])
     try:
-        frame = read_table(path)
+        frame = read_table(path, ctx.params.data.csv.model_dump())
     except UserError as exc:
         return Batch(path, None, None, [str(exc).replace(f"{ctx.root}/", "")])  # the file named as delivered
     return prepare_batch(frame, ctx, source=path)

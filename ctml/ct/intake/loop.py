@@ -24,9 +24,11 @@ from ctml.ct.step.run import record_step, redraw_timeline
 Work = Callable[[int], "StepRecord | None"]
 
 
-def run_steps(ctx: Context, work: Iterable[Work], total: int, stop: threading.Event | None = None) -> list[StepRecord]:
+def run_steps(ctx: Context, work: Iterable[Work], total: int, stop: threading.Event | None = None,
+              after: Callable[[StepRecord], None] | None = None) -> list[StepRecord]:
     """Each unit of work as the next step of the history, in order: its alerts sent, its history row
-    appended (and logged), its progress line printed. Stops between steps once `stop` is set."""
+    appended (and logged), then `after` (a delivery archived once its row is written), its progress
+    line printed. Stops between steps once `stop` is set."""
     from ctml.ct.reporting.console import progress_line
 
     first = history.next_step(ctx.path(layout.HISTORY))
@@ -40,6 +42,8 @@ def run_steps(ctx: Context, work: Iterable[Work], total: int, stop: threading.Ev
             continue
         send_step_alerts(ctx, record)
         record_step(ctx, record)
+        if after is not None:
+            after(record)
         records.append(record)
         ctx.say(progress_line(len(records), total, record, time.perf_counter() - tick))
     return records
@@ -81,8 +85,9 @@ def run_command(ctx: Context, label: str, steps: Callable[[], list[StepRecord]],
         records = steps()
         if records:
             redraw_timeline(ctx)
-        if ctx.commit and records:
-            numbers = f"step {records[0].step}" if len(records) == 1 else f"steps {records[0].step}-{records[-1].step}"
+        if ctx.commit:  # also what a recovery at start recorded: `git status` clean after every command
+            numbers = "recovery" if not records else f"step {records[0].step}" if len(records) == 1 else \
+                f"steps {records[0].step}-{records[-1].step}"
             commit_state(ctx.root, f"ct: record {numbers} ({label})")
         run_log.log("ct/summary", {"steps": len(records), "retrains": sum(r.retrained for r in records),
                                    "versions": ",".join(ctx.created), "scenario": label})

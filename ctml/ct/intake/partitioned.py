@@ -6,7 +6,7 @@ Each partition (`compute.partition_rows` rows) is typed and held to the schema a
 every partition passed: a bad partition anywhere quarantines the whole file and nothing is staged,
 so such a batch is never half-checked or half-folded. The drift stage then reads the staged file
 partitioned (its dask engine). Rules over the whole batch are applied per partition here (missing
-shares, duplicate rows); its rows are not kept for delayed labels (they would not fit either).
+shares); its rows are not kept for delayed labels (they would not fit either).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def stage_partitioned(ctx: Context, path: Path) -> Batch:
         with atomic_path(ctx.path(layout.STAGED_BATCH)) as tmp:
             writer = None
             try:
-                for chunk in read_table_chunks(path, ctx.params.compute.partition_rows):
+                for chunk in read_table_chunks(path, ctx.params.compute.partition_rows, ctx.params.data.csv.model_dump()):
                     part = prepare_batch(chunk, ctx, source=path, schema=schema)
                     if part.problems:
                         raise _Refused(f"rows {rows + 1}-{rows + len(chunk)}: {part.problems[0]}")

@@ -2,20 +2,18 @@
 from __future__ import annotations
 
 from ctml import layout
-from ctml.config import load_params
+from ctml.config import load_params, set_scalars
 from ctml.ct.repo import warm
 from ctml.ct.context import Context
 from ctml.errors import UserError
-from ctml.io import read_table, write_parquet
+from ctml.io import atomic_path, read_table, write_parquet
 
 
 def use_replay_source(ctx: Context, data: str, target: str) -> tuple[str, ...]:
     """The first ct.reference_rows rows of `data` become the training source (named after the file:
     replaying another file is a new source, so a new lineage) and params point at them (ctx.params
     is reloaded); returns the paths the baseline release must commit too."""
-    from ruamel.yaml import YAML  # round-trips params.yaml with its comments
-
-    frame = read_table(data)
+    frame = read_table(data, ctx.params.data.csv.model_dump())
     if target not in frame.columns:
         raise UserError(f"{data}: --target '{target}' is not a column")
     rows = ctx.params.ct.reference_rows
@@ -24,11 +22,9 @@ def use_replay_source(ctx: Context, data: str, target: str) -> tuple[str, ...]:
     source = layout.replay_source(data)
     write_parquet(ctx.path(source), frame.iloc[:rows])
     warm.add(ctx.root, source)
-    yaml = YAML()
     path = ctx.path(layout.PARAMS)
-    doc = yaml.load(path.read_text())
-    doc["data"]["source"], doc["data"]["target"] = source.as_posix(), target
-    with open(path, "w") as handle:
-        yaml.dump(doc, handle)
+    text = set_scalars(path.read_text(), {("data", "source"): source.as_posix(), ("data", "target"): target})
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     ctx.params = load_params(path)
     return (str(layout.PARAMS), str(layout.SOURCE_DIR))

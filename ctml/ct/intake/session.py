@@ -25,6 +25,7 @@ def start(ctx: Context) -> None:
     if ctx.commit and (changed := unrelated_changes(ctx.root)):
         raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
                         "commit or stash it, or pass --no-commit")
+    check_lockfile(ctx)
     if lock.inflight(ctx.root) is None:
         move_legacy_batches(ctx)
     else:
@@ -33,6 +34,26 @@ def start(ctx: Context) -> None:
         note = recover(ctx)
         failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
         ctx.say(f"recovery: {note}{f'; {failure}' if failure else ''}")
+
+
+def check_lockfile(ctx: Context) -> None:
+    """A dvc.lock that is not valid YAML (or not DVC's mapping) in one line before DVC reads it: DVC
+    itself answers with two tracebacks, from its status and its repro."""
+    import yaml
+
+    path = ctx.path(layout.DVC_LOCK)
+    if not path.exists():
+        return
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}: {getattr(exc, 'problem', '')})" if mark is not None else ""
+        raise UserError(f"{layout.DVC_LOCK}: not valid YAML{where}; nothing was changed. Restore the committed one: "
+                        f"`git checkout HEAD -- {layout.DVC_LOCK}`") from None
+    if content is not None and not (isinstance(content, dict) and isinstance(content.get("stages", {}), dict)):
+        raise UserError(f"{layout.DVC_LOCK}: not a DVC lock file (no `stages` mapping); nothing was changed. Restore the "
+                        f"committed one: `git checkout HEAD -- {layout.DVC_LOCK}`")
 
 
 def move_legacy_batches(ctx: Context) -> None:
@@ -71,6 +92,16 @@ def has_work(ctx: Context) -> bool:
     from ctml.ct.release.promotion import production_lineage
 
     return production_lineage(ctx) != layout.data_lineage(ctx.params.data)
+
+
+def report_refused(ctx: Context) -> None:
+    """One line per symlink, FIFO or other non-regular file in an inbox, at each look: refused, left as it is."""
+    import sys
+
+    from ctml.ct.intake import inbox
+
+    for line in inbox.refused(ctx.root):
+        print(f"error: {line}", file=sys.stderr, flush=True)
 
 
 def ensure_data(ctx: Context) -> None:

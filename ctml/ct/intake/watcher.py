@@ -49,7 +49,7 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
     """Rounds until stopped (or `rounds` rounds, for tests and benchmarks); returns the exit code."""
     from ctml.ct.repo import lock
     from ctml.ct.intake.deliveries import run_check
-    from ctml.ct.intake.session import has_work, open_context
+    from ctml.ct.intake.session import has_work, open_context, report_refused
 
     interval = open_context(args, commit=False).params.ct.watch_interval_s  # a bad params.yaml stops here, exit 1
     done = 0
@@ -60,6 +60,7 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
                 ctx = open_context(args, commit=not args.no_commit)
                 interval = ctx.params.ct.watch_interval_s
                 with lock.exclusive(ctx.root):
+                    report_refused(ctx)
                     if has_work(ctx):
                         run_check(ctx, stop.event)
             except lock.Busy:

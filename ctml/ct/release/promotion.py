@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ctml import layout
 from ctml.ct import history
 from ctml.ct.repo import lock
-from ctml.ct.release import tags
+from ctml.ct.release import tags, trigger
 from ctml.ct.release.production import current, current_version
 from ctml.ct.repo import warm
 from ctml.ct.context import Context
@@ -56,7 +56,7 @@ def tag_message(version: str, reason: str, metrics: dict[str, Any], drift: Drift
     lines = [f"model {version}: {reason}"]
     if drift is not None:
         lines.append(f"drift_score: {drift.drift_score}")
-    lines += [f"{k}: {v}" for k, v in sorted(metrics.items())]
+    lines += [f"{k}: {v}" for k, v in sorted(metrics.items()) if not isinstance(v, dict)]  # reference_model: in the file
     return "\n".join(lines)
 
 
@@ -67,13 +67,16 @@ def release(ctx: Context, reason: str, drift: DriftSummary | None, step: int | s
     version = tags.next_version(tags.of(ctx), major)
     metrics = read_json(ctx.path(layout.METRICS))
     promote_files(ctx, step)
+    if drift is not None:  # the batch's measurement, not the re-run that compares it with itself
+        trigger.restore(ctx)
+    trigger.drop(ctx)
     if not ctx.commit:
         ctx.created.append(version + " (uncommitted)")
         return version
     message = tag_message(version, reason, metrics, drift)
     records = ctx.path(layout.HISTORY)
     history.ensure_file(records)  # every plot source is in the release commit (`dvc plots diff` between tags)
-    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
+    history.write_timeline(history.read(records), ctx.path(layout.TIMELINE))
     lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "release", "version": version,
                                   "step": step, "message": message, "head": git(ctx.root, "rev-parse", "HEAD")})
     commit_state(ctx.root, f"ct: release model {version} ({reason})\n\nModel-Version: {version}", extra_paths)
@@ -166,11 +169,20 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
         raise UserError(f"{target} is already in production")
     from ctml.ct.repo import dvcdata
 
-    dvcdata.ensure(ctx.root, tags.tag_of(target), target)  # before any change: fetch, or refuse with nothing changed
-    restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
-    tags.forget(ctx)
-    remeasure_drift(ctx)
-    commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    head = git(ctx.root, "rev-parse", "HEAD")
+    # Before any change: every object the target needs fetched and read back intact, or refused with nothing changed.
+    dvcdata.ensure(ctx.root, tags.tag_of(target), target, verify=True)
+    try:
+        restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
+        tags.forget(ctx)
+        remeasure_drift(ctx)
+        verify_production(ctx)
+        commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+    except BaseException:  # all or nothing: the tree back to HEAD (still production's commit), then the error
+        if git(ctx.root, "rev-parse", "HEAD") == head:
+            restore_state(ctx.root, keep=layout.CT_RECORDS)
+            tags.forget(ctx)
+        raise
     tag = tags.assign_prod(ctx.root, target, f"rollback from {current}")
     tags.forget(ctx)
     return current, target, tag

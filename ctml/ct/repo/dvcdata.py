@@ -30,6 +30,7 @@ class Availability:
     missing: list[str] = field(default_factory=list)
     remote_only: list[str] = field(default_factory=list)
     not_in_workspace: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)  # in the cache, but its bytes are not the ones named (verify=True)
 
 
 @contextlib.contextmanager
@@ -74,9 +75,27 @@ def _exists(odb: Any, oids: list[str]) -> bool:
         return False
 
 
-def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = ()) -> Availability:
+def _intact(odb: Any, oids: list[str]) -> bool:
+    """Whether each cached object's bytes hash to its name (a truncated or overwritten object does
+    not): what a rollback checks before it touches the tree."""
+    import hashlib
+
+    for oid in oids:
+        path = Path(odb.oid_to_path(oid))
+        if not path.is_file():
+            return False
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != oid.removesuffix(".dir"):
+            return False
+    return True
+
+
+def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = (), verify: bool = False) -> Availability:
     """Where the data of `rev`'s outputs (or of the `only` ones) is; `workspace`: files present in the
-    working tree count as there."""
+    working tree count as there; `verify`: cached objects are read and hashed (`damaged`)."""
     wanted = {Path(p).as_posix() for p in only}
     with _repo(root) as repo:
         described, name = _remote(repo)
@@ -96,6 +115,8 @@ def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = 
                     result.not_in_workspace.append(rel)
                 oids = _oids(out, [out.cache] + ([remote] if remote is not None else []))
                 if _exists(out.cache, oids):
+                    if verify and not _intact(out.cache, oids):
+                        result.damaged.append(rel)
                     continue
                 (result.remote_only if remote is not None and _exists(remote, oids) else result.missing).append(rel)
         return result
@@ -109,10 +130,16 @@ def _refuse(found: Availability, label: str) -> UserError:
                      "(`dvc remote modify --local NAME url PATH`)")
 
 
-def ensure(root: Path, rev: str, label: str, only: Sequence[Path] = ()) -> Availability:
+def ensure(root: Path, rev: str, label: str, only: Sequence[Path] = (), verify: bool = False) -> Availability:
     """Make sure `rev`'s data (or the `only` outputs') is in the DVC cache: fetch what only the remote
-    has; refuse (UserError, nothing changed) when some is in neither. `label` names the version."""
-    found = check(root, rev, only=only)
+    has; refuse (UserError, nothing changed) when some is in neither, or (`verify`) damaged. `label`
+    names the version."""
+    found = check(root, rev, only=only, verify=verify)
+    if found.damaged:
+        shown = ", ".join(found.damaged[:SHOWN_FILES]) + (f" (+{len(found.damaged) - SHOWN_FILES} more)"
+                                                          if len(found.damaged) > SHOWN_FILES else "")
+        raise UserError(f"{label}: {shown}: the DVC cache object is damaged (its bytes do not match its hash); nothing "
+                        "was changed. Delete that object from .dvc/cache and `dvc fetch` it from the remote")
     if found.missing:
         raise _refuse(found, label)
     if found.remote_only:

@@ -43,10 +43,23 @@ def exclusive(root: Path) -> Iterator[None]:
 
 
 def mark_inflight(root: Path, info: dict[str, Any]) -> None:
-    write_json(root / layout.INFLIGHT, info)
+    """The step under way; a delivery loop's marker (`delivery: true`) stays marked as such."""
+    held = {"delivery": True} if (inflight(root) or {}).get("delivery") else {}
+    write_json(root / layout.INFLIGHT, {**info, **held})
 
 
 def clear_inflight(root: Path) -> None:
+    """The step's own work is done. A delivered file's step keeps its marker, as `phase: done`, until
+    its history row is written (`finish_delivery`): a kill in between leaves recovery a step to record."""
+    marker = inflight(root)
+    if marker is not None and marker.get("delivery"):
+        write_json(root / layout.INFLIGHT, {**marker, "phase": "done"})
+        return
+    (root / layout.INFLIGHT).unlink(missing_ok=True)
+
+
+def finish_delivery(root: Path) -> None:
+    """The delivered file's step is recorded (and the file archived): nothing is left to recover."""
     (root / layout.INFLIGHT).unlink(missing_ok=True)
 
 

@@ -289,6 +289,11 @@ def move(root: Path, src: str | Path, dst: str | Path) -> None:
     _call(root, f"dvc move {src} {dst}", lambda repo: repo.move(str(src), str(dst)))
 
 
+def commit(root: Path, stage: str) -> None:
+    """`dvc commit --force STAGE`: dvc.lock records the stage's outputs as they are in the workspace."""
+    _call(root, f"dvc commit {stage}", lambda repo: repo.commit(stage, force=True))
+
+
 def checkout(root: Path) -> None:
     """`dvc checkout --force`: the workspace's DVC outputs back to what dvc.lock and the .dvc files say."""
     _call(root, "dvc checkout --force", lambda repo: repo.checkout(force=True))

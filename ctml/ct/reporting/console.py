@@ -37,11 +37,14 @@ _OUTCOMES = {"retrained": "RETRAINED -> {version}", "blocked": "BLOCKED", "faile
 def progress_line(i: int, steps: int, record: StepRecord, seconds: float) -> str:
     """`step i/N (#step) [file]: drift .. acc ..  OUTCOME  note  [s]` for one finished step."""
     shown = "drift -" if record.drift_score is None else f"drift {record.drift_score:.3f}"
+    note = record.note
+    if note.startswith(shown):  # the decision already says the drift against the threshold: once is enough
+        shown, _, note = note.partition("; ")
     acc = "" if record.batch_accuracy is None else f"  acc {record.batch_accuracy:.3f}"
     acc += "" if record.batch_rmse is None else f"  rmse {record.batch_rmse:.4g}"
     outcome = _OUTCOMES.get(record.status, "ok").format(version=record.model_version)
     where = f" {record.file}" if record.file else ""
-    return f"step {i}/{steps} (#{record.step}){where}: {shown}{acc}  {outcome}  {record.note}  [{seconds:.1f}s]"
+    return f"step {i}/{steps} (#{record.step}){where}: {shown}{acc}  {outcome}  {note}  [{seconds:.1f}s]"
 
 
 def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str = "CT summary") -> None:
@@ -61,7 +64,7 @@ def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str 
           if count["duplicate"] or count["awaiting_labels"] else []),
         ["versions created", ", ".join(ctx.created) or "none"],
         ["production", current_version(ctx) or "none"],
-        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items()],
+        *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items() if not isinstance(v, dict)],
         ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
         ["history", str(layout.HISTORY)],
         ["time", f"{seconds:.1f}s"],

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ctml.ct.reporting.overview import Overview, Version
+from ctml.ct.reporting.overview import Lineage, Overview, Version
 from ctml.errors import UserError
 from ctml.io import atomic_path
 
@@ -24,8 +24,14 @@ th { background: #f3f3f3; } tr.prod td { background: #eaf6ea; font-weight: 600; 
 .ok { color: #1a7f37; } .bad { color: #c62828; } .muted { color: #777; }
 .banner { padding: 0.8em 1em; background: #eef4fb; border-left: 4px solid #4a7ebb; }
 img { max-width: 100%; border: 1px solid #ddd; }
+details { margin: 1em 0; } summary { cursor: pointer; font-size: 1.1em; font-weight: 600; }
 """
-SHOWN_METRICS = ("accuracy", "f1", "roc_auc")  # columns of the versions table; every metric is in the tooltip
+# Columns of the versions table by task (every metric is in the version's tooltip), and of the
+# steps table: (header, StepRecord field) of the realized or estimated metric of the task.
+SHOWN_METRICS = {"classification": (("accuracy", "accuracy"), ("F1", "f1"), ("ROC AUC", "roc_auc")),
+                 "regression": (("RMSE", "rmse"), ("MAE", "mae"), ("R²", "r2"))}
+STEP_METRICS = {"classification": (("batch accuracy", "batch_accuracy"), ("estimated accuracy", "estimated_accuracy")),
+                "regression": (("batch RMSE", "batch_rmse"), ("RMSE rise", "error_increase"))}
 
 
 def _e(value: Any) -> str:
@@ -63,15 +69,18 @@ def _gates(version: Version) -> str:
     return f'<span class="bad">blocked by {html.escape(", ".join(gates.get("blocked_by", [])))}</span>'
 
 
-def _versions(data: Overview) -> str:
+def _versions(data: Overview, group: Lineage) -> str:
+    if not group.versions:
+        return '<p class="muted">No version released from this lineage.</p>'
+    shown = SHOWN_METRICS[group.task]
     rows, classes = [], []
-    for v in reversed(data.versions):
+    for v in reversed(group.versions):
         title = html.escape("; ".join(f"{k} {m}" for k, m in sorted(v.metrics.items())), quote=True)
         rows.append([f'<span title="{title}">{_e(v.version)}</span>', _when(v.released), _e(v.reason), _e(v.drift_score),
-                     *(_e(v.metrics.get(m)) for m in SHOWN_METRICS), _gates(v),
+                     *(_e(v.metrics.get(m)) for _, m in shown), _gates(v),
                      "production" if v.version == data.production else ""])
         classes.append("prod" if v.version == data.production else "")
-    return _table(["version", "released (UTC)", "reason", "drift score", *SHOWN_METRICS, "gates", ""], rows, classes)
+    return _table(["version", "released (UTC)", "reason", "drift score", *(h for h, _ in shown), "gates", ""], rows, classes)
 
 
 def _promotions(data: Overview) -> str:
@@ -79,21 +88,38 @@ def _promotions(data: Overview) -> str:
     return _table(["assignment", "version", "when (UTC)", "message"], rows)
 
 
-def _steps(data: Overview) -> str:
+def _steps(group: Lineage) -> str:
+    if not group.steps:
+        return '<p class="muted">No CT step checked a batch of this lineage.</p>'
+    shown = STEP_METRICS[group.task]
     rows = []
-    for r in reversed(data.steps):
+    for r in reversed(group.steps):
         status = f'<span class="{"bad" if r.status in ("blocked", "failed", "quarantined") else "ok"}">{_e(r.status)}</span>'
         rows.append([_e(r.step), _when(r.time), _e(r.scenario), status, _e(r.triggers), _e(r.drift_score), _e(r.threshold),
-                     _e(r.batch_rows), _e(r.batch_accuracy), _e(r.top_drifted), _e(r.model_version), _e(r.note)])
+                     _e(r.batch_rows), *(_e(getattr(r, f)) for _, f in shown), _e(r.top_drifted), _e(r.model_version),
+                     _e(r.note)])
     return _table(["step", "time (UTC)", "scenario", "status", "triggers fired", "drift score", "threshold", "rows",
-                   "batch accuracy", "top drifted features", "model", "note"], rows)
+                   *(h for h, _ in shown), "top drifted features", "model", "note"], rows)
+
+
+def _lineages(data: Overview) -> str:
+    """One section per lineage: the current one open, older ones folded away."""
+    parts = []
+    for i, group in enumerate(data.lineages):
+        label = f"{group.source or group.key} ({group.task})"
+        summary = (f"{'Current lineage' if i == 0 else 'Older lineage'}: {html.escape(label)} · "
+                   f"{len(group.versions)} version(s), {len(group.steps)} CT step(s)")
+        parts.append(f'<details class="lineage" data-lineage="{html.escape(group.key, quote=True)}"{" open" if i == 0 else ""}>'
+                     f"<summary>{summary}</summary><h3>Versions</h3>{_versions(data, group)}"
+                     f"<h3>Drift and {'error' if group.task == 'regression' else 'accuracy'} per step</h3>{_steps(group)}</details>")
+    return "".join(parts)
 
 
 def _timeline(data: Overview) -> str:
     if data.timeline is None:
         return '<p class="muted">No timeline yet: CT draws it after its first step.</p>'
     encoded = base64.b64encode(data.timeline.read_bytes()).decode()
-    return f'<img alt="CT timeline: drift score per step, threshold, retrains" src="data:image/png;base64,{encoded}">'
+    return f'<img alt="CT timeline per lineage: drift score per step, threshold, retrains, the task metric" src="data:image/png;base64,{encoded}">'
 
 
 def _quarantine(data: Overview) -> str:
@@ -117,11 +143,14 @@ def _runs(data: Overview, out_dir: Path) -> str:
     if not data.runs:
         return '<p class="muted">No offline Neptune runs in this project.</p>'
     rows = []
-    for run in data.runs:
-        href = html.escape(Path(os.path.relpath(run.directory, out_dir)).as_posix(), quote=True)
+    for run in data.runs:  # the folder as text, not a link: it holds the client's log files, not a page to open
+        folder = Path(os.path.relpath(run.directory, out_dir)).as_posix()
         rows.append([_e(run.created_at.strftime("%Y-%m-%d %H:%M:%S")), _e(run.stage), _e(run.status), _e(run.model_version),
-                     _e(run.fields.get("pipeline/experiment")), f'<a href="{href}">{_e(run.run_id[:8])}</a>'])
-    return _table(["created (UTC)", "stage", "status", "model", "experiment", "offline run"], rows)
+                     _e(run.fields.get("pipeline/experiment")), f'<code title="{html.escape(folder, quote=True)}">'
+                     f"{_e(run.run_id[:8])}</code>"])
+    return (_table(["created (UTC)", "stage", "status", "model", "experiment", "offline run"], rows)
+            + '<p class="muted">Every field of a run: <code>python ct.py runs</code>; into MLflow: '
+              '<code>python ct.py export-runs</code>.</p>')
 
 
 def render(data: Overview, out_dir: Path) -> str:
@@ -136,8 +165,8 @@ def render(data: Overview, out_dir: Path) -> str:
         head = (f"<p class=\"banner\">In production: <b>{_e(data.production)}</b>"
                 + (f" ({_e(current.reason)}; released {_when(current.released)} UTC)" if current else "")
                 + f". {len(data.versions)} version(s), {len(data.steps)} CT step(s).</p>")
-        body = (head + f"<h2>Versions</h2>{_versions(data)}<h2>Production assignments</h2>{_promotions(data)}"
-                f"<h2>CT timeline</h2>{_timeline(data)}<h2>Drift per step</h2>{_steps(data)}"
+        body = (head + f"<h2>Lineages</h2>{_lineages(data)}<h2>Production assignments</h2>{_promotions(data)}"
+                f"<h2>CT timeline</h2>{_timeline(data)}"
                 f"<h2>Quarantined batches</h2>{_quarantine(data)}<h2>Validation</h2>{_validation(data)}"
                 f"<h2>Neptune runs</h2>{_runs(data, out_dir)}")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

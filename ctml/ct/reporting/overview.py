@@ -15,7 +15,7 @@ from typing import Any
 from ctml import layout
 from ctml.ct import history
 from ctml.ct.release import tags
-from ctml.ct.release.lineage import show
+from ctml.ct.release.lineage import show, trained_for
 from ctml.ct.records import StepRecord
 from ctml.ct.repo.vcs import git
 from ctml.io import read_json
@@ -34,6 +34,29 @@ class Version:
     metrics: dict[str, Any]
     gates: dict[str, Any]  # metrics/gates.json at the release commit
     message: str
+    lineage: str = ""  # the lineage key it was trained for (models/production/lineage.json, else params.yaml at its tag)
+    source: str = ""  # its data.source
+
+    @property
+    def task(self) -> str:
+        """regression when its test metrics are errors, else classification."""
+        return "regression" if "rmse" in self.metrics else "classification"
+
+
+@dataclass
+class Lineage:
+    """The versions and CT steps of one lineage (the training data of one data.source), oldest first."""
+
+    key: str
+    source: str
+    versions: list[Version] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        if self.versions:
+            return self.versions[-1].task
+        return "regression" if any(r.batch_rmse is not None for r in self.steps) else "classification"
 
 
 @dataclass
@@ -64,6 +87,23 @@ class Overview:
     quarantined: list[Quarantined] = field(default_factory=list)  # newest first
     validation: dict[str, Any] | None = None  # metrics/validation.json of the working tree
     runs: list[Any] = field(default_factory=list)  # ctml.runs.offline.OfflineRun, newest first
+
+    @property
+    def lineages(self) -> list[Lineage]:
+        """The versions and steps grouped by lineage, the current one (production's, else the newest
+        step's) first, the others newest first. A step whose row names no lineage (an older history)
+        belongs to its model version's, else to its predecessor's."""
+        by_version = {v.version: v.lineage for v in self.versions}
+        groups: dict[str, Lineage] = {}
+        for v in self.versions:
+            groups.setdefault(v.lineage, Lineage(v.lineage, v.source)).versions.append(v)
+        last = ""
+        for r in self.steps:
+            last = r.lineage or by_version.get(r.model_version, "") or last
+            groups.setdefault(last, Lineage(last, "")).steps.append(r)
+        current = by_version.get(self.production or "", last)
+        newest = {key: max([0] + [r.step for r in g.steps]) for key, g in groups.items()}
+        return sorted(groups.values(), key=lambda g: (g.key != current, -newest[g.key], -len(g.versions)))
 
     @property
     def empty(self) -> bool:
@@ -101,20 +141,27 @@ def _json_at(root: Path, rev: str, path: Path) -> dict[str, Any]:
         return {}
 
 
-def versions(root: Path, tags: dict[str, tuple[str, str, str]]) -> list[Version]:
+def versions(root: Path, refs: dict[str, tuple[str, str, str]]) -> list[Version]:
     found = []
     for version in tags.versions(root):
         tag = tags.tag_of(version)
-        date, _, message = tags.get(tag, ("", "", ""))
+        date, _, message = refs.get(tag, ("", "", ""))
         first = message.splitlines()[0] if message else ""
+        lineage = _json_at(root, tag, layout.PRODUCTION_LINEAGE)
+        if not lineage:  # a release made before lineage.json existed
+            import yaml
+
+            source, _, _, key = trained_for(yaml.safe_load(show(root, tag, layout.PARAMS) or "{}") or {})
+            lineage = {"lineage": key, "source": source}
         found.append(Version(version, date, first.split(": ", 1)[1] if ": " in first else first, _drift_score(message),
-                             _json_at(root, tag, layout.METRICS), _json_at(root, tag, layout.GATES), message))
+                             _json_at(root, tag, layout.METRICS), _json_at(root, tag, layout.GATES), message,
+                             str(lineage.get("lineage", "")), str(lineage.get("source", ""))))
     return found
 
 
-def promotions(tags: dict[str, tuple[str, str, str]], by_commit: dict[str, str]) -> list[Promotion]:
+def promotions(refs: dict[str, tuple[str, str, str]], by_commit: dict[str, str]) -> list[Promotion]:
     found = []
-    for name, (date, commit, message) in tags.items():
+    for name, (date, commit, message) in refs.items():
         number = name.rsplit("#", 1)[-1]
         if name.startswith(f"{tags.ARTIFACT}#prod#") and number.isdigit():
             found.append(Promotion(int(number), by_commit.get(commit, "?"), date, message))
@@ -135,9 +182,9 @@ def gather(root: Path, runs: int) -> Overview:
     """The whole overview of the project at `root`; `runs`: how many of the newest offline runs to list."""
     from ctml.runs import offline
 
-    tags = _tags(root)
-    known = versions(root, tags)
-    by_commit = {tags[tags.tag_of(v.version)][1]: v.version for v in known if tags.tag_of(v.version) in tags}
+    refs = _tags(root)
+    known = versions(root, refs)
+    by_commit = {refs[tags.tag_of(v.version)][1]: v.version for v in known if tags.tag_of(v.version) in refs}
     timeline = root / layout.TIMELINE
     validation = root / layout.VALIDATION
     return Overview(
@@ -145,7 +192,7 @@ def gather(root: Path, runs: int) -> Overview:
         project=root,
         production=tags.production_version(root),
         versions=known,
-        promotions=promotions(tags, by_commit),
+        promotions=promotions(refs, by_commit),
         steps=history.read(root / layout.HISTORY),
         timeline=timeline if timeline.exists() else None,
         quarantined=quarantined(root),

@@ -7,12 +7,19 @@ In production labels come after the rows. A checked batch without labels whose r
 (a drift on rows that had no labels), if any. A label file joins these rows by id; the rows it
 labels are measured (realized accuracy) and, when a retrain is due, folded with their labels.
 
+Labels can come first (a feed that labels faster than the rows are captured and checked): the ids
+of a label file that match no stored row wait in `early.parquet` (key column, id, label as JSON,
+arrival time) for at most `ct.label_wait_hours`, and label the rows when a batch brings them
+(`apply_early`). An expired early label is dropped from the store only: its file is archived.
+
 Rows leave the store when they are folded, or once they were labelled and measured with no retrain
 waiting for them; unlabelled rows stay until their labels come. One folder per lineage: rows of
 another source never meet this source's labels.
 """
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,8 @@ from ctml.io import read_json, write_json, write_parquet
 
 LABEL = f"{RESERVED_PREFIX}label"  # the delayed label of a stored row (missing until it comes)
 _INDEX = "index.json"
+_EARLY = "early.parquet"
+EARLY_COLUMNS = ("key", "id", "label", "arrived")
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Join:
     matched: int
     fresh: pd.DataFrame
     unknown: int
+    unmatched: list[str] = field(default_factory=list)  # the ids of `unknown`
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Store:
     index: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> {rows, key, trigger}
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # step -> rows, loaded when needed
     changed: set[str] = field(default_factory=set)
+    early_now: pd.DataFrame | None = None  # the early labels as they are to be saved, once changed
 
     @classmethod
     def open(cls, root: Path, lineage: str) -> Store:
@@ -90,7 +101,44 @@ class Store:
                 fresh.append(rows[new])
                 self.changed.add(step)
         frame = pd.concat(fresh, ignore_index=True) if fresh else pd.DataFrame()
-        return Join(len(matched), frame, len(wanted) - len(matched))
+        return Join(len(matched), frame, len(wanted) - len(matched), [i for i in wanted if i not in matched])
+
+    def early(self) -> pd.DataFrame:
+        if self.early_now is not None:
+            return self.early_now
+        path = self.folder / _EARLY
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame({c: pd.Series(dtype=object) for c in EARLY_COLUMNS})
+
+    def keep_early(self, labels: pd.DataFrame, key: str, target: str, ids: list[str]) -> int:
+        """The labels of `ids` (matching no stored row) kept until their rows come; the same id again
+        replaces its earlier label. Returns how many wait."""
+        if not ids:
+            return 0
+        rows = labels[labels[key].astype(str).isin(set(ids))]
+        new = pd.DataFrame({"key": key, "id": rows[key].astype(str).to_numpy(),
+                            "label": [json.dumps(v.item() if hasattr(v, "item") else v) for v in rows[target]],
+                            "arrived": time.time()})
+        early = self.early()
+        early = early[~((early["key"] == key) & early["id"].isin(set(new["id"])))]
+        self.early_now = pd.concat([early, new], ignore_index=True)
+        return len(new)
+
+    def apply_early(self, wait_hours: float) -> int:
+        """Put the early labels on the stored rows they name (the rows a batch just brought); drop the
+        ones older than `wait_hours`. Returns how many rows were labelled."""
+        early = self.early()
+        if early.empty:
+            return 0
+        early = early[early["arrived"].astype(float) >= time.time() - wait_hours * 3600]
+        applied = 0
+        used = pd.Series(False, index=early.index)
+        for key, group in early.groupby("key"):
+            labels = pd.DataFrame({key: group["id"].to_numpy(), LABEL: [json.loads(v) for v in group["label"]]})
+            join = self.join(labels, str(key), LABEL)
+            applied += len(join.fresh)
+            used.loc[group.index] = ~group["id"].isin(set(join.unmatched))
+        self.early_now = early[~used].reset_index(drop=True)
+        return applied
 
     def labelled(self, steps: set[str] | None = None) -> pd.DataFrame:
         """Every labelled stored row (of `steps`, default all), with its label in `_ct_label`."""
@@ -116,7 +164,19 @@ class Store:
                 self.changed.add(step)
 
     def save(self) -> None:
-        """Write what changed: each changed step's rows, then the index (what a reader trusts)."""
+        """Write what changed: each changed step's rows, then the index (what a reader trusts), then the
+        early labels (a kill before them leaves labels that label nothing twice)."""
+        self._save_rows()
+        if self.early_now is not None:
+            path = self.folder / _EARLY
+            if self.early_now.empty:
+                path.unlink(missing_ok=True)
+            else:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                write_parquet(path, self.early_now)
+            self.early_now = None
+
+    def _save_rows(self) -> None:
         if not self.changed:
             return
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from typing import Literal, get_args
 from ctml.config import Params
 from ctml.drift.results import DriftSummary
 
-TriggerName = Literal["drift", "out_of_range", "multivariate", "estimated_drop", "accuracy_drop", "error_increase"]
+TriggerName = Literal["drift", "out_of_range", "unknown_category", "multivariate", "estimated_drop", "accuracy_drop", "error_increase"]
 TRIGGERS: tuple[TriggerName, ...] = get_args(TriggerName)  # in the order they are checked: the first one fired is the note
 PERFORMANCE: tuple[TriggerName, ...] = ("accuracy_drop", "error_increase")  # realized on labelled rows
 
@@ -62,7 +62,8 @@ def performance_triggers(drift: DriftSummary, params: Params) -> tuple[Trigger, 
 
 def decide(drift: DriftSummary, params: Params) -> Decision:
     """Retrain on data drift above ct.threshold, on a share of values beyond production's training
-    ranges above ct.max_out_of_range_share, on multivariate drift (ct.multivariate_trigger), on a batch
+    ranges above ct.max_out_of_range_share, on a column's share of categories production never saw above
+    ct.max_unknown_category_share, on multivariate drift (ct.multivariate_trigger), on a batch
     without labels whose estimated accuracy (CBPE) dropped more than ct.max_estimated_drop, or on a
     performance drop of a labelled batch."""
     ct = params.ct
@@ -73,6 +74,9 @@ def decide(drift: DriftSummary, params: Params) -> Decision:
     if (beyond := drift.out_of_range_share) is not None and beyond > ct.max_out_of_range_share:
         fired.append(Trigger("out_of_range", beyond, ct.max_out_of_range_share,
                              f"out of range {beyond:.3f} > {ct.max_out_of_range_share}"))
+    if (unknown := drift.unknown_category_share) is not None and unknown > ct.max_unknown_category_share:
+        fired.append(Trigger("unknown_category", unknown, ct.max_unknown_category_share,
+                             f"unknown categories {unknown:.3f} > {ct.max_unknown_category_share}"))
     multi = drift.multivariate
     if ct.multivariate_trigger and multi.drifted:
         fired.append(Trigger("multivariate", float(multi.score), float(multi.threshold),

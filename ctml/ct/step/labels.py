@@ -34,7 +34,7 @@ def read_labels(ctx: Context, path: Path) -> tuple[pd.DataFrame | None, str, lis
     schema = read_json(ctx.path(layout.SCHEMA))
     target, id_column = schema["target"], ctx.params.data.id_column
     try:
-        frame = read_table(path).rename(columns=str)
+        frame = read_table(path, ctx.params.data.csv.model_dump()).rename(columns=str)
     except UserError as exc:
         return None, "", [str(exc)]
     key = next((name for name in (id_column, REQUEST_ID) if name and name in frame.columns), None)
@@ -79,14 +79,18 @@ def run_label_step(ctx: Context, step: int, path: Path, file: str = "", sha: str
     labels, key, problems = read_labels(ctx, path)
     store = Store.open(ctx.root, layout.data_lineage(ctx.params.data))
     join = store.join(labels, key, ctx.params.data.target) if labels is not None else None
-    if join is not None and join.matched == 0:
-        problems = [f"{path.name}: none of its {len(labels)} ids ('{key}') matches a checked row waiting for labels"]
+    waiting = store.keep_early(labels, key, ctx.params.data.target, join.unmatched) if join is not None else 0
+    if join is not None and join.matched == 0:  # labels before their rows: kept until the rows come
+        store.save()
+        record.note = (f"{path.name}: none of its {len(labels)} ids ('{key}') matches a checked row yet: they wait for "
+                       f"their rows (ct.label_wait_hours: {ctx.params.ct.label_wait_hours:g})")
+        return record
     if problems:
         where = quarantine(ctx, step, Batch(path, None, None, problems), file)
         record.status, record.note = "quarantined", f"{problems[0]} -> {where.relative_to(ctx.root)}"
         return record
     begin(ctx, record)
-    record.note = f"{len(join.fresh)} rows labelled" + (f" ({join.unknown} ids matched no waiting row)" if join.unknown else "")
+    record.note = f"{len(join.fresh)} rows labelled" + (f" ({waiting} ids matched no row yet: they wait for it)" if waiting else "")
     drift: DriftSummary | None = None
     if len(join.fresh):
         fresh = labelled_frame(ctx, join.fresh)

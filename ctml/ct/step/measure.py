@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def new_record(ctx: Context, step: int, scenario: str, file: str = "", sha: str = "") -> StepRecord:
     return StepRecord(step=step, time=now(), scenario=scenario, status="ok", threshold=ctx.params.ct.threshold,
-                      model_version=current_version(ctx) or "", file=file, file_sha256=sha)
+                      model_version=current_version(ctx) or "", file=file, file_sha256=sha,
+                      lineage=layout.data_lineage(ctx.params.data))
 
 
 def begin(ctx: Context, record: StepRecord) -> None:

@@ -34,7 +34,14 @@ def recover(ctx: Context) -> str | None:
         _record_interrupted(ctx, marker, status="retrained", note=note, version=version)
         redraw_timeline(ctx)
         finish_release(ctx, version, message)
+        lock.finish_delivery(ctx.root)
         return note
+    step = marker.get("step")
+    if isinstance(step, int) and step in {r.step for r in history.read(ctx.path(layout.HISTORY))}:
+        # Killed after the step's history row: the step is done (its work stays, for this command's commit);
+        # its file, if still in the inbox, is a duplicate of it (or, a failed step, retried).
+        lock.finish_delivery(ctx.root)
+        return f"finished step {step} (interrupted after its history row was written)"
     restore_state(ctx.root, keep=layout.CT_RECORDS)
     tags.forget(ctx)
     _remove_partial_writes(ctx)
@@ -42,7 +49,7 @@ def recover(ctx: Context) -> str | None:
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
                         version=current_version(ctx) or "")
     redraw_timeline(ctx)
-    lock.clear_inflight(ctx.root)
+    lock.finish_delivery(ctx.root)
     return note
 
 
@@ -88,4 +95,5 @@ def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, no
     record_step(ctx, StepRecord(step=step, time=now(), scenario=marker.get("scenario", ""), status=status,
                                 threshold=ctx.params.ct.threshold, retrained=retrained,
                                 gates="passed" if retrained else "", model_version=version, note=note,
-                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", "")))
+                                file=marker.get("file", ""), file_sha256=marker.get("file_sha256", ""),
+                                lineage=layout.data_lineage(ctx.params.data)))

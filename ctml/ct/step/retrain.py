@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
-from ctml.ct.release import shadow, tags
+from ctml.ct.release import shadow, tags, trigger
 from ctml.ct.release.production import current, current_version
 from ctml.ct.release.promotion import gates_result, release
 from ctml.ct.repo import lock, warm
@@ -39,6 +39,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSum
     else:
         write_parquet(folded, batch)
     version = tags.next_version(tags.of(ctx))
+    trigger.keep(ctx)  # what the release commit will hold as its drift outputs
     try:
         warm.add(ctx.root, folded.relative_to(ctx.root))
         annotate_fold(folded, record, ctx.params.data.source)
@@ -91,6 +92,7 @@ def _production_data(ctx: Context) -> str | None:
 def _discard(ctx: Context, step: int) -> None:
     """Throw the candidate away: back to HEAD (or, with --no-commit, without the new batch), then
     re-measure the staged batch against production so dvc.lock matches the workspace again."""
+    trigger.drop(ctx)
     if ctx.commit:
         restore_state(ctx.root, keep=layout.CT_RECORDS)
         tags.forget(ctx)

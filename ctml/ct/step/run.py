@@ -64,11 +64,14 @@ def _keep_for_labels(ctx: Context, record: StepRecord, batch: Batch, decision: D
     trigger = decision.reason if decision.retrain else None
     if key is not None and batch.typed is not None:
         store.add(record.step, store_rows(ctx, batch, key), key, trigger, record.file_sha256)
+        if early := store.apply_early(ctx.params.ct.label_wait_hours):
+            record.note += f"; {early} rows labelled by labels delivered before them"
     if trigger is None:
         store.save()
         return
     waiting = store.labelled(set(store.triggers()))
-    if ctx.params.ct.unlabelled_trigger == "labelled" and len(waiting):
+    enough = len(waiting) >= ctx.params.ct.min_labelled_rows  # labels that came first may already be enough
+    if (ctx.params.ct.unlabelled_trigger == "labelled" and len(waiting)) or enough:
         from ctml.ct.step.labels import labelled_frame
 
         retrain(ctx, record.step, labelled_frame(ctx, waiting), drift,
@@ -109,4 +112,4 @@ def record_step(ctx: Context, record: StepRecord) -> None:
 
 def redraw_timeline(ctx: Context) -> None:
     """metrics/ct_timeline.png from the whole history (`dvc plots show` renders the CSV itself)."""
-    history.draw_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))
+    history.write_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))

@@ -46,6 +46,15 @@ def test_a_batch_of_the_reference_kinds_passes_with_and_without_labels(ctx: Cont
     assert problems == [] and "target" not in unlabelled.columns
 
 
+def test_repeated_rows_are_data_and_a_new_category_is_not_broken(ctx: Context) -> None:
+    """Served traffic repeats inputs: a batch of one row 40 times is measured, and so is a category the
+    schema never recorded (drift, counted by the drift stage), unless validate.max_unknown_category_share says otherwise."""
+    row = mixed(50, 1).dropna().iloc[[0]]
+    typed, problems = check(pd.concat([row] * 40, ignore_index=True), ctx)
+    assert problems == [] and len(typed) == 40
+    assert check(mixed(50, 1).assign(city="atlantis"), ctx)[1] == []
+
+
 @pytest.mark.parametrize("spelling", ONE_ZERO)
 def test_one_and_zero_in_a_boolean_column_pass_as_in_the_drift_stage(ctx: Context, spelling: str) -> None:
     batch = mixed(50, 1)
@@ -72,8 +81,11 @@ def test_kinds_come_from_the_schema_not_the_batch(ctx: Context) -> None:
     """A few rows prove nothing: categories that look like numbers or words stay categories."""
     batch = mixed(50, 1).assign(city="7")
     typed, problems = check(batch, ctx)
-    assert typed is None and problems == ["column 'city': unknown category '7' (allowed: lima, oslo, paris, rome; "
-                                          "rule: validate.max_unknown_category_share 0.0)"]
+    assert problems == [] and typed["city"].tolist() == ["7"] * 50  # a new category (drift), not the number 7
+    strict = Context(root=ctx.root, params=ctx.params.model_copy(update={"validate_": ctx.params.validate_.model_copy(
+        update={"max_unknown_category_share": 0.0})}))
+    assert check(batch, strict)[1] == ["column 'city': unknown category '7' (allowed: lima, oslo, paris, rome; "
+                                       "rule: validate.max_unknown_category_share 0.0)"]
     assert detect.align(batch, KINDS, "batch")["city"].tolist() == ["7"] * 50
 
 

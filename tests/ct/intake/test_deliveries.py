@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.helpers import ct, dvc, git, history, set_params, sha256, tags
+from tests.helpers import built_once, copy_project, ct, dvc, git, history, set_params, sha256, tags
 from tests.standins import webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -68,7 +67,12 @@ def head(repo: Path) -> str:
 def fed(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory):
     """One check over an inbox of six ready files (two good, four bad, one a re-delivery of a good
     one) and one still being written, with modification times in a known order."""
-    repo = shutil.copytree(baseline_repo, tmp_path_factory.mktemp("intake") / "project", symlinks=True)
+    repo, (proc, before, good, url, received) = built_once(
+        tmp_path_factory, "intake", lambda parent: _check_inbox(copy_project(baseline_repo, parent)))
+    return repo, proc, before, good, url, received
+
+
+def _check_inbox(repo: Path):
     good = rows(repo)
     deliver(repo, "writing.csv.part", csv(good), 100)  # oldest, but not finished: stays
     deliver(repo, "zz-first.csv", csv(good), 1_000)  # oldest ready file: step 1 despite its name
@@ -81,7 +85,7 @@ def fed(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory):
     before = {"raw": sha256(repo / "data/raw/train.parquet"), "head": head(repo)}
     with webhook_receiver() as (url, received):
         proc = ct(repo, "check", check=False, CT_ALERT_WEBHOOK=url)
-    return repo, proc, before, good, url, received
+    return proc, before, good, url, received
 
 
 def test_every_ready_file_is_one_step_oldest_first(fed):
@@ -141,7 +145,7 @@ def test_each_quarantine_is_alerted_and_the_webhook_url_is_written_nowhere(fed):
 
 def test_nothing_new_costs_nothing(fed, tmp_path):
     """A cron check with only an unfinished file: exit 0, one line, no step, commit, Neptune run or repro."""
-    repo = shutil.copytree(fed[0], tmp_path / "project", symlinks=True)
+    repo = copy_project(fed[0], tmp_path)
     before = {"head": head(repo), "runs": neptune_runs(repo), "rows": len(history(repo))}
     quiet = ct(repo, "-v", "check")
     assert quiet.returncode == 0 and quiet.stdout == "check: nothing new in data/incoming or data/labels\n"
@@ -153,7 +157,7 @@ def test_nothing_new_costs_nothing(fed, tmp_path):
 def test_the_same_name_delivered_again_is_a_new_file_and_a_folded_batch_is_never_folded_again(fed, tmp_path):
     """batch.csv twice (different rows), then a drifted labelled batch: retrained once; its bytes
     again are a duplicate, and the next batch of the new distribution compares with the new model."""
-    repo = shutil.copytree(fed[0], tmp_path / "project", symlinks=True)
+    repo = copy_project(fed[0], tmp_path)
     steps = len(history(repo))
     for seed in (11, 12):
         deliver(repo, "batch.csv", csv(rows(repo, seed=seed)))
@@ -185,7 +189,7 @@ def test_the_same_name_delivered_again_is_a_new_file_and_a_folded_batch_is_never
 
 
 def test_a_file_above_max_batch_mb_is_quarantined_unread_on_the_local_engine(baseline_repo, tmp_path):
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     set_params(repo, ct__max_batch_mb=0.001)
     git("commit", "-qam", "tiny batch bound", cwd=repo)
     big = csv(rows(repo, n=200))
@@ -200,7 +204,7 @@ def test_an_accuracy_drop_fires_once_and_later_checks_measure_the_new_model(base
     """A labelled batch whose labels changed meaning retrains once; the same bytes again are a
     duplicate (not a second drop), and the next batch is scored by the released model, its drop
     taken from that model's own test accuracy (recomputed here with `ct.py predict`)."""
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     set_params(repo, gates__tolerance=1.0)  # whatever the flipped labels cost on the test split, release
     git("commit", "-qam", "release any candidate", cwd=repo)
 

@@ -29,10 +29,9 @@ def stream(n: int = 900) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def demo(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo(readme_demo: tuple[Path, str]) -> Path:
     """README command 1's CT part on the built-in data: v1.0.0, a retrain on a folded batch."""
-    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("demo"))
-    ct(repo, "simulate", "--scenario", "sudden", "--steps", "4", "--batch-size", "200")
+    repo = readme_demo[0]
     assert history(repo)["retrained"].any() and list((repo / "data/batches").rglob("batch-*.parquet"))
     return repo
 
@@ -42,7 +41,7 @@ def old_batches(repo: Path) -> dict[str, str]:
 
 
 def test_replay_of_a_real_csv_after_the_demo_is_a_new_lineage(demo: Path, tmp_path: Path):
-    repo = shutil.copytree(demo, tmp_path / "project", symlinks=True)
+    repo = copy_project(demo, tmp_path)
     before, versions = old_batches(repo), [t for t in tags(repo) if t.startswith("model@")]
     data = tmp_path / "real.csv"
     stream().to_csv(data, index=False)
@@ -65,7 +64,7 @@ def test_replay_of_a_real_csv_after_the_demo_is_a_new_lineage(demo: Path, tmp_pa
 
 def test_the_readme_own_data_steps_after_the_demo(demo: Path, tmp_path: Path):
     """As README "Your own data" says, on the project README command 1 left, then a cron check."""
-    repo = shutil.copytree(demo, tmp_path / "project", symlinks=True)
+    repo = copy_project(demo, tmp_path)
     # A delivery of the old source, still in the inbox when the source changes: it must not block.
     old = pd.read_parquet(repo / "data/raw/train.parquet").head(40)
     old.to_csv(repo / "data/incoming/left-over.csv", index=False)

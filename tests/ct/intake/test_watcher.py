@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_project, ct, dvc, git, history, set_params
-from tests.reliability.support import start_ct, wait_for
+from tests.helpers import copy_project, ct, dvc, git, history, set_params, wait_for
+from tests.reliability.support import start_ct
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +42,18 @@ def test_watch_processes_arrivals_frees_the_lock_between_rounds_and_stops_cleanl
     proc = start_ct(repo, "watch")
     try:
         deliver(repo, batch(repo, 1), "first.csv")
-        wait_for(lambda: rows(repo) == 1 and not (repo / "data/incoming/first.csv").exists(), proc, what="the first step")
-        wait_for(lambda: git("log", "-1", "--format=%s", cwd=repo).stdout.startswith("ct: record step 1"), proc,
-                 what="its commit")
+        wait_for(lambda: rows(repo) == 1 and not (repo / "data/incoming/first.csv").exists(), proc=proc,
+                 what="the first step", timeout=300)
+        wait_for(lambda: git("log", "-1", "--format=%s", cwd=repo).stdout.startswith("ct: record step 1"), proc=proc,
+                 what="its commit", timeout=300)
         assert history(repo)["status"].tolist() == ["ok"]
 
         between = [ct(repo, "check", check=False).returncode for _ in range(3)]  # cron, or a person, between rounds
         assert between == [0, 0, 0], "the lock is held only during a round"
 
         deliver(repo, drifted, "drifted.csv")
-        wait_for(lambda: (repo / ".ct/inflight.json").exists(), proc, what="the step to start")
+        wait_for(lambda: (repo / ".ct/inflight.json").exists(), proc=proc, what="the step to start",
+                 timeout=300, every=0.002)
         proc.send_signal(signal.SIGTERM)  # during the step: it is finished, not abandoned
         out, _ = proc.communicate(timeout=600)
     finally:

@@ -10,10 +10,9 @@ import yaml
 from ctml.ct.release.experiments import set_in_text
 from ctml.errors import UserError
 from ctml.runs.offline import offline_runs
-from tests.helpers import ROOT, ct, dvc, git, read_json, sha256, tags
-from tests.reliability.support import wait_for
+from tests.helpers import ROOT, ct, dvc, git, read_json, sha256, tags, wait_for
 
-DRIFT_FILES = ("metrics/drift.json", "metrics/drift_features.json", "metrics/drift_plots/scores.csv")
+DRIFT_FILES = ("metrics/drift.json", "metrics/drift_summary.json", "metrics/drift_features.json", "metrics/drift_plots/scores.csv")
 
 
 def test_set_in_text_keeps_comments_and_layout():
@@ -62,7 +61,7 @@ def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promote
     dvc("exp", "run", "--queue", "-S", "train.n_estimators=60", "-S", "train.max_depth=3,null", cwd=repo)
     try:
         dvc("queue", "start", cwd=repo)
-        wait_for(lambda: finished(repo) == 2, deadline_s=900, what="both queued experiments to finish", poll_s=1.0)
+        wait_for(lambda: finished(repo) == 2, timeout=900, what="both queued experiments to finish", every=1.0)
     finally:
         dvc("queue", "stop", cwd=repo, check=False)
     rows = exp_rows(repo)
@@ -71,7 +70,7 @@ def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promote
     assert sorted(depth.values(), key=str) == [3, None]
     for name, row in rows.items():
         # No batch in the experiment's copy: the drift stage kept the workspace's measurement.
-        assert row["data"]["metrics"]["metrics/drift.json"]["data"] == json.loads(drift["metrics/drift.json"])
+        assert row["data"]["metrics"]["metrics/drift_summary.json"]["data"] == json.loads(drift["metrics/drift_summary.json"])
         stages = {r.stage: r for r in offline_runs(repo) if r.fields.get("pipeline/experiment") == name}
         assert set(stages) == {"train", "evaluate", "drift", "gates"}, f"{name}: runs not in the project's .neptune"
         assert all(r.fields["pipeline/baseline_rev"] == head and f"exp:{name}" in r.tags for r in stages.values())

@@ -1,10 +1,8 @@
 """The CT decision and the batch rules, on hand-built inputs (no subprocess)."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from ctml.ct.intake.batches import duplicate_problem
 from ctml.ct.release.promotion import tag_message
 from ctml.ct.step.decide import decide as decide_on
 from ctml.drift.results import DriftSummary
@@ -87,13 +85,6 @@ def test_the_multivariate_trigger_can_be_turned_off(params):
     assert decide(unlabelled(0.0, auc=0.9, drifted=True), off).retrain is False
 
 
-def test_duplicate_rows_rule_allows_up_to_half():
-    half = pd.DataFrame({"a": [1, 1, 2, 3], "b": ["x", "x", "y", "z"]})  # 1 of 4 rows repeats an earlier one
-    assert duplicate_problem(half) == []
-    mostly = pd.DataFrame({"a": [1, 1, 1, 1, 2]})
-    assert duplicate_problem(mostly) == ["60% of rows are duplicates (rule: at most half)"]
-
-
 def test_tag_message_says_why_then_drift_then_sorted_metrics():
     message = tag_message("v1.2.0", "drift 0.400 > 0.3", {"roc_auc": 0.99, "accuracy": 0.95},
                           DriftSummary(drift_score=0.4))
@@ -110,3 +101,9 @@ def test_the_decision_names_every_trigger_fired_with_its_value_and_limit(params)
     assert [(t.value, t.limit) for t in decision.fired] == [(0.5, 0.3), (0.2, 0.05), (0.8, 0.6), (0.25, 0.1)]
     assert decision.reason == "drift 0.500 > 0.3"  # the first one fired is the history note
     assert decide({"drift_score": 0.1}, params).fired == ()
+
+
+def test_categories_production_never_saw_retrain_above_their_share(params):
+    assert decide({"drift_score": 0.0, "unknown_category_share": 0.04}, params).retrain is False
+    found = decide({"drift_score": 0.0, "unknown_category_share": 0.3}, params)
+    assert found.names == ("unknown_category",) and found.reason == "unknown categories 0.300 > 0.05"

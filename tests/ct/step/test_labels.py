@@ -5,14 +5,13 @@ and the retrain folds exactly the labelled rows once `ct.min_labelled_rows` of t
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from ctml import layout
-from tests.helpers import ct, dvc, git, history, read_json, set_params, sha256, tags
+from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, sha256, tags
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +39,7 @@ def check(repo: Path) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def traffic(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory):
-    repo = shutil.copytree(baseline_repo, tmp_path_factory.mktemp("labels") / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path_factory.mktemp("labels"))
     return repo, captured(repo)
 
 
@@ -77,15 +76,13 @@ def test_delayed_labels_are_measured_then_folded_once_enough_are_labelled(traffi
 
 
 @pytest.mark.parametrize(("name", "content", "reason"), [
-    ("nobody.csv", "_ct_request_id,target\nreq-9998,1\nreq-9999,0\n",
-     "nobody.csv: none of its 2 ids ('_ct_request_id') matches a checked row waiting for labels"),
     ("no-id.csv", "order,target\n1,1\n", "no-id.csv: no id column '_ct_request_id' (data.id_column is empty)"),
     ("no-label.csv", "_ct_request_id,label\nreq-0100,1\n", "no-label.csv: label column 'target': missing"),
     ("twice.csv", "_ct_request_id,target\nreq-0100,1\nreq-0100,0\n", "twice.csv: id 'req-0100' labelled more than once"),
     ("bad-label.csv", "_ct_request_id,target\nreq-0100,maybe\n", "label column 'target'"),
 ])
 def test_a_bad_label_file_is_quarantined_and_changes_nothing(traffic, tmp_path, name, content, reason):
-    repo = shutil.copytree(traffic[0], tmp_path / "project", symlinks=True)
+    repo = copy_project(traffic[0], tmp_path)
     awaiting = {p.name: p.read_bytes() for p in (repo / layout.AWAITING).rglob("*") if p.is_file()}
     (repo / "data/labels" / name).write_text(content)
     code, row = check(repo)
@@ -95,13 +92,34 @@ def test_a_bad_label_file_is_quarantined_and_changes_nothing(traffic, tmp_path, 
     assert {p.name: p.read_bytes() for p in (repo / layout.AWAITING).rglob("*") if p.is_file()} == awaiting
 
 
+def test_labels_delivered_before_their_rows_wait_and_label_exactly_them_when_they_come(baseline_repo, tmp_path):
+    """Labels first (kept, not quarantined), then the drifted rows: the rows the labels name are
+    labelled on arrival, and being enough (ct.min_labelled_rows 50) the waiting retrain goes ahead."""
+    repo = copy_project(baseline_repo, tmp_path)
+    frame = captured(repo)
+    labels(frame, range(0, 60)).to_csv(repo / "data/labels/early.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"], row["scenario"]) == (0, "ok", "labels"), row["note"]
+    assert "none of its 60 ids ('_ct_request_id') matches a checked row yet: they wait for their rows" in row["note"]
+    assert not (repo / "data/quarantine").exists() or not list((repo / "data/quarantine").iterdir())
+
+    frame.drop(columns="target").to_csv(repo / "data/incoming/traffic.csv", index=False)
+    code, row = check(repo)
+    assert (code, row["status"]) == (0, "retrained"), row["note"]
+    assert "retrained on the 60 waiting rows already labelled" in row["note"]
+    [folded] = list((repo / "data/batches").rglob("batch-*.parquet"))
+    assert pd.read_parquet(folded)["target"].tolist() == frame.loc[:59, "target"].tolist()
+    steps = history(repo)["step"].tolist()
+    assert steps == list(range(1, len(steps) + 1)) and git("status", "--porcelain", cwd=repo).stdout == ""
+
+
 def test_labelled_trigger_retrains_at_once_on_the_waiting_rows_already_labelled(baseline_repo, tmp_path):
     """`ct.unlabelled_trigger: labelled`: a new trigger does not wait for ct.min_labelled_rows, it
     retrains on the rows of earlier triggers that are labelled by now; the realized accuracy of the
     label step is in history and in the CT command's Neptune run."""
     from ctml.runs.offline import offline_runs
 
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     frame = captured(repo)
     frame.drop(columns="target").to_csv(repo / "data/incoming/traffic.csv", index=False)
     assert check(repo)[1]["status"] == "awaiting_labels"
@@ -126,7 +144,7 @@ def test_labelled_trigger_retrains_at_once_on_the_waiting_rows_already_labelled(
 def test_rows_without_ids_wait_in_their_own_batch_only(baseline_repo, tmp_path):
     """A drifted batch with neither labels nor an id: nothing can label it later, so none of it is
     kept for labels and the step says why."""
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     frame = captured(repo)
     frame.drop(columns=["target", "_ct_request_id"]).to_csv(repo / "data/incoming/anonymous.csv", index=False)
     code, row = check(repo)
@@ -145,7 +163,7 @@ def test_a_retrain_on_the_data_production_learnt_from_is_never_released(baseline
     from ctml.ct.step.measure import new_record
     from ctml.ct.step.retrain import retrain
 
-    repo = shutil.copytree(baseline_repo, tmp_path / "project", symlinks=True)
+    repo = copy_project(baseline_repo, tmp_path)
     set_params(repo, drift__reference="training", ct__start_step=1)  # not against the (empty) newest fold
     git("commit", "-qam", "drift against all training data", cwd=repo)
     ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")  # production v1.1.0: one fold

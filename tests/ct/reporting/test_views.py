@@ -1,0 +1,133 @@
+"""What a person sees for each task after several CT steps and two lineages, rendered in headless Chromium:
+`ct.py report` (each version's own task metrics, lineages, the per-step metric of the task), `dvc plots
+show` (Vega specs that draw what their titles claim, nothing of the other task, no picture twice),
+`dvc metrics show` (fits a terminal) and the release commits' drift (the batch that triggered them)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ct, dvc, git, history, read_json, rendered_dom, screenshot_ink
+
+pytestmark = pytest.mark.slow
+
+TASK_HEADERS = {"binary": ["accuracy", "F1", "ROC AUC"], "multiclass": ["accuracy", "F1", "ROC AUC"],
+                "regression": ["RMSE", "MAE", "R²"]}
+TASK_METRICS = {"binary": ["accuracy", "f1", "roc_auc"], "multiclass": ["accuracy", "f1", "roc_auc"],
+                "regression": ["rmse", "mae", "r2"]}
+STEP_HEADER = {"binary": ("batch accuracy", "batch_accuracy"), "multiclass": ("batch accuracy", "batch_accuracy"),
+               "regression": ("batch RMSE", "batch_rmse")}
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&lt;", "<").replace("&gt;", ">")
+
+
+def specs(page: str) -> dict[str, dict]:
+    """Plot div id -> the Vega-Lite spec DVC wrote into it."""
+    found = re.findall(r'<div id = "([^"]+)">\s*<script type = "text/javascript">\s*var spec = (.*?);\s*vegaEmbed', page, re.S)
+    return {div: json.loads(spec) for div, spec in found}
+
+
+def headers(table_html: str) -> list[str]:
+    return [text_of(h).strip() for h in re.findall(r"<th>(.*?)</th>", table_html)]
+
+
+def check_report(repo: Path, task: str, shots: Path) -> None:
+    ct(repo, "report")
+    page = repo / "ct-report.html"
+    dom = rendered_dom(page)
+    sections = re.findall(r'<details class="lineage" data-lineage="([^"]+)"( open="")?>(.*?)</details>', dom, re.S)
+    production = read_json(repo / "models/production/lineage.json")["lineage"]
+    assert len(sections) == 2 and sections[0][0] == production and sections[0][1] and not sections[1][1]
+    prod_version = json.loads(ct(repo, "status", "--json").stdout)["production_version"]
+    for key, _, body in sections:
+        versions_table, steps_table = re.findall(r"<table>.*?</table>", body, re.S)[:2]
+        assert headers(versions_table)[4:7] == TASK_HEADERS[task]
+        header, field = STEP_HEADER[task]
+        assert header in headers(steps_table)
+        steps = history(repo)
+        mine = steps[steps["lineage"] == key] if key == production else steps[steps["lineage"] != production]
+        assert len(mine) == 3 and f"{mine[field].iloc[-1]:.4f}" in text_of(steps_table)
+    # the production row shows its own test metrics, as its tag's commit holds them
+    metrics = json.loads(git("show", f"model@{prod_version}:metrics/metrics.json", cwd=repo).stdout)
+    row = text_of(re.search(r'<tr class="prod">(.*?)</tr>', sections[0][2], re.S).group(1))
+    assert all(f"{metrics[m]:.4f}" in row for m in TASK_METRICS[task]) and prod_version in row
+    assert screenshot_ink(page, shots / f"report-{task}.png") > 0.02
+
+
+def check_plots(repo: Path, task: str, shots: Path) -> None:
+    dvc("plots", "show", cwd=repo)
+    page = repo / "dvc_plots/index.html"
+    source = page.read_text()
+    found = specs(source)
+    drawn = {div: spec for div, spec in found.items() if spec}
+    assert "<img" not in source.split("<body>", 1)[1]  # each picture once: Vega, no PNG twin
+    dom = rendered_dom(page)
+    for div in found:  # the other task's plots are left out of the page; every other plot drew its canvas
+        assert (f'id="{div}"' in dom) == (div in drawn), div
+        if div in drawn:
+            assert "<canvas" in dom.split(f'id="{div}"', 1)[1].split('<div id="', 1)[0], f"plot {div} is blank"
+    classification = {"metrics_plots_confusion_csv", "metrics_plots_roc_csv"}
+    regression = {"metrics_plots_predicted_vs_actual_csv", "metrics_plots_residuals_csv", "metrics_plots_residual_hist_csv"}
+    assert set(drawn) >= (regression if task == "regression" else classification)
+    assert not set(drawn) & (classification if task == "regression" else regression)
+    if task != "regression":
+        roc = drawn["metrics_plots_roc_csv"]
+        assert roc["layer"][0]["encoding"]["color"]["field"] == "class" and "one curve per class" in roc["title"]["text"]
+        classes = {p["class"] for p in roc["data"]["values"]}
+        assert len(classes) == (1 if task == "binary" else 3)
+        assert drawn["metrics_plots_confusion_csv"]["spec"]["layer"][1]["encoding"]["text"]["field"] == "count"
+    else:
+        hist = drawn["metrics_plots_residual_hist_csv"]
+        assert hist["encoding"]["x"] | {"title": ""} == {"field": "bin_start", "type": "quantitative", "bin": "binned",
+                                                         "title": "", "scale": {"zero": False}}
+        starts = [float(p["bin_start"]) for p in hist["data"]["values"]]
+        width = float(hist["data"]["values"][0]["bin_end"]) - starts[0]
+        assert starts == sorted(starts) and all(abs(s / width - round(s / width)) < 1e-9 for s in starts)  # round edges
+        for div in ("metrics_plots_predicted_vs_actual_csv", "metrics_plots_residuals_csv"):
+            encoding = drawn[div]["layer"][0]["encoding"]
+            assert encoding["x"]["scale"] == encoding["y"]["scale"] == {"zero": False}
+    importance = drawn["metrics_plots_importance_csv"]
+    assert importance["encoding"]["y"]["sort"] == "-x"  # most important on top, as in the PNG and the CSV
+    distributions = {d: s for d, s in drawn.items() if d.startswith("metrics_drift_plots_distributions_")}
+    assert distributions
+    for div, spec in distributions.items():  # each plot names its feature (the facet header)
+        assert spec["facet"]["row"]["field"] == "feature"
+        assert {p["feature"] for p in spec["data"]["values"]} and spec["spec"]["encoding"]["x"]["type"] == "ordinal"
+    timeline = drawn["metrics_ct_timeline_csv"]
+    assert timeline["facet"]["row"]["field"] == "lineage"
+    lineages = {p["lineage"] for p in timeline["data"]["values"]}
+    assert len(lineages) == 2
+    series = {p["series"] for p in timeline["data"]["values"]}
+    assert ("realized RMSE" in series) == (task == "regression") and ("realized accuracy" in series) != (task == "regression")
+    assert screenshot_ink(page, shots / f"plots-{task}.png") > 0.02
+
+
+def check_metrics_and_release_drift(repo: Path) -> None:
+    shown = dvc("metrics", "show", cwd=repo).stdout
+    assert max(len(line) for line in shown.splitlines()) <= 200, shown
+    steps = history(repo)
+    retrained = steps[steps["retrained"]]
+    assert len(retrained) >= 2
+    for _, step in retrained.iterrows():  # the release commit holds the drift of the batch that triggered it
+        tag = f"model@{step['model_version']}"
+        summary = json.loads(git("show", f"{tag}:metrics/drift_summary.json", cwd=repo).stdout)
+        assert summary["drift_score"] == pytest.approx(step["drift_score"]) and summary["drift_score"] > 0
+        assert step["top_drifted"].split("; ")[0] in git("show", f"{tag}:metrics/drift_plots/scores.csv", cwd=repo).stdout
+    first, second = (f"model@{v}" for v in retrained["model_version"].iloc[:2])
+    diff = json.loads(dvc("metrics", "diff", first, second, "--json", cwd=repo).stdout)
+    assert "metrics/drift_summary.json" in diff
+    assert dvc("status", "--json", cwd=repo).stdout.strip() in ("{}", "")
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_report_plots_and_metrics_tell_the_truth(task_project, task: str, tmp_path_factory: pytest.TempPathFactory):
+    repo = task_project(task)
+    shots = tmp_path_factory.mktemp(f"screenshots-{task}")
+    check_report(repo, task, shots)
+    check_plots(repo, task, shots)
+    check_metrics_and_release_drift(repo)

@@ -1,0 +1,198 @@
+"""The inbox on an operator's worst day, through the real `ct.py check` (git, DVC, Neptune offline):
+names no other tool takes, links and FIFOs, a kill while a quarantine alert waits on a webhook that
+never answers, a damaged cache object under a rollback, a damaged dvc.lock. Afterwards, always: every
+delivered file's bytes exactly once in the archive or the quarantine, the history complete, `git
+status` clean, tags and production consistent."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import ct, git, history, set_params, sha256, tags
+from tests.reliability.support import (
+    check_history,
+    check_releases,
+    kill_group,
+    snapshot,
+    start_ct,
+    wait_for,
+)
+from tests.standins import silent_server
+
+pytestmark = pytest.mark.slow
+
+INCOMING = Path("data/incoming")
+BAD_UTF8 = os.fsdecode(b"orders-\xff.csv")
+LONG = "o" * 246 + ".csv"  # 250 bytes
+
+
+def batch(repo: Path, seed: int) -> bytes:
+    frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(60, random_state=seed, replace=True)
+    return frame.to_csv(index=False).encode()
+
+
+def deliver(repo: Path, name: str, content: bytes, mtime_s: float) -> bytes:
+    path = repo / INCOMING / name
+    path.write_bytes(content)
+    os.utime(path, (mtime_s, mtime_s))
+    return content
+
+
+def kept(repo: Path) -> list[bytes]:
+    """The bytes of every file in the archive and the quarantine (reasons and dropped rows aside)."""
+    places = [repo / "data/archive", repo / "data/quarantine"]
+    return [p.read_bytes() for place in places if place.exists() for p in place.rglob("*")
+            if p.is_file() and not p.name.endswith((".reason.txt", ".rows.csv"))]
+
+
+def assert_every_byte_once(repo: Path, delivered: list[bytes]) -> None:
+    found = [hashlib.sha256(b).hexdigest() for b in kept(repo)]
+    for content in delivered:
+        assert found.count(hashlib.sha256(content).hexdigest()) == 1, content[:40]
+
+
+def assert_clean(repo: Path) -> None:
+    assert git("status", "--porcelain", cwd=repo).stdout == ""
+    check_history(repo, check_releases(repo))
+
+
+def test_names_links_and_fifos_never_stall_the_inbox(released_repo, tmp_path):
+    repo = released_repo
+    outside = tmp_path / "secret.csv"
+    outside.write_text("password,hunter2\n")
+    delivered = [deliver(repo, BAD_UTF8, batch(repo, 1), 1_000), deliver(repo, LONG, batch(repo, 2), 2_000),
+                 deliver(repo, "photo.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), 3_000)]
+    (repo / INCOMING / "link.csv").symlink_to(outside)
+    os.mkfifo(repo / INCOMING / "pipe.csv")
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # a file quarantined: needs attention
+    assert "Traceback" not in proc.stderr and "password" not in proc.stdout + proc.stderr
+    refusals = [ln for ln in proc.stderr.splitlines() if "not a regular file" in ln]
+    assert len(refusals) == 2 and all(ln.startswith("error: data/incoming/") for ln in refusals)
+    rows = history(repo).tail(3)
+    assert rows["file"].tolist() == ["data/incoming/orders-\\xff.csv", f"data/incoming/{LONG}", "data/incoming/photo.csv"]
+    assert rows["status"].tolist()[:2] != ["failed", "failed"] and rows["status"].tolist()[2] == "quarantined"
+    assert rows["file_sha256"].tolist() == [hashlib.sha256(c).hexdigest() for c in delivered]
+    assert_every_byte_once(repo, delivered)
+    assert sorted(os.listdir(repo / INCOMING)) == ["README.md", "link.csv", "pipe.csv"]  # refused, left as they are
+    assert outside.read_text() == "password,hunter2\n"
+    assert_clean(repo)
+    again = ct(repo, "check", check=False)  # the next look: nothing to do, the refusals said again, no stall
+    assert again.returncode == 0 and len([ln for ln in again.stderr.splitlines() if "not a regular file" in ln]) == 2
+
+
+def test_a_kill_while_a_quarantine_alert_waits_loses_nothing_and_reuses_no_name(released_repo):
+    repo = released_repo
+    first = deliver(repo, "bad.csv", b"user,amount\n1,x\n", 1_000)
+    with silent_server() as url:  # accepts the alert and never answers
+        proc = start_ct(repo, "check", CT_ALERT_WEBHOOK=url)
+        wait_for(lambda: (repo / "data/quarantine/step-0003.csv").exists(), proc, what="the quarantine move")
+        kill_group(proc)
+    second = deliver(repo, "bad.csv", b"user,amount\n2,y\n", 2_000)  # the same name again
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert_every_byte_once(repo, [first, second])
+    reasons = sorted(p.name for p in (repo / "data/quarantine").glob("*.reason.txt"))
+    assert len(reasons) == 2 and all((repo / "data/quarantine" / r).read_text().strip() for r in reasons)
+    steps = history(repo)
+    assert steps["step"].tolist() == list(range(1, len(steps) + 1))  # the killed step has its row: no number reused
+    assert_clean(repo)
+
+
+@pytest.fixture
+def two_versions(released_repo: Path) -> Path:
+    """v1.1.0 in production, v1.0.0 to roll back to."""
+    set_params(released_repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=released_repo)
+    ct(released_repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
+    assert tags(released_repo).keys() >= {"model@v1.1.0"}
+    return released_repo
+
+
+def assert_rollback_changed_nothing(repo: Path, proc, before: dict, head: str, production: str) -> str:
+    """The rollback failed with one line and left everything as it was; returns the line."""
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert snapshot(repo) == before and git("rev-parse", "HEAD", cwd=repo).stdout == head
+    assert sha256(repo / "models/production/model.joblib") == production
+    assert git("status", "--porcelain", cwd=repo).stdout == ""
+    return line
+
+
+def test_a_rollback_onto_a_damaged_cache_object_changes_nothing(two_versions):
+    repo = two_versions
+    lock = yaml.safe_load(git("show", "model@v1.0.0:dvc.lock", cwd=repo).stdout)
+    md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.joblib")
+    obj = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes()[: obj.stat().st_size // 2])  # truncated in the cache
+    before, head = snapshot(repo), git("rev-parse", "HEAD", cwd=repo).stdout
+    proc = ct(repo, "rollback", "v1.0.0", check=False)
+    line = assert_rollback_changed_nothing(repo, proc, before, head, sha256(repo / "models/production/model.joblib"))
+    assert "models/model.joblib" in line and "damaged" in line and "nothing was changed" in line
+
+
+def test_a_rollback_that_fails_after_its_checks_puts_the_tree_back(two_versions):
+    repo = two_versions
+    (repo / "data/checked/batch.parquet").write_bytes(b"not a parquet file")  # re-measuring drift will fail
+    before, head = snapshot(repo), git("rev-parse", "HEAD", cwd=repo).stdout
+    proc = ct(repo, "rollback", "v1.0.0", check=False)
+    line = assert_rollback_changed_nothing(repo, proc, before, head, sha256(repo / "models/production/model.joblib"))
+    assert "drift" in line
+    assert_clean(repo)  # every version's cached model still the one its metadata names
+
+
+def test_a_damaged_dvc_lock_is_one_line(released_repo):
+    repo = released_repo
+    (repo / "dvc.lock").write_text("schema: '2.0'\nstages: [unclosed\n")
+    deliver(repo, "a.csv", batch(repo, 3), 1_000)
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
+        next(ln for ln in proc.stderr.splitlines() if ln.startswith("error: dvc.lock: not valid YAML"))]
+    assert (repo / INCOMING / "a.csv").exists()  # nothing taken
+
+
+def drifted(repo: Path, seed: int = 4) -> bytes:
+    """Labelled rows moved 3 standard deviations on 15 features: a drift that retrains."""
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    frame = training.sample(200, random_state=seed, replace=True).reset_index(drop=True)
+    for name in [c for c in frame.columns if c != "target"][:15]:
+        frame[name] = frame[name] + 3.0 * training[name].std()
+    return frame.to_csv(index=False).encode()
+
+
+def park_after_first_commit(repo: Path) -> Path:
+    """A git hook that parks ct.py right after its first branch update (here: the release commit)."""
+    reached, fifo = repo.parent / "commit.reached", repo.parent / "commit.fifo"
+    os.mkfifo(fifo)
+    hook = repo / ".git/hooks/reference-transaction"
+    hook.write_text(f"#!/bin/sh\nif [ \"$1\" = committed ] && grep -q ' refs/heads/'; then\n  touch '{reached}'\n"
+                    f"  exec cat '{fifo}' >/dev/null\nfi\nexit 0\n")
+    hook.chmod(0o755)
+    return reached
+
+
+def test_a_kill_right_after_a_release_commit_leaves_no_release_without_its_row(released_repo):
+    repo = released_repo
+    content = deliver(repo, "drifted.csv", drifted(repo), 1_000)
+    reached = park_after_first_commit(repo)
+    proc = start_ct(repo, "check")
+    wait_for(reached.exists, proc, what="the release commit")
+    kill_group(proc)
+    (repo / ".git/hooks/reference-transaction").unlink()
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 0 and "recovery: completed the interrupted release of v1.1.0" in proc.stdout, proc.stdout
+    steps = history(repo)
+    released = steps[steps["model_version"].astype(str) == "v1.1.0"]
+    assert released["status"].tolist()[0] == "retrained"
+    assert released["file_sha256"].tolist()[0] == hashlib.sha256(content).hexdigest()
+    assert steps["status"].tolist()[-1] == "duplicate"  # the file, still in the inbox, is the recorded step's
+    assert_every_byte_once(repo, [content])
+    assert os.listdir(repo / INCOMING) == ["README.md"]
+    assert_clean(repo)
