@@ -243,8 +243,17 @@ class GatesParams(_Section):
 
 
 AlertEvent = Literal["drift", "retrained", "blocked", "quarantined", "freshness", "accuracy_drop", "awaiting_labels",
-                     "recovered"]
+                     "recovered", "shadow_promoted", "shadow_retired"]
 ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
+
+
+class ReleaseParams(_Section):
+    """How a candidate that passed the gates reaches production (docs/shadow.md)."""
+
+    mode: Literal["promote", "shadow"] = "promote"
+    min_labelled_rows: int = Field(default=200, ge=10)
+    max_shadow_hours: float = Field(default=168, gt=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
 class AlertsParams(_Section):
@@ -284,6 +293,7 @@ class Params(_Section):
     compute: ComputeParams
     ct: CTParams
     gates: GatesParams
+    release: ReleaseParams = Field(default_factory=ReleaseParams)  # absent: promote, as before the section existed
     alerts: AlertsParams
     serve: ServeParams
     tracking: TrackingParams

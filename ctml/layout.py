@@ -72,6 +72,8 @@ TRIGGER = CT_STATE / "trigger"  # the drift outputs of a retrain's triggering me
 INFLIGHT = CT_STATE / "inflight.json"  # a step in progress; what recovery finishes or undoes
 ALERTS_SENT = CT_STATE / "alerts.json"  # when each alert event was last sent (alerts.min_interval_s)
 DRIFT_CACHE = CT_STATE / "drift-cache"  # reference summaries keyed by DVC's hash (never a dependency, never in git)
+SHADOW = CT_STATE / "shadow"  # the model in shadow (model.joblib, model.json, schema.json): what the server scores beside production
+SHADOW_EVIDENCE = CT_STATE / "shadow-evidence.parquet"  # served rows scored by production and the shadow, their labels as they come
 SERVED_REQUESTS = CT_STATE / "served.sqlite"  # `ct.py serve`: requests answered, for POST /feedback
 
 BATCH_NAMES = ("batch.parquet", "batch.csv")  # the staged batch in CHECKED, Parquet first

@@ -1,4 +1,4 @@
-"""`ct.py status`: production version, last drift score, threshold, last retrain."""
+"""`ct.py status`: production version, last drift score, threshold, last retrain, the shadow and its evidence."""
 from __future__ import annotations
 
 import argparse
@@ -32,7 +32,39 @@ def current_status(root) -> dict[str, Any]:
         "last_retrain": None if not retrains else {"step": retrains[-1].step, "time": retrains[-1].time,
                                                    "version": retrains[-1].model_version},
         "steps_recorded": len(past),
+        "release_mode": params.release.mode,
+        "shadow": shadow_status(root, params),
     }
+
+
+def shadow_status(root, params) -> dict[str, Any] | None:
+    """The version in shadow and its evidence so far (None when none is), or why its copy cannot be scored."""
+    from ctml.ct.release import shadow
+
+    found = shadow.current(root)
+    if found is None:
+        return None
+    info: dict[str, Any] = {"version": found.version, "tag": found.tag, "since": found.since}
+    if (why := shadow.problem(root, found)) is not None:
+        return {**info, "problem": why}
+    from ctml.ct.context import Context
+    from ctml.ct.step import trial
+
+    return {**info, "evidence": trial.evidence(Context(root, params, commit=False), found).as_json()}
+
+
+def shadow_rows(found: dict[str, Any] | None) -> list[list[Any]]:
+    if found is None:
+        return [["shadow", "none"]]
+    rows = [["shadow", f"{found['version']} ({found['tag']}, since {found['since']})"]]
+    if "problem" in found:
+        return [*rows, ["shadow problem", found["problem"]]]
+    proof = found["evidence"]
+    rows.append(["shadow evidence", f"{proof['rows']} of {proof['needed']} rows labelled ({proof['scored']} scored by both)"])
+    if proof["production_value"] is not None:
+        rows.append([f"shadow {proof['metric']}", f"production {proof['production_value']:.4f}, shadow {proof['shadow_value']:.4f}, "
+                                                 f"margin [{proof['margin_low']:+.4f}, {proof['margin_high']:+.4f}]"])
+    return [*rows, ["shadow verdict so far", f"{proof['verdict']}: {proof['reason']}"]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,5 +84,7 @@ def run(args: argparse.Namespace) -> int:
         ["last step", "none" if last is None else f"#{last['step']} at {last['time']} ({last['status']})"],
         ["last retrain", "never" if retrain is None else f"#{retrain['step']} at {retrain['time']}"],
         ["steps recorded", info["steps_recorded"]],
+        ["release mode (release.mode)", info["release_mode"]],
+        *shadow_rows(info["shadow"]),
     ])
     return 0

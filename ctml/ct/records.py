@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 if TYPE_CHECKING:
     import pandas as pd
 
-Status = Literal["ok", "retrained", "blocked", "failed", "quarantined", "duplicate", "awaiting_labels"]
+Status = Literal["ok", "retrained", "blocked", "failed", "quarantined", "duplicate", "awaiting_labels", "shadow_promoted",
+                 "shadow_retired"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 Scenario = Literal["none", "gradual", "sudden", "concept", "replay"]  # what `ct.py simulate` feeds
 SCENARIOS: tuple[Scenario, ...] = get_args(Scenario)
@@ -34,7 +35,9 @@ REQUEST_ID = "_ct_request_id"  # joins delayed labels when data.id_column is emp
 REQUEST_TIME = "_ct_time"
 PREDICTION = "_ct_prediction"
 MODEL_VERSION = "_ct_model_version"
-RESERVED_COLUMNS = (REQUEST_ID, REQUEST_TIME, PREDICTION, MODEL_VERSION)
+SHADOW_PREDICTION = "_ct_shadow_prediction"  # the shadow model's answer to the same row (missing: it did not score it)
+SHADOW_VERSION = "_ct_shadow_version"
+RESERVED_COLUMNS = (REQUEST_ID, REQUEST_TIME, PREDICTION, MODEL_VERSION, SHADOW_PREDICTION, SHADOW_VERSION)
 
 
 def is_reserved(column: str) -> bool:

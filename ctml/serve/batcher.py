@@ -28,10 +28,10 @@ class _Item:
 
 class Batcher:
     def __init__(self, current: Callable[[], Served | None], wait_s: float, max_rows: int,
-                 done: Callable[[Served, list[Scored]], None]) -> None:
+                 done: Callable[[Served, list[Scored]], None], after: Callable[[list[Scored]], None] | None = None) -> None:
         """`current`: the model to use now; `done`: called with each micro-batch's answers before
-        they are handed back (capture, feedback ids, metrics)."""
-        self.current, self.wait_s, self.max_rows, self.done = current, wait_s, max_rows, done
+        they are handed back (capture, feedback ids, metrics); `after`: once they are (the shadow)."""
+        self.current, self.wait_s, self.max_rows, self.done, self.after = current, wait_s, max_rows, done, after
         self.queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.concurrent = False
         self.thread = threading.Thread(target=self._run, name="ct-serve-model", daemon=True)
@@ -97,3 +97,5 @@ class Batcher:
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
+        if self.after is not None:
+            self.after(scored)

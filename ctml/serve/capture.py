@@ -2,7 +2,8 @@
 
 Rows carry the reserved columns CT sets aside (`ctml.ct.records`): `_ct_request_id` (the request id
 and the row's place in it, `<id>/<row>`, unique per row so delayed labels join row by row),
-`_ct_time`, `_ct_prediction` and `_ct_model_version`. A file is written every `serve.capture_rows`
+`_ct_time`, `_ct_prediction` and `_ct_model_version`, and with a shadow loaded `_ct_shadow_prediction` and
+`_ct_shadow_version` (set after the reply, by ctml.serve.shadow, while the rows are still buffered). A file is written every `serve.capture_rows`
 rows or `serve.capture_seconds`, and on shutdown, by a thread of its own (a request never waits
 for a write), atomically: `ctml.io` writes `.<name>.*.tmp` and renames, and the inbox ignores
 dot-files, so a half-written file is never picked up. Labels go to data/labels/ in the same flush,
@@ -25,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ctml import layout
-from ctml.ct.records import MODEL_VERSION, PREDICTION, REQUEST_ID, REQUEST_TIME
+from ctml.ct.records import MODEL_VERSION, PREDICTION, REQUEST_ID, REQUEST_TIME, SHADOW_PREDICTION, SHADOW_VERSION
 from ctml.io import write_parquet
 from ctml.serve.metrics import Metrics
 from ctml.serve.scoring import Scored
@@ -43,6 +44,7 @@ def sampled(request_id: str, share: float) -> bool:
 @dataclass
 class _Buffer:
     rows: list[dict[str, list[Any]]] = field(default_factory=list)  # one column dict per captured request
+    at: dict[str, int] = field(default_factory=dict)  # request id -> its place in rows (where the shadow's labels go)
     count: int = 0
     labels: list[tuple[list[str], list[Any]]] = field(default_factory=list)  # (row ids, labels) fed back
     since: float = 0.0  # monotonic time of the oldest buffered entry
@@ -77,6 +79,7 @@ class Capture:
             for s, take, key in zip(scored, taken, keys):
                 if take:
                     n = s.request.rows
+                    self.buffer.at[s.request.id] = len(self.buffer.rows)
                     self.buffer.rows.append({**{c: s.request.columns[c] for c in features}, REQUEST_ID: row_ids(key, n),
                                              REQUEST_TIME: [stamp] * n, PREDICTION: s.labels.tolist(),
                                              MODEL_VERSION: [s.version] * n})
@@ -88,6 +91,18 @@ class Capture:
         if other is not None:
             self._write_buffer(other)
         return taken
+
+    def add_shadow(self, labels: list[tuple[str, list[Any]]], version: str) -> int:
+        """The shadow's labels (request id, one per row) onto rows still buffered; returns the rows that
+        got them. A request written out before the shadow scored it stays production-only."""
+        done = 0
+        with self.lock:
+            for request_id, values in labels:
+                if (i := self.buffer.at.get(request_id)) is not None:
+                    part = self.buffer.rows[i]
+                    part[SHADOW_PREDICTION], part[SHADOW_VERSION] = values, [version] * len(values)
+                    done += len(values)
+        return done
 
     def add_labels(self, request_id: str, labels: list[Any]) -> None:
         """Fed-back labels of a captured request, written after its rows."""
@@ -121,7 +136,9 @@ class Capture:
         self.files += 1
         name = f"serve-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}-{self.files:06d}"
         if buffer.rows:
-            frame = pd.DataFrame({c: [v for part in buffer.rows for v in part[c]] for c in buffer.rows[0]})
+            names = dict.fromkeys(c for part in buffer.rows for c in part)  # shadow columns: only once a shadow scored
+            frame = pd.DataFrame({c: [v for part in buffer.rows for v in part.get(c) or [None] * len(part[REQUEST_ID])]
+                                  for c in names})
             if self._write(self.incoming / f"{name}-1-rows.parquet", frame):
                 self.metrics.captured.inc(len(frame))
             else:

@@ -33,6 +33,18 @@ class Metrics:
         self.captured = Counter("ct_serve_captured_rows", "rows written to the CT inbox", registry=r)
         self.capture_failures = Counter("ct_serve_capture_failures", "capture files that could not be written", registry=r)
         self.capture_dropped = Counter("ct_serve_capture_dropped_rows", "captured rows lost to a failed write", registry=r)
+        self.shadow_model = Gauge("ct_serve_shadow_info", "1 for the model version scored in shadow", ["version", "sha256"],
+                                  registry=r)
+        self.shadow_reloads = Counter("ct_serve_shadow_reloads", "shadow loads by result (loaded, failed, removed)", ["result"],
+                                      registry=r)
+        self.shadow_rows = Counter("ct_serve_shadow_rows", "rows the shadow scored", registry=r)
+        self.shadow_skipped = Counter("ct_serve_shadow_skipped_rows", "rows production answered that the shadow did not score "
+                                      "(its queue full, or rows it refused)", registry=r)
+        self.shadow_agreements = Counter("ct_serve_shadow_agreements", "rows the shadow labelled as production did", registry=r)
+        self.shadow_predictions = Counter("ct_serve_shadow_predictions", "the shadow's predictions by class (classifiers)",
+                                          ["label"], registry=r)
+        self.shadow_seconds = Histogram("ct_serve_shadow_call_seconds", "the shadow's model call per micro-batch",
+                                        buckets=LATENCY_BUCKETS, registry=r)
         self.feedback = Counter("ct_serve_feedback", "feedback requests by result", ["result"], registry=r)
 
     def total(self, sample: str) -> float:
@@ -43,6 +55,11 @@ class Metrics:
         return (f"{self.total('ct_serve_requests_total'):.0f} requests ({self.total('ct_serve_errors_total'):.0f} errors), "
                 f"{self.total('ct_serve_rows_total'):.0f} rows scored, {self.total('ct_serve_captured_rows_total'):.0f} captured, "
                 f"{self.total('ct_serve_feedback_total'):.0f} feedback, {self.total('ct_serve_reloads_total'):.0f} reloads")
+
+    def shadowing(self, version: str | None, sha256: str = "") -> None:
+        self.shadow_model.clear()
+        if version is not None:
+            self.shadow_model.labels(version=version, sha256=sha256[:12]).set(1)
 
     def serving(self, version: str, sha256: str) -> None:
         self.model.clear()

@@ -1,5 +1,7 @@
 """Deliveries in: every ready file of the inboxes processed exactly once, oldest first, one CT step
-each (`ct.py check`, and each round of `ct.py watch`).
+each (`ct.py check`, and each round of `ct.py watch`). With a model in shadow, the decision on it comes
+first (`ctml.ct.step.trial`): its evidence is what the server answered, taken from the deliveries
+before their steps measure anything against the production that decision leaves.
 
 Exactly once: a processed file leaves its inbox (archived, or quarantined), and a file whose bytes
 were processed before (its sha256 in the history, or in a folded batch's .dvc `meta`) is recorded
@@ -19,6 +21,8 @@ from ctml.ct.intake import inbox
 from ctml.ct.intake.batches import MB, prepare_batch
 from ctml.ct.intake.partitioned import stage_partitioned
 from ctml.ct.records import Batch
+from ctml.ct.release.shadow import Shadow
+from ctml.ct.step import trial
 from ctml.errors import UserError
 from ctml.io import read_table
 from ctml.ct.context import Context
@@ -146,11 +150,24 @@ def run_check(ctx: Context, stop: threading.Event | None = None) -> int:
         inbox.check_places(ctx.root)
 
     def steps() -> list[StepRecord]:
+        found = trial.in_force(ctx)  # a shadow whose model file is missing or changed: refused, one line
         pending = inbox.pending(ctx.root)
+        decided = decide_shadow(ctx, found, pending) if found is not None else None
         work, after = deliveries(ctx, pending)
-        return run_steps(ctx, work, len(pending), stop, after)
+        return ([decided] if decided else []) + run_steps(ctx, work, len(pending), stop, after)
 
     return run_command(ctx, "check", steps, "check summary")
+
+
+def decide_shadow(ctx: Context, found: Shadow, pending: list[Delivery]) -> StepRecord | None:
+    """The shadow's evidence from the pending deliveries, then promoted or retired once it says so."""
+    trial.collect(ctx, found, [(d.kind, d.path) for d in pending])
+    proof, record = trial.decide(ctx, found)
+    if record is None:
+        ctx.say(f"shadow {found.version}: waits: {proof.reason}")
+    else:
+        ctx.say(f"shadow {found.version}: {record.status.replace('_', ' ')}: {record.note}")
+    return record
 
 
 def read_delivered(ctx: Context, path: Path) -> Batch:

@@ -75,13 +75,18 @@ def move_legacy_batches(ctx: Context) -> None:
 
 
 def has_work(ctx: Context) -> bool:
-    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, or a
-    source (lineage) that production was not trained for. Costs a directory listing and, when a
+    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, a model in
+    shadow, or a source (lineage) that production was not trained for. Costs a directory listing and, when a
     model is in production, one small JSON read: what cron pays when nothing arrived."""
     from ctml.ct.intake import inbox
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
         return True
+    if ctx.params.release.mode == "shadow" or (ctx.root / layout.SHADOW).exists():
+        from ctml.ct.release.shadow import current
+
+        if current(ctx.root) is not None:
+            return True  # a shadow is decided (or refused) on every check, release.max_shadow_hours included
     if not (ctx.root / layout.PRODUCTION_META).exists():
         return False  # nothing released yet: the first step releases the baseline
     from ctml.ct.release.promotion import production_lineage

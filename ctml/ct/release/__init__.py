@@ -3,4 +3,5 @@ version is in production, read from the tags, and whether the workspace holds it
 release: gates result, promotion into models/production, the commit, tags and push; rollback), `trigger`
 (the drift measurement that triggered a retrain, kept for its release commit),
 `versions` (a version's files without touching the workspace), `lineage` (what made a version),
-`compare` (two versions side by side), `experiments` (a `dvc exp` experiment released)."""
+`compare` (two versions side by side), `experiments` (a `dvc exp` experiment released), `shadow` (a
+candidate in the GTO stage shadow: its release, local copy, promotion and retirement)."""

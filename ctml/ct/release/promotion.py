@@ -180,7 +180,7 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
     try:
         restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
         tags.forget(ctx)
-        _remeasure_drift(ctx)
+        remeasure_drift(ctx)
         verify_production(ctx)
         commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
     except BaseException:  # all or nothing: the tree back to HEAD (still production's commit), then the error
@@ -193,7 +193,7 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
     return current, target, tag
 
 
-def _remeasure_drift(ctx: Context) -> None:
+def remeasure_drift(ctx: Context) -> None:
     """The restored drift result is about the batch checked when that version was made: measure the
     batch staged now against the restored production instead, so the rollback commit satisfies
     `dvc status`. Only drift: a stage made stale by code or params changed since that version is left

@@ -1,4 +1,7 @@
-"""Model versions as GTO git tags: `model@vX.Y.Z` per release, `model#prod#N` per promotion.
+"""Model versions as GTO git tags: `model@vX.Y.Z` per release, `model#prod#N` per promotion,
+`model#shadow#N` for a candidate served in shadow and `model#shadow!#N` when it leaves that stage
+(GTO's unassignment, what `gto deprecate model VERSION shadow` writes). N counts every stage tag of
+the artifact, as GTO numbers them, so the newest assignment of any stage has the highest N.
 
 Why git tags: the version, the code, params, dvc.lock and metrics that made it are one commit,
 and `gto show` / `git tag` answer "what is in prod" without any service.
@@ -19,6 +22,7 @@ from ctml.errors import UserError
 ARTIFACT = "model"
 _VERSION = re.compile(rf"^{ARTIFACT}@v(\d+)\.(\d+)\.(\d+)$")
 _PROD = re.compile(rf"^{ARTIFACT}#prod#(\d+)$")
+_STAGE = re.compile(rf"^{ARTIFACT}#([a-z]+)(!?)#(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,38 @@ def production_history(root: Path) -> list[str]:
     return read(root).production_history()
 
 
-def assign_prod(root: Path, version: str, message: str) -> str:
-    """A new `model#prod#N` tag on the version's commit: how GTO records a stage assignment."""
-    tag = f"{ARTIFACT}#prod#{read(root).next_prod_number()}"
+def parse_version(name: str) -> str | None:
+    """`v1.2.0` for the tag `model@v1.2.0`, None for any other name."""
+    return name.split("@", 1)[1] if _VERSION.match(name) else None
+
+
+def parse_stage(name: str) -> tuple[int, str, bool] | None:
+    """(N, stage, unassigned) for `model#STAGE#N` or `model#STAGE!#N`, None for any other name."""
+    m = _STAGE.match(name)
+    return (int(m.group(3)), m.group(1), m.group(2) == "!") if m else None
+
+
+def stage_tags(root: Path) -> list[tuple[int, str, bool, str]]:
+    """Every stage tag, oldest first: (N, stage, unassigned, tag)."""
+    out = []
+    for tag in git(root, "tag", "--list", f"{ARTIFACT}#*").splitlines():
+        if m := _STAGE.match(tag):
+            out.append((int(m.group(3)), m.group(1), m.group(2) == "!", tag))
+    return sorted(out)
+
+
+def assign(root: Path, stage: str, version: str, message: str, unassign: bool = False) -> str:
+    """A new `model#STAGE#N` (or, `unassign`, `model#STAGE!#N`) tag on the version's commit: how GTO
+    records a stage assignment, N one above the artifact's highest."""
+    known = stage_tags(root)
+    tag = f"{ARTIFACT}#{stage}{'!' if unassign else ''}#{(known[-1][0] + 1) if known else 1}"
     git(root, "tag", "-a", tag, "-m", message, commit_of(root, version))
     return tag
+
+
+def assign_prod(root: Path, version: str, message: str) -> str:
+    """A new `model#prod#N` tag on the version's commit."""
+    return assign(root, "prod", version, message)
 
 
 def resolve(root: Path | Registry, version: str) -> str:

@@ -30,7 +30,8 @@ def print_json(data: Any) -> None:
 
 
 _OUTCOMES = {"retrained": "RETRAINED -> {version}", "blocked": "BLOCKED", "failed": "FAILED", "quarantined": "QUARANTINED",
-             "duplicate": "DUPLICATE", "awaiting_labels": "AWAITING LABELS"}
+             "duplicate": "DUPLICATE", "awaiting_labels": "AWAITING LABELS",
+             "shadow_promoted": "SHADOW PROMOTED -> {version}", "shadow_retired": "SHADOW RETIRED"}
 
 
 def progress_line(i: int, steps: int, record: StepRecord, seconds: float) -> str:

@@ -22,7 +22,8 @@ def step_events(record: StepRecord, params: Params, gates: GatesResult | None) -
         found.append(("freshness", f"{where}: the newest training data is older than gates.freshness_hours "
                                    f"({params.gates.freshness_hours:g} h)"))
     outcome = {"retrained": f"released model {record.model_version}", "blocked": "candidate blocked",
-               "quarantined": "file quarantined", "awaiting_labels": "retrain waits for labels"}.get(record.status)
+               "quarantined": "file quarantined", "awaiting_labels": "retrain waits for labels",
+               "shadow_promoted": f"shadow {record.model_version} promoted", "shadow_retired": "shadow retired"}.get(record.status)
     if outcome:
         found.append((record.status, f"{where}: {outcome}: {record.note}"))
     return found

@@ -6,7 +6,7 @@ from typing import Any
 from ctml import layout
 from ctml.ct import history
 from ctml.ct.repo import lock
-from ctml.ct.release import tags
+from ctml.ct.release import shadow, tags
 from ctml.ct.release.production import current_version
 from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
@@ -24,6 +24,8 @@ def recover(ctx: Context) -> str | None:
     head = git(ctx.root, "rev-parse", "HEAD")
     version = marker.get("version")
     body = git(ctx.root, "log", "-1", "--format=%B")
+    if marker.get("phase", "").startswith("shadow_") and (done := _recover_shadow(ctx, marker, head, body)):
+        return done
     if version and head != marker.get("head") and f"Model-Version: {version}" in body:
         # The release commit is in: the candidate passed its gates. Finish tags and push.
         message = marker.get("message") or tag_message(
@@ -51,6 +53,30 @@ def recover(ctx: Context) -> str | None:
     return note
 
 
+def _recover_shadow(ctx: Context, marker: dict[str, Any], head: str, body: str) -> str | None:
+    """A shadow release whose version commit is in, or a promotion whose commit is in: finished.
+    Anything earlier is undone as any step is (None); the ledger is untouched, so the next check
+    decides again on the same evidence."""
+    version, message = marker.get("version", ""), marker.get("message", "")
+    if head == marker.get("head"):
+        return None
+    if marker["phase"] == "shadow_release" and (f"Model-Version: {version}" in body or f"Shadow-Version: {version}" in body):
+        _record_interrupted(ctx, marker, status="retrained", note=f"completed the interrupted shadow release of {version}",
+                            version=version)
+        shadow.finish_release(ctx, version, message, marker["head"])
+        redraw_timeline(ctx)
+        return f"completed the interrupted shadow release of {version}"
+    if marker["phase"] == "shadow_promote" and f"Shadow-Promoted: {version}" in body:
+        _record_interrupted(ctx, {**marker, "scenario": "shadow"}, status="shadow_promoted",
+                            note=f"completed the interrupted promotion of shadow {version}: {message.splitlines()[-1]}",
+                            version=version)
+        shadow.finish_promote(ctx, version, message)
+        ctx.path(layout.SHADOW_EVIDENCE).unlink(missing_ok=True)
+        redraw_timeline(ctx)
+        return f"completed the interrupted promotion of shadow {version}"
+    return None
+
+
 def _remove_partial_writes(ctx: Context) -> None:
     """Temp files of atomic writes a kill cut short (`.<name>.<random>.tmp`, e.g. a half-written model)."""
     for folder in layout.OUTPUT_DIRS:
@@ -65,7 +91,7 @@ def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, no
     step = marker.get("step")
     if not isinstance(step, int) or step in {r.step for r in history.read(ctx.path(layout.HISTORY))}:
         return
-    retrained = status == "retrained"
+    retrained = status in ("retrained", "shadow_promoted")
     record_step(ctx, StepRecord(step=step, time=now(), scenario=marker.get("scenario", ""), status=status,
                                 threshold=ctx.params.ct.threshold, retrained=retrained,
                                 gates="passed" if retrained else "", model_version=version, note=note,

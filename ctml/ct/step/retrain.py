@@ -1,5 +1,5 @@
 """A retrain: the batch folded into the lineage's training data, the pipeline reproduced, the candidate
-gated, and released or thrown away."""
+gated, and released (into production, or with `release.mode: shadow` into shadow) or thrown away."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
-from ctml.ct.release import tags, trigger
+from ctml.ct.release import shadow, tags, trigger
 from ctml.ct.release.production import current, current_version
 from ctml.ct.release.promotion import gates_result, release
 from ctml.ct.repo import lock, warm
@@ -60,6 +60,12 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSum
         # The record of why, beside the pipeline's own gates.json (which stays production's, so dvc status is clean).
         write_json(ctx.path(layout.BLOCKED_GATES), {"step": step, **gates.as_json()})
         record.status, record.gates, record.note = "blocked", f"blocked:{blocked}", f"{reason}; candidate blocked by {blocked}"
+        return
+    production = current_version(ctx)
+    if ctx.params.release.mode == "shadow" and production is not None and ctx.commit:
+        released = shadow.release_shadow(ctx, reason, drift, step)
+        record.status, record.retrained, record.gates, record.model_version = "retrained", True, "passed", released
+        record.note = f"{reason}; {released} in shadow beside production {production} (release.mode: shadow)"
         return
     released = release(ctx, reason, drift, step)
     record.status, record.retrained, record.gates, record.note = "retrained", True, "passed", reason
