@@ -47,6 +47,7 @@ METRICS_DIR = Path("metrics")
 VALIDATION = METRICS_DIR / "validation.json"
 VALIDATION_PROBLEMS = METRICS_DIR / "validation_problems.txt"  # every problem and warning of the last validate run, in full
 METRICS = METRICS_DIR / "metrics.json"
+REFERENCE_MODEL = METRICS_DIR / "reference_model.json"  # a default model's test metrics on the same split (an output: a metric would double `dvc metrics show`)
 PLOTS = METRICS_DIR / "plots"
 DRIFT = METRICS_DIR / "drift.json"  # the drift report of the last batch (an output: 30+ values are no metric)
 DRIFT_SUMMARY = METRICS_DIR / "drift_summary.json"  # what a person compares of it (a DVC metric)

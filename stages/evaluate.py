@@ -88,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
     p.add_argument("--plots", required=True, help="output directory: plot data (CSV) and PNG images")
     p.add_argument("--calibration", required=True, help="output: CBPE calibration of a classifier (JSON)")
+    p.add_argument("--reference", required=True, help="output: a library-default model's test metrics on the same split (JSON)")
     args, params = stage.parse(p, argv)
     with tracking.stage_run("evaluate", params, section="evaluate") as run:
         run.data_input("test_split", args.test)
@@ -110,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         target = params.data.target
         reference = reference_model(model, *split_xy(pd.read_parquet(args.train), target),
                                     *split_xy(pd.read_parquet(args.test), target), task, params.seed)
-        write_json(args.metrics, {**scores, "reference_model": reference})
+        write_json(args.metrics, scores)
+        write_json(args.reference, reference)
         run.metrics("metrics", scores)
         run.metrics("metrics/reference_model", {k: v for k, v in reference.items() if k != "name"})
         print(f"evaluate ({task}): " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))

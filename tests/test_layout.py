@@ -23,7 +23,7 @@ FLAGS = {
     ("train", "--model"): layout.MODEL, ("train", "--meta"): layout.MODEL_META, ("train", "--schema"): layout.SCHEMA,
     ("evaluate", "--model"): layout.MODEL, ("evaluate", "--meta"): layout.MODEL_META,
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
-    ("evaluate", "--calibration"): layout.CALIBRATION,
+    ("evaluate", "--calibration"): layout.CALIBRATION, ("evaluate", "--reference"): layout.REFERENCE_MODEL,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
     ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--summary"): layout.DRIFT_SUMMARY,
@@ -66,7 +66,7 @@ def test_every_path_flag_of_every_stage_is_a_layout_path(pipeline):
 
 def test_inputs_are_deps_and_outputs_are_outs(pipeline):
     writes = {"--out", "--train-out", "--test-out", "--model", "--meta", "--metrics", "--plots", "--schema", "--preprocessor",
-              "--features", "--summary", "--problems", "--calibration"}
+              "--features", "--summary", "--problems", "--calibration", "--reference"}
     untracked = {("drift", "--cache")}  # the reference summaries: a cache is never a dependency (ctml/drift/reference.py)
     for name, stage in pipeline["stages"].items():
         deps = _paths(stage.get("deps", []))
