@@ -76,6 +76,16 @@ def make_project(dest: Path) -> Path:
     return dest
 
 
+def artifact_repo(repo: Path) -> Path:
+    """An empty git repo at `repo` whose dvc.yaml declares the model artifact: what GTO's tags need and no more."""
+    repo.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("config", "user.name", "T", cwd=repo)
+    git("config", "user.email", "t@e.com", cwd=repo)
+    (repo / "dvc.yaml").write_text("artifacts:\n  model:\n    path: models/model.joblib\n    type: model\n")
+    return repo
+
+
 def copy_project(src: Path, parent: Path) -> Path:
     """A private copy of a built project (git history and DVC cache included) at `parent/project`."""
     dest = parent / "project"

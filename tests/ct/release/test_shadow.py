@@ -8,7 +8,7 @@ import pytest
 
 from ctml.ct.release import shadow, tags
 from ctml.io import sha256_file
-from tests.helpers import VENV_BIN, git, sh
+from tests.helpers import VENV_BIN, artifact_repo, git, sh
 
 
 def _release(repo: Path, model: bytes) -> str:
@@ -28,12 +28,7 @@ def _release(repo: Path, model: bytes) -> str:
 @pytest.fixture
 def staged(tmp_path: Path) -> Path:
     """v1.0.0 in production, v1.1.0 in shadow (its local copy in .ct/shadow)."""
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("config", "user.name", "T", cwd=repo)
-    git("config", "user.email", "t@e.com", cwd=repo)
-    (repo / "dvc.yaml").write_text("artifacts:\n  model:\n    path: models/model.joblib\n    type: model\n")
+    repo = artifact_repo(tmp_path / "r")
     tags.assign_prod(repo, _release(repo, b"production"), "promote")
     version = _release(repo, b"candidate")
     local = repo / ".ct/shadow"

@@ -8,17 +8,12 @@ import pytest
 
 from ctml.ct.release import tags
 from ctml.errors import UserError
-from tests.helpers import VENV_BIN, git, sh
+from tests.helpers import VENV_BIN, artifact_repo, git, sh
 
 
 @pytest.fixture
 def tagged(tmp_path: Path) -> Path:
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("config", "user.name", "T", cwd=repo)
-    git("config", "user.email", "t@e.com", cwd=repo)
-    (repo / "dvc.yaml").write_text("artifacts:\n  model:\n    path: models/model.joblib\n    type: model\n")
+    repo = artifact_repo(tmp_path / "r")
     for i in range(3):
         (repo / "f").write_text(str(i))
         git("add", "-A", cwd=repo)
