@@ -24,6 +24,7 @@ FLAGS = {
     ("evaluate", "--model"): layout.MODEL, ("evaluate", "--meta"): layout.MODEL_META,
     ("evaluate", "--test"): layout.TEST_SPLIT, ("evaluate", "--metrics"): layout.METRICS, ("evaluate", "--plots"): layout.PLOTS,
     ("evaluate", "--calibration"): layout.CALIBRATION, ("evaluate", "--reference"): layout.REFERENCE_MODEL,
+    ("evaluate", "--train"): layout.TRAIN_SPLIT,
     ("drift", "--reference"): layout.RAW, ("drift", "--batches"): layout.BATCHES, ("drift", "--checked"): layout.CHECKED,
     ("drift", "--model"): layout.MODEL, ("drift", "--meta"): layout.MODEL_META, ("drift", "--production"): layout.PRODUCTION,
     ("drift", "--metrics"): layout.METRICS, ("drift", "--schema"): layout.SCHEMA, ("drift", "--out"): layout.DRIFT, ("drift", "--summary"): layout.DRIFT_SUMMARY,
