@@ -89,7 +89,7 @@ def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promote
     assert message.startswith(f"model v1.1.0: experiment {best}: ")
     committed = yaml.safe_load(git("show", "HEAD:params.yaml", cwd=repo).stdout)["train"]
     assert (committed["n_estimators"], committed["max_depth"]) == (60, depth[best])
-    assert "# random_forest, gradient_boosting; null = unbounded" in (repo / "params.yaml").read_text()  # comments kept
+    assert "# the same models; null = unbounded" in (repo / "params.yaml").read_text()  # comments kept
     experiment_model = json.loads(git("show", f"{rows[best]['rev']}:models/model.json", cwd=repo).stdout)["model_sha256"]
     assert sha256(repo / "models/production/model.joblib") == experiment_model
     assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
