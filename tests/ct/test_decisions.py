@@ -26,9 +26,12 @@ def replay(repo: Path, frame: pd.DataFrame, tmp_path: Path, reference_rows: int,
     frame.to_csv(data, index=False)
     set_params(repo, ct__reference_rows=reference_rows)
     git("commit", "-qam", "replay params", cwd=repo)
-    ct(repo, "simulate", "--scenario", "replay", "--data", str(data), "--target", "target", "--steps", str(steps),
-       "--batch-size", str(batch_size))
-    return history(repo)
+    proc = ct(repo, "simulate", "--scenario", "replay", "--data", str(data), "--target", "target", "--steps", str(steps),
+              "--batch-size", str(batch_size), check=False)
+    rows = history(repo)
+    attention = rows["status"].isin(["quarantined", "blocked", "awaiting_labels"]).any()
+    assert proc.returncode == (3 if attention else 0), proc.stdout + proc.stderr  # 3: a person should look
+    return rows
 
 
 def test_a_shift_retrains_once_and_a_return_to_normal_does_not(repo: Path, tmp_path: Path) -> None:
