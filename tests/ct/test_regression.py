@@ -76,7 +76,8 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     set_params(repo, data__task="regression")
     git("commit", "-qam", "the label is a quantity", cwd=repo)
 
-    out = ct(repo, "simulate", "--scenario", "concept", "--steps", "3", "--batch-size", "200").stdout
+    proc = ct(repo, "simulate", "--scenario", "concept", "--steps", "3", "--batch-size", "200", check=False)
+    out = proc.stdout
     assert "baseline: released model v2.0.0" in out  # a new task is a new lineage: a new major version
     # The gates that promoted it (metrics/gates.json is re-measured against the new production on release).
     baseline = json.loads(git("show", "model@v2.0.0:models/production/gates.json", cwd=repo).stdout)["gates"]["accuracy"]
@@ -91,6 +92,7 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     assert concept["drift_score"] <= concept["threshold"] and concept["error_increase"] > 0.2
     assert concept["note"].startswith("rmse increase")  # the trigger, whatever the gates said of the candidate
     assert (concept["status"], concept["gates"]) in (("retrained", "passed"), ("blocked", "blocked:accuracy"))
+    assert proc.returncode == (3 if concept["status"] == "blocked" else 0), proc.stderr  # 3: a blocked candidate needs a person
     assert read_json(repo / "models/production/model.json")["task"] == "regression"
     assert len(pd.read_csv(repo / "metrics/plots/residuals.csv")) > 100
     assert (repo / "metrics/plots/roc.csv").read_text() == "fpr,tpr,class\n"  # the classifier's plots: empty now
