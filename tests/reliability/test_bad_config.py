@@ -32,7 +32,7 @@ CASES = {
     "unknown section": (lambda p: p.update(trainer={"model": "x"}),
                         "unknown key 'trainer' (did you mean 'train'? allowed: seed, data, validate"),
     "misspelled key": (_rename("ct", "threshold", "treshold"),
-                       "unknown key 'ct.treshold' (did you mean 'threshold'? allowed: threshold, max_out_of_range_share, max_accuracy_drop"),
+                       "unknown key 'ct.treshold' (did you mean 'threshold'? allowed: threshold, max_out_of_range_share, max_unknown_category_share, max_accuracy_drop"),
     "unknown nested key": (_edit("train", n_estimator=50),
                            "unknown key 'train.n_estimator' (did you mean 'n_estimators'? allowed: model, n_estimators"),
     "wrong type (text for an integer)": (_edit("train", n_estimators="many"),
