@@ -178,7 +178,9 @@ def test_a_blocked_candidate_is_discarded_without_losing_earlier_steps(released_
     git("commit", "-qam", "drift from step 2; an impossible latency bound", cwd=repo)
     before, rows = snapshot(repo), len(history(repo))
     with webhook_receiver() as (url, received):
-        ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200", CT_ALERT_WEBHOOK=url)
+        proc = ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200", check=False,
+                  CT_ALERT_WEBHOOK=url)
+    assert proc.returncode == 3, proc.stderr  # a blocked candidate needs a person, as with `ct.py check`
     past = check_history(repo, check_releases(repo))
     assert past["status"].tolist()[rows:] == ["ok", "blocked"]
     assert past["gates"].tolist()[-1] == "blocked:latency"
