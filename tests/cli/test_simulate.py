@@ -56,8 +56,9 @@ def test_same_seed_gives_the_same_history(repo, tmp_path):
 
 
 def test_concept_drift_is_caught_by_accuracy_on_labelled_batches(repo):
-    simulate(repo, "--scenario", "concept", "--steps", "3", "--batch-size", "200")
+    proc = simulate(repo, "--scenario", "concept", "--steps", "3", "--batch-size", "200", check=False)
     past = history(repo).set_index("step")
+    assert proc.returncode == (3 if (past["status"] == "blocked").any() else 0), proc.stderr
     test_accuracy = read_json(repo / "models/production/metrics.json")["accuracy"]
     assert past.loc[1, "batch_accuracy"] > test_accuracy - 0.1
     assert past.loc[3, "batch_accuracy"] < test_accuracy - 0.1
@@ -103,8 +104,10 @@ def test_replay_of_a_csv_with_categorical_and_date_columns(repo, tmp_path):
     frame.loc[rng.choice(n, 30, replace=False), "channel"] = np.nan
     data = tmp_path / "stream.csv"
     frame.to_csv(data, index=False)
-    simulate(repo, "--scenario", "replay", "--data", str(data), "--target", "label", "--steps", "3", "--batch-size", "100")
+    proc = simulate(repo, "--scenario", "replay", "--data", str(data), "--target", "label", "--steps", "3", "--batch-size",
+                    "100", check=False)
     past = history(repo)
+    assert proc.returncode == (3 if (past["status"] == "blocked").any() else 0), proc.stderr
     assert past["batch_rows"].tolist() == [100, 100, 100]
     assert set(past["status"]) <= {"ok", "retrained", "blocked"}
     schema = read_json(repo / "data/schema.json")
