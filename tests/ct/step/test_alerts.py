@@ -153,10 +153,11 @@ def test_simulate_alerts_drift_freshness_and_the_release_to_a_real_receiver(repo
     frame["label"] = np.where(frame["amount"] > 0.5, "yes", "no")
     frame.to_csv(tmp_path / "stream.csv", index=False)
     with webhook_receiver() as (url, received):
-        ct(repo, "simulate", "--scenario", "replay", "--data", str(tmp_path / "stream.csv"), "--target", "label",
-           "--steps", "1", "--batch-size", "100", CT_ALERT_WEBHOOK=url)
+        proc = ct(repo, "simulate", "--scenario", "replay", "--data", str(tmp_path / "stream.csv"), "--target", "label",
+                  "--steps", "1", "--batch-size", "100", check=False, CT_ALERT_WEBHOOK=url)
     step = history(repo).iloc[-1]
     assert step["status"] in ("retrained", "blocked"), step["note"]
+    assert proc.returncode == (3 if step["status"] == "blocked" else 0), proc.stderr
     received = [body for body in received if body["event"] != "accuracy_drop"]  # the shift may cost accuracy too
     assert [body["event"] for body in received] == ["drift", "freshness", step["status"]]
     assert received[1]["text"] == (f"[project] step {step['step']}: the newest training data is older than "
