@@ -269,7 +269,7 @@ BAD_INPUTS = {
     "label with one class": (one_class, "error: label column 'label': has 1 class ('yes'), need at least two"),
     "non-numeric value in a numeric column": (
         non_numeric, "error: data/raw/train.parquet: column 'amount': recorded numeric, found non-numeric value '12,5 EUR'"),
-    "unknown model type": (lambda r: set_params(r, train__model="xgboost"), "error: params.yaml: key 'train.model' = 'xgboost'"),
+    "unknown model type": (lambda r: set_params(r, train__model="catboost"), "error: params.yaml: key 'train.model' = 'catboost'"),
     "malformed params.yaml": (params_text("  max_depth: 5", "  max_depth: [5"), "ERROR: unable to read: 'params.yaml'"),
     "misspelled key": (params_text("n_estimators:", "n_estimatorz:"),
                        "error: params.yaml: unknown key 'train.n_estimatorz' (did you mean 'n_estimators'?"),

@@ -20,8 +20,8 @@ def test_set_in_text_keeps_comments_and_layout():
     edited = set_in_text(text, {("train", "n_estimators"): 200, ("train", "max_depth"): None, ("drift", "thresholds", "ks"): 0.01})
     changed = [(a, b) for a, b in zip(text.splitlines(), edited.splitlines()) if a != b]
     assert [b for _, b in changed] == [
-        "  n_estimators: 200              # random_forest, gradient_boosting",
-        "  max_depth: null                # random_forest, gradient_boosting; null = unbounded",
+        "  n_estimators: 200              # trees (boosting iterations) of random_forest, gradient_boosting, hist_gradient_boosting, xgboost",
+        "  max_depth: null                # the same models; null = unbounded (xgboost: its default, 6)",
         "    ks: 0.01",
     ]
     assert len(edited.splitlines()) == len(text.splitlines())
