@@ -20,10 +20,9 @@ import joblib
 import pandas as pd
 import pytest
 
-from tests.helpers import ct, git, read_json, set_params, tags
-from tests.helpers import copy_project
-from tests.reliability.support import kill_group, start_ct, wait_for
-from tests.serving import infer, metric, poll, start
+from tests.helpers import copy_project, ct, git, read_json, set_params, tags, wait_for
+from tests.reliability.support import kill_group, start_ct
+from tests.serving import infer, metric, start
 from tests.standins import posted, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -103,15 +102,15 @@ def test_a_better_shadow_is_promoted_and_served_without_a_failed_request(shadow_
     stop = threading.Event()
     try:
         with server.client() as c:
-            poll(lambda: "not scoring shadow v1.1.0" in server.log())
+            wait_for(lambda: "not scoring shadow v1.1.0" in server.log())
             for i in range(5):  # rows only production scores: their feedback is taken, never counted as evidence
                 assert infer(c, repo, rows.iloc[i * 5:i * 5 + 5], f"prod-only-{i}").json()["model_version"] == "v1.0.0"
                 assert c.post("/feedback", json={"id": f"prod-only-{i}", "labels": new.iloc[i * 5:i * 5 + 5].tolist()}).status_code == 200
             (repo / SHADOW_MODEL).write_bytes(model)
-            poll(lambda: shadow_loaded(c))
+            wait_for(lambda: shadow_loaded(c))
 
             serve_trial(repo, new, c)
-            poll(lambda: labelled_rows(repo) >= TRAFFIC + 25, timeout=60)
+            wait_for(lambda: labelled_rows(repo) >= TRAFFIC + 25, timeout=60)
             assert metric(c.get("/metrics").text, "ct_serve_shadow_rows_total") >= TRAFFIC
 
             def background() -> None:  # requests throughout the decision and the swap
@@ -125,8 +124,8 @@ def test_a_better_shadow_is_promoted_and_served_without_a_failed_request(shadow_
             with webhook_receiver() as (url, received):
                 out = ct(repo, "check", CT_ALERT_WEBHOOK=url).stdout
             assert "shadow promoted" in out, out
-            poll(lambda: infer(c, repo, rows.iloc[:1]).json()["model_version"] == "v1.1.0")
-            poll(lambda: not shadow_loaded(c))
+            wait_for(lambda: infer(c, repo, rows.iloc[:1]).json()["model_version"] == "v1.1.0")
+            wait_for(lambda: not shadow_loaded(c))
             stop.set()
             thread.join()
     finally:
@@ -160,15 +159,15 @@ def test_a_worse_shadow_is_retired_and_production_never_changes(shadow_repo: Pat
     server = start(repo)
     try:
         with server.client() as c:
-            poll(lambda: "not scoring shadow v1.1.0" in server.log())
+            wait_for(lambda: "not scoring shadow v1.1.0" in server.log())
             assert metric(c.get("/metrics").text, "ct_serve_shadow_reloads_total", result="failed") >= 1
             (repo / SHADOW_MODEL).write_bytes(model)
-            poll(lambda: shadow_loaded(c))
+            wait_for(lambda: shadow_loaded(c))
             serve_trial(repo, old, c)  # the old concept: the shadow is the worse model now
-            poll(lambda: labelled_rows(repo) >= TRAFFIC, timeout=60)
+            wait_for(lambda: labelled_rows(repo) >= TRAFFIC, timeout=60)
             out = ct(repo, "check").stdout
             assert "shadow retired" in out, out
-            poll(lambda: not shadow_loaded(c))
+            wait_for(lambda: not shadow_loaded(c))
             assert infer(c, repo, concept_drift(repo)[0].iloc[:1]).json()["model_version"] == "v1.0.0"
     finally:
         assert server.stop() == 0
@@ -211,7 +210,7 @@ def test_a_kill_during_the_promotion_recovers(shadow_repo: Path, tmp_path: Path)
     os.utime(repo / "data/labels/serve-2-labels.parquet")
     reached = _park_at_promotion_commit(repo)
     proc = start_ct(repo, "check")
-    wait_for(reached.exists, proc, what="the promotion commit")
+    wait_for(reached.exists, proc=proc, timeout=300, every=0.002, what="the promotion commit")
     kill_group(proc)
     assert production_version(repo) == "v1.0.0"  # the prod tag comes after the commit: not there yet
     (repo / ".git/hooks/post-commit").unlink()

@@ -302,7 +302,7 @@ def test_bad_input_fails_in_one_line_and_keeps_the_last_good_outputs(
 
 def test_fixing_the_input_after_a_failure_runs_nothing(repo: Path) -> None:
     original = (repo / "params.yaml").read_text()
-    set_params(repo, train__model="xgboost")
+    set_params(repo, train__model="catboost")
     assert dvc("repro", cwd=repo, check=False).returncode != 0
     (repo / "params.yaml").write_text(original)
     assert ran_stages(dvc("repro", cwd=repo).stdout) == []

@@ -341,7 +341,9 @@ def test_pipeline_every_stage_tracked_once_with_shared_pipeline_id(tracked) -> N
 def test_pipeline_metrics_equal_metrics_files(tracked) -> None:
     repo, _, runs = tracked
     scores = read_json(repo / "metrics" / "metrics.json")
-    assert runs["evaluate"].metrics == {f"metrics/{k}": v for k, v in scores.items()}
+    reference = {k: v for k, v in read_json(repo / "metrics" / "reference_model.json").items() if k != "name"}
+    assert runs["evaluate"].metrics == {**{f"metrics/{k}": v for k, v in scores.items()},
+                                        **{f"metrics/reference_model/{k}": v for k, v in reference.items()}}
     assert {k: raw_assignments(runs["evaluate"].directory)[f"metrics/{k}"] for k in scores} == scores
     validation = read_json(repo / "metrics" / "validation.json")
     assert {k: runs["validate"].fields[f"validation/{k}"] for k in validation} == validation
