@@ -44,10 +44,10 @@ def concept_drift(repo: Path) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
 
 
 @pytest.fixture(scope="module")
-def shadow_repo(released_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shadow_repo(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1.0.0 in production, v1.1.0 (the new concept) in shadow, CT's retrain triggers then set out of
     reach so the served traffic is only evidence. Do not modify: copy it."""
-    repo = copy_project(released_repo, tmp_path_factory.mktemp("shadow"))
+    repo = copy_project(released, tmp_path_factory.mktemp("shadow"))
     set_params(repo, release__mode="shadow", release__min_labelled_rows=NEEDED, serve__reload_interval_s=0.5,
                serve__capture_seconds=3, serve__capture_rows=100000)
     git("commit", "-qam", "shadow mode", cwd=repo)
@@ -58,7 +58,7 @@ def shadow_repo(released_repo: Path, tmp_path_factory: pytest.TempPathFactory) -
     found = tags(repo)
     assert {"model@v1.1.0", "model#prod#1"} <= set(found) and any(t.startswith("model#shadow#") for t in found)
     assert read_json(repo / "models/production/model.json")["model_sha256"] == \
-        read_json(released_repo / "models/production/model.json")["model_sha256"]
+        read_json(released / "models/production/model.json")["model_sha256"]
     assert (repo / SHADOW_MODEL).exists() and not git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout
     set_params(repo, ct__threshold=1.0, ct__multivariate_trigger=False, ct__max_out_of_range_share=1.0,
                ct__max_estimated_drop=1.0, ct__max_accuracy_drop=1.0)
