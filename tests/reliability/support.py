@@ -113,3 +113,14 @@ def check_history(repo: Path, versions: list[str]) -> pd.DataFrame:
     retrained = past[past["retrained"].astype(str).str.lower() == "true"]
     assert sorted(retrained["model_version"].tolist()) == versions[1:], (retrained, versions)
     return past
+
+
+def park_on_git_hook(repo: Path, hook: str, when: str) -> Path:
+    """A git hook (`hook`, e.g. post-commit) that parks ct.py where the shell test `when` holds, until the
+    test kills it; returns the file the hook touches on arrival (poll it, then SIGKILL at that point)."""
+    reached, fifo = repo.parent / f"{hook}.reached", repo.parent / f"{hook}.fifo"
+    os.mkfifo(fifo)
+    path = repo / ".git/hooks" / hook
+    path.write_text(f"#!/bin/sh\nif {when}; then\n  touch '{reached}'\n  exec cat '{fifo}' >/dev/null\nfi\nexit 0\n")
+    path.chmod(0o755)
+    return reached

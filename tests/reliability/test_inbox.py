@@ -18,6 +18,7 @@ from tests.reliability.support import (
     check_history,
     check_releases,
     kill_group,
+    park_on_git_hook,
     snapshot,
     start_ct,
 )
@@ -167,21 +168,11 @@ def drifted(repo: Path, seed: int = 4) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def park_after_first_commit(repo: Path) -> Path:
-    """A git hook that parks ct.py right after its first branch update (here: the release commit)."""
-    reached, fifo = repo.parent / "commit.reached", repo.parent / "commit.fifo"
-    os.mkfifo(fifo)
-    hook = repo / ".git/hooks/reference-transaction"
-    hook.write_text(f"#!/bin/sh\nif [ \"$1\" = committed ] && grep -q ' refs/heads/'; then\n  touch '{reached}'\n"
-                    f"  exec cat '{fifo}' >/dev/null\nfi\nexit 0\n")
-    hook.chmod(0o755)
-    return reached
-
-
 def test_a_kill_right_after_a_release_commit_leaves_no_release_without_its_row(released_repo):
     repo = released_repo
     content = deliver(repo, "drifted.csv", drifted(repo), 1_000)
-    reached = park_after_first_commit(repo)
+    # parked right after its first branch update (here: the release commit)
+    reached = park_on_git_hook(repo, "reference-transaction", "[ \"$1\" = committed ] && grep -q ' refs/heads/'")
     proc = start_ct(repo, "check")
     wait_for(reached.exists, proc=proc, what="the release commit", timeout=300)
     kill_group(proc)

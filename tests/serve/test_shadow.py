@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import stat
 import threading
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers import copy_project, ct, git, read_json, set_params, tags, wait_for
-from tests.reliability.support import kill_group, start_ct
+from tests.reliability.support import kill_group, park_on_git_hook, start_ct
 from tests.serving import infer, metric, start
 from tests.standins import posted, webhook_receiver
 
@@ -182,17 +181,6 @@ def test_a_worse_shadow_is_retired_and_production_never_changes(shadow_repo: Pat
     assert "shadow" in status and "none" in status
 
 
-def _park_at_promotion_commit(repo: Path) -> Path:
-    """A post-commit hook that parks ct.py right after the promotion commit, before any tag."""
-    reached, fifo = repo.parent / "reached", repo.parent / "park.fifo"
-    os.mkfifo(fifo)
-    hook = repo / ".git/hooks/post-commit"
-    hook.write_text(f"#!/bin/sh\nif git log -1 --format=%B | grep -q '^Shadow-Promoted: '; then\n  touch '{reached}'\n"
-                    f"  exec cat '{fifo}' >/dev/null\nfi\nexit 0\n")
-    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
-    return reached
-
-
 def test_a_kill_during_the_promotion_recovers(shadow_repo: Path, tmp_path: Path):
     """Served traffic as the server writes it (rows with both predictions, then labels), without a server."""
     repo = copy_project(shadow_repo, tmp_path)
@@ -208,7 +196,8 @@ def test_a_kill_during_the_promotion_recovers(shadow_repo: Path, tmp_path: Path)
     pd.DataFrame({"_ct_request_id": ids, "target": new.iloc[300:300 + TRAFFIC].to_numpy()}).to_parquet(
         repo / "data/labels/serve-2-labels.parquet")
     os.utime(repo / "data/labels/serve-2-labels.parquet")
-    reached = _park_at_promotion_commit(repo)
+    # parked right after the promotion commit, before any tag
+    reached = park_on_git_hook(repo, "post-commit", "git log -1 --format=%B | grep -q '^Shadow-Promoted: '")
     proc = start_ct(repo, "check")
     wait_for(reached.exists, proc=proc, timeout=300, every=0.002, what="the promotion commit")
     kill_group(proc)
