@@ -138,10 +138,16 @@ def build(runtime: Runtime, lifespan: Any = None) -> Starlette:
     ]
 
     async def not_found(_: HttpRequest, exc: Exception) -> Response:
-        """404 and 405 as V2 error bodies, with Starlette's headers kept (405's `Allow`)."""
+        """404 and 405 as V2 error bodies, with Starlette's headers kept (405's `Allow`).
+
+        Starlette builds `Allow` from a set, so its order changes with the hash seed; it is sorted
+        here so that the same request gets the same bytes back."""
         status = getattr(exc, "status_code", 404)
         reply = error(f"{getattr(exc, 'detail', 'not found')}", status)
-        reply.headers.update(getattr(exc, "headers", None) or {})
+        headers = dict(getattr(exc, "headers", None) or {})
+        if "Allow" in headers:
+            headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+        reply.headers.update(headers)
         return reply
 
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
