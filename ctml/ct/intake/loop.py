@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 from ctml import layout
 from ctml.ct import history
@@ -81,7 +83,8 @@ def run_command(ctx: Context, label: str, steps: Callable[[], list[StepRecord]],
     ensure_data(ctx)
     with tracking.stage_run("ct", ctx.params, section="ct", pipeline=ctx.pipeline_id) as run_log:
         ctx.log = run_log
-        ensure_baseline(ctx, prepare())
+        with all_or_nothing(ctx):
+            ensure_baseline(ctx, prepare())
         records = steps()
         if records:
             redraw_timeline(ctx)
@@ -97,3 +100,46 @@ def run_command(ctx: Context, label: str, steps: Callable[[], list[StepRecord]],
     if failed is not None:
         print(f"error: step {failed.step} failed: {failed.note}", file=sys.stderr)
     return exit_code(records)
+
+
+SMALL_FILE = 1 << 20  # files of data/source kept byte for byte while a command prepares: pointers and ignore lists
+
+
+@contextmanager
+def all_or_nothing(ctx: Context) -> Iterator[None]:
+    """The work before the steps (a replay's new source, the baseline's `dvc repro`, its gates, its release)
+    happens whole or not at all: on any failure before a release commit, params.yaml is put back byte for
+    byte, files it added under data/source are removed (and the ones it rewrote there restored), and the
+    pipeline state and DVC outputs go back to HEAD, so `git status` is what it was. Why: a blocked new
+    lineage used to leave params.yaml pointing at the replay and 17 modified files, which the next command
+    took for the user's own changes."""
+    from ctml.config import load_params
+    from ctml.ct.repo.vcs import git, restore_state
+    from ctml.io import atomic_path
+
+    head = git(ctx.root, "rev-parse", "HEAD")
+    params = ctx.path(layout.PARAMS)
+    kept = params.read_bytes()
+    sources = ctx.path(layout.SOURCE_DIR)
+    before = {p: p.read_bytes() if p.stat().st_size <= SMALL_FILE else None for p in _files(sources)}
+    try:
+        yield
+    except BaseException:
+        if git(ctx.root, "rev-parse", "HEAD") == head:  # a release commit was made: nothing to undo but the error
+            for path in _files(sources):
+                if path not in before:
+                    path.unlink()
+            for path, content in before.items():
+                if content is not None and (not path.exists() or path.read_bytes() != content):
+                    with atomic_path(path) as tmp:
+                        tmp.write_bytes(content)
+            if params.read_bytes() != kept:
+                with atomic_path(params) as tmp:
+                    tmp.write_bytes(kept)
+            restore_state(ctx.root, keep=layout.CT_RECORDS)
+            ctx.params = load_params(params)
+        raise
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []

@@ -86,3 +86,44 @@ def test_the_readme_own_data_steps_after_the_demo(demo: Path, tmp_path: Path):
     assert info["data"]["source"] == "data/source/my.csv" and info["data"]["batches"] == []
     assert ct(repo, "check").stdout == "check: nothing new in data/incoming or data/labels\n"
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
+
+
+def test_a_replay_whose_new_baseline_is_blocked_leaves_params_and_the_tree_as_they_were(released_repo: Path, tmp_path: Path):
+    """scikit-learn's wine table replayed as a new source on a released project, with a latency bound no model
+    meets: the new lineage's baseline is blocked, the command fails with one line, and params.yaml (byte for
+    byte), the working tree (`git status`), HEAD, the tags and the DVC outputs are as before the command."""
+    from sklearn import datasets
+
+    repo = released_repo
+    params = repo / "params.yaml"
+    text = params.read_text().replace("p95_latency_ms: 100 ", "p95_latency_ms: 0.0001")  # comments kept
+    params.write_text(text.replace("reference_rows: 500 ", "reference_rows: 120 "))
+    git("commit", "-qam", "an impossible latency bound", cwd=repo)
+    data = tmp_path / "wine.csv"
+    datasets.load_wine(as_frame=True).frame.to_csv(data, index=False)
+    before = (params.read_bytes(), git("status", "--porcelain", "--ignored", cwd=repo).stdout,
+              git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo), (repo / "models/model.json").read_bytes(),
+              (repo / "data/raw/train.parquet").read_bytes(), dvc("status", "--json", cwd=repo).stdout)
+    out = ct(repo, "simulate", "--scenario", "replay", "--data", str(data), "--target", "target", "--steps", "1",
+             "--batch-size", "30", check=False)
+    assert out.returncode == 1 and "blocked by gates latency" in out.stderr, out.stdout + out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    after = (params.read_bytes(), git("status", "--porcelain", "--ignored", cwd=repo).stdout,
+             git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo), (repo / "models/model.json").read_bytes(),
+             (repo / "data/raw/train.parquet").read_bytes(), dvc("status", "--json", cwd=repo).stdout)
+    assert after == before
+    assert not (repo / "data/source/replay-wine.parquet").exists()
+    # A cron check with a delivery, after a user's change of the model: the new baseline is trained, and blocked.
+    params.write_text(params.read_text().replace("n_estimators: 120 ", "n_estimators: 60  "))
+    git("commit", "-qam", "a smaller forest", cwd=repo)
+    rows = datasets.load_breast_cancer(as_frame=True).frame.head(40)
+    rows.to_csv(repo / "data/incoming/rows.csv", index=False)
+    before = (params.read_bytes(), git("status", "--porcelain", "--ignored", cwd=repo).stdout,
+              git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo), (repo / "models/model.json").read_bytes(),
+              (repo / "data/raw/train.parquet").read_bytes(), dvc("status", "--json", cwd=repo).stdout)
+    out = ct(repo, "check", check=False)
+    assert out.returncode == 1 and "blocked by gates latency" in out.stderr, out.stdout + out.stderr
+    after = (params.read_bytes(), git("status", "--porcelain", "--ignored", cwd=repo).stdout,
+             git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo), (repo / "models/model.json").read_bytes(),
+             (repo / "data/raw/train.parquet").read_bytes(), dvc("status", "--json", cwd=repo).stdout)
+    assert after == before and (repo / "data/incoming/rows.csv").read_bytes() == rows.to_csv(index=False).encode()
