@@ -17,9 +17,13 @@ batches after a 2,000-row training set, each batch that would retrain folded int
 decided against `latest` (the newest folded batch: the design before), `training` (all training data)
 and `seen` (the nearest stretch: source rows or a folded batch: the design after), with params.yaml's
 per-feature rule and domain classifier. Streams: none (5 normal), back (2 shifted, 3 normal), persist
-(5 shifted), new (1 shifted, then 4 shifted on other features: a second shift to catch).
+(5 shifted), new (1 shifted, then 4 shifted on other features: a second shift to catch). Per design and
+batch size: the false-alarm rate on the no-drift streams, the false-alarm rate on the batches after a shift
+that bring nothing new (a return to normal, a shift that persists), the power on the batches that bring a
+shift, and the retrains per stream.
 
-    python benchmarks/bench_false_alarms.py --designs [--sizes 200,1000] [--streams 8]
+    python benchmarks/bench_false_alarms.py --designs [--sizes 200,1000] [--streams 10]
+    (5 minutes of CPU; 15 minutes on the clock at load 9 on 2 cores)
 """
 from __future__ import annotations
 
@@ -99,7 +103,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write every batch's decisions here (JSON lines)")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--designs", action="store_true", help="measure the drift reference designs over streams instead")
-    parser.add_argument("--streams", type=int, default=8, help="--designs: streams per kind and batch size")
+    parser.add_argument("--streams", type=int, default=10, help="--designs: streams per kind and batch size")
     parser.add_argument("--from", dest="source", default=None,
                         help="rebuild the table from a file --out wrote (the multivariate rule with today's params)")
     args = parser.parse_args()
@@ -220,7 +224,7 @@ def run_stream(design: str, source, batches, params, seed: int) -> list[bool]:
 
 
 def designs(args) -> None:
-    """The "Drift reference design" section: retrains per stream under each design."""
+    """The "Drift reference design" section: retrains per stream, false-alarm rate and power under each design."""
     import numpy as np
 
     from ctml.config import load_params
@@ -229,7 +233,8 @@ def designs(args) -> None:
     dist = distribution(params.seed)
     sizes = [int(s) for s in args.sizes.split(",")]
     names = ("latest", "training", "seen")
-    counts: dict[tuple, list[int]] = {}
+    decided: dict[tuple, list[list[bool]]] = {}  # (design, stream, size) -> each stream's per-batch decisions
+    started = time.perf_counter()
     for n in sizes:
         for stream, kinds in STREAMS.items():
             for r in range(args.streams):
@@ -237,29 +242,47 @@ def designs(args) -> None:
                 source = draw(2000, rng, dist)
                 batches = [draw_kind(n, rng, dist, k) for k in kinds]
                 for design in names:
-                    counts.setdefault((design, stream, n), []).append(sum(run_stream(design, source, batches, params, params.seed + r)))
+                    decided.setdefault((design, stream, n), []).append(run_stream(design, source, batches, params, params.seed + r))
             print(stream, n, flush=True)
-    header = "| reference | " + " | ".join(f"{s} @ {n:,}" for s in STREAMS for n in sizes) + " |"
-    lines = [machine_info(), f"Load average at the end: {load_line()}.", "",
-             f"`python benchmarks/bench_false_alarms.py --designs --sizes {args.sizes} --streams {args.streams}`. "
-             "Streams of five batches after 2,000 training rows of the benchmark's distribution (shifted: a third of the "
-             "features by 0.5 std); a batch that would retrain (params.yaml's per-feature rule and domain classifier) is "
-             "folded into the training data. Each cell: streams that cost exactly the expected retrains "
-             f"({', '.join(f'{s} {e}' for s, e in EXPECTED.items())}), then the mean retrains per stream. "
-             "False alarms: retrains beyond the expected in none, back and persist; power: new's second shift caught.",
-             "", header, "|---|" + "---|" * (len(STREAMS) * len(sizes))]
+    seconds = time.perf_counter() - started
+    lines = [machine_info(), f"Load average at the end: {load_line()}; {seconds:.0f} s in all.", "",
+             (f"`python benchmarks/bench_false_alarms.py --designs --sizes {args.sizes} --streams {args.streams}`. "
+             f"{args.streams} streams of each kind and batch size, of five batches each, after 2,000 training rows of the "
+             "benchmark's distribution (shifted: a third of the features by 0.5 std); a batch that would retrain "
+             "(params.yaml's per-feature rule and domain classifier) is folded into the training data. The batches "
+             "that should retrain are a shift's first batch (back, persist, new) and new's second shift (its second "
+             "batch); every other retrain is a false alarm."), "",
+             "| reference | batch rows | false alarms, no drift (none) | false alarms after a shift (back, persist, new) "
+             "| power (shifted batches to retrain) | " + " | ".join(f"retrains per stream: {s} (expected {e})"
+                                                                 for s, e in EXPECTED.items()) + " | streams with exactly the expected retrains |",
+             "|---|---|---|---|---|" + "---|" * len(STREAMS) + "---|"]
     for design in names:
-        cells = []
-        for stream in STREAMS:
-            for n in sizes:
-                got = counts[(design, stream, n)]
-                cells.append(f"{sum(g == EXPECTED[stream] for g in got)}/{len(got)} ({np.mean(got):.1f})")
-        lines.append(f"| {design}{' (before)' if design == 'latest' else ' (after, default)' if design == 'seen' else ''} | "
-                     + " | ".join(cells) + " |")
+        label = f"{design}{' (before)' if design == 'latest' else ' (after, default)' if design == 'seen' else ''}"
+        for n in sizes:
+            rates = design_rates({s: decided[(design, s, n)] for s in STREAMS})
+            lines.append(f"| {label} | {n:,} | " + " | ".join(f"{k}/{m} ({k / m:.0%})" for k, m in rates) + " | " +
+                         " | ".join(f"{np.mean([sum(d) for d in decided[(design, s, n)]]):.2f}" for s in STREAMS) + " | " +
+                         f"{sum(sum(d) == EXPECTED[s] for s in STREAMS for d in decided[(design, s, n)])}/{len(STREAMS) * args.streams} |")
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
         write_section("Drift reference design", body)
+
+
+SHOULD_RETRAIN = {"none": (), "back": (0,), "persist": (0,), "new": (0, 1)}  # batch positions that bring a shift
+
+
+def design_rates(decided: dict[str, list[list[bool]]]) -> list[tuple[int, int]]:
+    """(retrains, batches) three ways: on the no-drift streams (false alarms), on the other streams' batches
+    that bring nothing new (false alarms after a shift, a return to normal included), and on the batches
+    that bring a shift (power)."""
+    calm = [d for s in decided["none"] for d in s]
+    after, shifts = [], []
+    for stream in ("back", "persist", "new"):
+        for decisions in decided[stream]:
+            for i, retrain in enumerate(decisions):
+                (shifts if i in SHOULD_RETRAIN[stream] else after).append(retrain)
+    return [(sum(calm), len(calm)), (sum(after), len(after)), (sum(shifts), len(shifts))]
 
 
 def multivariate_fired(row: dict, params) -> bool:

@@ -83,6 +83,27 @@ def _versions(data: Overview, group: Lineage) -> str:
     return _table(["version", "released (UTC)", "reason", "drift score", *(h for h, _ in shown), "gates", ""], rows, classes)
 
 
+def _reference(version: Version | None) -> str:
+    """The version's test metrics beside a library-default model's on the same split (metrics/reference_model.json),
+    marked when it trails that model beyond evaluate.reference_tolerance: a score alone does not say it is good."""
+    if version is None or not version.reference:
+        return ('<p class="muted">No reference model recorded for this version (`dvc repro` writes '
+                'metrics/reference_model.json).</p>')
+    shown = SHOWN_METRICS[version.task]
+    metric = version.metric
+    rows = [[f"{_e(version.version)}: {_e(version.model or 'configured model')}", *(_e(version.metrics.get(m)) for _, m in shown)],
+            [f"default: {_e(version.reference.get('name'))}", *(_e(version.reference.get(m)) for _, m in shown)]]
+    if version.trails_reference:
+        verdict = (f'<p class="bad" data-reference="trails">⚠ {_e(version.version)} trails a default '
+                   f"{_e(version.reference.get('name'))} on {_e(metric)} ({_e(version.metrics.get(metric))} vs "
+                   f"{_e(version.reference.get(metric))}, beyond evaluate.reference_tolerance {version.tolerance:g}): "
+                   "revisit train in params.yaml.</p>")
+    else:
+        verdict = (f'<p class="ok" data-reference="within">{_e(metric)} within evaluate.reference_tolerance '
+                   f"{version.tolerance:g} of the default model.</p>")
+    return _table(["model (same test rows)", *(h for h, _ in shown)], rows, ("prod", "")) + verdict
+
+
 def _promotions(data: Overview) -> str:
     rows = [[_e(f"#{p.number}"), _e(p.version), _when(p.when), _e(p.message)] for p in reversed(data.promotions)]
     return _table(["assignment", "version", "when (UTC)", "message"], rows)
@@ -165,7 +186,7 @@ def render(data: Overview, out_dir: Path) -> str:
         head = (f"<p class=\"banner\">In production: <b>{_e(data.production)}</b>"
                 + (f" ({_e(current.reason)}; released {_when(current.released)} UTC)" if current else "")
                 + f". {len(data.versions)} version(s), {len(data.steps)} CT step(s).</p>")
-        body = (head + f"<h2>Lineages</h2>{_lineages(data)}<h2>Production assignments</h2>{_promotions(data)}"
+        body = (head + f"<h2>Model vs a default model</h2>{_reference(current)}<h2>Lineages</h2>{_lineages(data)}<h2>Production assignments</h2>{_promotions(data)}"
                 f"<h2>CT timeline</h2>{_timeline(data)}"
                 f"<h2>Quarantined batches</h2>{_quarantine(data)}<h2>Validation</h2>{_validation(data)}"
                 f"<h2>Neptune runs</h2>{_runs(data, out_dir)}")

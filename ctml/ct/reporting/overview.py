@@ -36,11 +36,29 @@ class Version:
     message: str
     lineage: str = ""  # the lineage key it was trained for (models/production/lineage.json, else params.yaml at its tag)
     source: str = ""  # its data.source
+    model: str = ""  # train.model at its tag
+    reference: dict[str, Any] = field(default_factory=dict)  # metrics/reference_model.json at its tag: a default model, same split
+    gate_metric: str = "auto"  # gates.metric at its tag: the metric the reference is held to
+    tolerance: float = 0.05  # evaluate.reference_tolerance at its tag
 
     @property
     def task(self) -> str:
         """regression when its test metrics are errors, else classification."""
         return "regression" if "rmse" in self.metrics else "classification"
+
+    @property
+    def metric(self) -> str:
+        """The metric compared with the reference model: gates.metric, or the task's (as the evaluate stage picks it)."""
+        return self.gate_metric if self.gate_metric != "auto" else {"classification": "accuracy"}.get(self.task, "rmse")
+
+    @property
+    def trails_reference(self) -> bool:
+        """Whether this version trails the default model beyond evaluate.reference_tolerance (what evaluate warns of)."""
+        if not self.reference:
+            return False
+        from ctml.model.evaluate import trails  # scikit-learn's metrics: only when a reference was recorded
+
+        return trails(self.metrics, self.reference, self.metric, self.tolerance)
 
 
 @dataclass
@@ -141,6 +159,17 @@ def _json_at(root: Path, rev: str, path: Path) -> dict[str, Any]:
         return {}
 
 
+def _params_at(root: Path, rev: str) -> dict[str, Any]:
+    """params.yaml at `rev` as plain data ({} when absent or not YAML: the page still shows the rest)."""
+    import yaml
+
+    try:
+        params = yaml.safe_load(show(root, rev, layout.PARAMS) or "{}")
+    except yaml.YAMLError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def versions(root: Path, refs: dict[str, tuple[str, str, str]]) -> list[Version]:
     found = []
     for version in tags.versions(root):
@@ -148,14 +177,16 @@ def versions(root: Path, refs: dict[str, tuple[str, str, str]]) -> list[Version]
         date, _, message = refs.get(tag, ("", "", ""))
         first = message.splitlines()[0] if message else ""
         lineage = _json_at(root, tag, layout.PRODUCTION_LINEAGE)
+        params = _params_at(root, tag)
         if not lineage:  # a release made before lineage.json existed
-            import yaml
-
-            source, _, _, key = trained_for(yaml.safe_load(show(root, tag, layout.PARAMS) or "{}") or {})
+            source, _, _, key = trained_for(params)
             lineage = {"lineage": key, "source": source}
         found.append(Version(version, date, first.split(": ", 1)[1] if ": " in first else first, _drift_score(message),
                              _json_at(root, tag, layout.METRICS), _json_at(root, tag, layout.GATES), message,
-                             str(lineage.get("lineage", "")), str(lineage.get("source", ""))))
+                             str(lineage.get("lineage", "")), str(lineage.get("source", "")),
+                             str((params.get("train") or {}).get("model", "")), _json_at(root, tag, layout.REFERENCE_MODEL),
+                             str((params.get("gates") or {}).get("metric", "auto")),
+                             float((params.get("evaluate") or {}).get("reference_tolerance", 0.05))))
     return found
 
 

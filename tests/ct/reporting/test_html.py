@@ -62,6 +62,39 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
     assert nested.read_text().count("v1.1.0") == source.count("v1.1.0")
 
 
+def test_the_report_holds_production_to_a_default_model_on_the_same_rows(project: Path):
+    """The production version's test metrics beside metrics/reference_model.json at its tag (a default
+    HistGradientBoosting on the same split), marked when it trails beyond evaluate.reference_tolerance."""
+    import json
+    from dataclasses import replace
+
+    from ctml.ct.reporting.html import render
+    from ctml.ct.reporting.overview import gather
+
+    data = gather(project, 0)
+    current = next(v for v in data.versions if v.version == data.production)
+    reference = json.loads(git("show", "model@v1.1.0:metrics/reference_model.json", cwd=project).stdout)
+    metrics = json.loads(git("show", "model@v1.1.0:metrics/metrics.json", cwd=project).stdout)
+    assert (current.version, current.reference, current.metrics, current.model) == ("v1.1.0", reference, metrics, "random_forest")
+    assert reference["name"] == "HistGradientBoostingClassifier()"
+
+    def section(version) -> str:
+        data.versions = [version if v.version == version.version else v for v in data.versions]
+        page = render(data, project)
+        return text_of(page.split("<h2>Model vs a default model</h2>", 1)[1].split("<h2>", 1)[0])
+
+    shown = section(current)
+    assert f"v1.1.0: random_forest {metrics['accuracy']:.4f} {metrics['f1']:.4f} {metrics['roc_auc']:.4f}" in shown
+    assert f"default: HistGradientBoostingClassifier() {reference['accuracy']:.4f} {reference['f1']:.4f}" in shown
+    assert ("trails" in shown) == (metrics["accuracy"] < reference["accuracy"] - 0.05)
+    near = replace(current, metrics={**metrics, "accuracy": reference["accuracy"] - 0.049})
+    assert "accuracy within evaluate.reference_tolerance 0.05 of the default model" in section(near)
+    behind = replace(current, metrics={**metrics, "accuracy": reference["accuracy"] - 0.051})
+    assert (f"\u26a0 v1.1.0 trails a default HistGradientBoostingClassifier() on accuracy ({reference['accuracy'] - 0.051:.4f} "
+            f"vs {reference['accuracy']:.4f}, beyond evaluate.reference_tolerance 0.05)") in section(behind)
+    assert "No reference model recorded" in section(replace(current, reference={}))
+
+
 def test_a_report_without_ct_history_says_so(fresh_repo: Path):
     ct(fresh_repo, "report")
     text = text_of(rendered_dom(fresh_repo / "ct-report.html"))
