@@ -77,10 +77,18 @@ def _versions(data: Overview, group: Lineage) -> str:
     for v in reversed(group.versions):
         title = html.escape("; ".join(f"{k} {m}" for k, m in sorted(v.metrics.items())), quote=True)
         rows.append([f'<span title="{title}">{_e(v.version)}</span>', _when(v.released), _e(v.reason), _e(v.drift_score),
-                     *(_e(v.metrics.get(m)) for _, m in shown), _gates(v),
+                     *(_e(v.metrics.get(m)) for _, m in shown), _gates(v), _e(_same_rows(v)),
                      "production" if v.version == data.production else ""])
         classes.append("prod" if v.version == data.production else "")
-    return _table(["version", "released (UTC)", "reason", "drift score", *(h for h, _ in shown), "gates", ""], rows, classes)
+    return _table(["version", "released (UTC)", "reason", "drift score", *(h for h, _ in shown), "gates",
+                   "at its release, on the same test rows", ""], rows, classes)
+
+
+def _same_rows(version: Version) -> str | None:
+    """What the release gate measured: the candidate vs the production model (or a naive one) on one test set.
+    Why beside the metrics: each version's metrics are of its own test set, which grows as batches are
+    folded in, so two versions' columns do not compare; this does."""
+    return ((version.gates.get("gates") or {}).get("accuracy") or {}).get("detail")
 
 
 def _reference(version: Version | None) -> str:

@@ -57,6 +57,24 @@ def test_compare_shows_what_changed_sorted_side_by_side(retrained_twice):
     assert "v1.2.0 at its release, on the same test rows: candidate accuracy" in out
 
 
+def test_compare_says_what_the_gate_measured_on_the_same_rows(retrained_twice, tmp_path):
+    """v1.1.0 -> v1.2.0: each version's metrics.json is of its own test set; the line `compare` adds holds both
+    models on v1.2.0's test rows: the candidate's is v1.2.0's own accuracy, production's is v1.1.0's predictions
+    on those rows (scored here through `ct.py predict --version v1.1.0`)."""
+    repo = retrained_twice
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")  # HEAD is v1.2.0's release
+    assert read_json_at(repo, "model@v1.2.0", "metrics/gates.json")["gates"]["accuracy"]["value"] == \
+        pytest.approx(read_json_at(repo, "model@v1.2.0", "metrics/metrics.json")["accuracy"], abs=1e-6)
+    test.drop(columns="target").to_csv(tmp_path / "rows.csv", index=False)
+    ct(repo, "predict", "--input", str(tmp_path / "rows.csv"), "--version", "v1.1.0", "--output", str(tmp_path / "v11.csv"))
+    production = float((pd.read_csv(tmp_path / "v11.csv")["prediction"].to_numpy() == test["target"].to_numpy()).mean())
+    candidate = read_json_at(repo, "model@v1.2.0", "metrics/metrics.json")["accuracy"]
+    old = read_json_at(repo, "model@v1.1.0", "metrics/metrics.json")["accuracy"]
+    line = next(ln for ln in ct(repo, "compare", "v1.1.0", "v1.2.0").stdout.splitlines() if "same test rows" in ln)
+    assert line.startswith(f"v1.2.0 at its release, on the same test rows: candidate accuracy {candidate:.4f} "
+                           f"vs production {production:.4f} (sha256 "), (line, old)
+
+
 def flat(metrics: dict) -> dict:
     """metrics.json as `dvc metrics diff` names its keys (reference_model.accuracy)."""
     return {f"{k}.{s}" if isinstance(v, dict) else k: w for k, v in metrics.items()

@@ -3,6 +3,7 @@ offline `dvc plots show` / `dvc plots diff` page."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
     fired = past["triggers"].dropna()
     assert len(fired) and "triggers fired" in text  # the retrain triggers each step fired (decide's record)
     assert re.search(rf"<td>{re.escape(fired.iloc[0])}</td>", source)
+    gate = json.loads(git("show", "model@v1.1.0:metrics/gates.json", cwd=project).stdout)["gates"]["accuracy"]
+    assert gate["detail"].startswith(f"candidate accuracy {gate['value']:.4f} vs production 0.")
+    row = next(r for r in re.findall(r"<tr[^>]*>(.*?)</tr>", source) if ">v1.1.0</span>" in r)
+    assert f"<td>{gate['detail']}</td>" in row  # what the gate saw: both models on v1.1.0's test rows
     reason = (project / "data/quarantine/step-0003.reason.txt").read_text().splitlines()[0]
     assert "step-0003.csv" in text and " ".join(reason.split()) in text  # the quarantined batch and why
     png = re.search(r'src="data:image/png;base64,([^"]+)"', source)
@@ -65,7 +70,6 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
 def test_the_report_holds_production_to_a_default_model_on_the_same_rows(project: Path):
     """The production version's test metrics beside metrics/reference_model.json at its tag (a default
     HistGradientBoosting on the same split), marked when it trails beyond evaluate.reference_tolerance."""
-    import json
     from dataclasses import replace
 
     from ctml.ct.reporting.html import render
