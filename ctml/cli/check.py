@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
         if not has_work(ctx):  # cron's usual case: no work, no heavy imports, no run, no commit
             never_run = not ctx.path(layout.DVC_LOCK).exists()
             ctx.say(f"check: nothing new in {layout.INCOMING} or {layout.LABELS}" +
-                    ("; the pipeline has never run here: run `dvc repro` to train the baseline (the first delivered "
-                     "file releases it)" if never_run else ""))
+                    ("; the pipeline has never run here: run `dvc repro` to train the baseline, then `ct.py check` "
+                     "releases it" if never_run else ""))
             return 0
         from ctml.ct.intake.deliveries import run_check  # the step machinery (pandas, scikit-learn, DVC): only with work
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ctml.ct.records import COLUMNS
-from tests.helpers import ct, read_json
+from tests.helpers import ct, git, history, read_json, tags
 
 pytestmark = pytest.mark.slow
 
@@ -64,4 +64,18 @@ def test_bad_limits_and_unknown_flags_are_usage_errors(repo):
 def test_check_in_a_project_never_run_says_to_run_dvc_repro(fresh_repo):
     proc = ct(fresh_repo, "check")
     assert proc.stdout.strip() == ("check: nothing new in data/incoming or data/labels; the pipeline has never run here: run "
-                                   "`dvc repro` to train the baseline (the first delivered file releases it)")
+                                   "`dvc repro` to train the baseline, then `ct.py check` releases it")
+    assert proc.returncode == 0 and git("status", "--porcelain", cwd=fresh_repo).stdout == "" and tags(fresh_repo) == {}
+
+
+def test_check_with_nothing_released_and_an_empty_inbox_releases_the_baseline(repo):
+    """After `dvc repro` (the baseline fixture), as the README says: the first `ct.py check` releases the model
+    `dvc repro` trained as v1.0.0, with no step and no retrain; the next one has nothing to do."""
+    trained = read_json(repo / "models/model.json")["model_sha256"]
+    proc = ct(repo, "check")
+    assert proc.returncode == 0 and "baseline: released model v1.0.0" in proc.stdout, proc.stdout + proc.stderr
+    assert set(tags(repo)) == {"model@v1.0.0", "model#prod#1"}
+    assert read_json(repo / "models/production/model.json")["model_sha256"] == trained
+    assert not (repo / "metrics/ct_history.csv").exists() or history(repo).empty
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=repo).stdout == ""
+    assert ct(repo, "check").stdout == "check: nothing new in data/incoming or data/labels\n"

@@ -76,8 +76,9 @@ def move_legacy_batches(ctx: Context) -> None:
 
 def has_work(ctx: Context) -> bool:
     """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, a model in
-    shadow, or a source (lineage) that production was not trained for. Costs a directory listing and, when a
-    model is in production, one small JSON read: what cron pays when nothing arrived."""
+    shadow, a pipeline that has run with nothing released yet (its baseline to release), or a source
+    (lineage) that production was not trained for. Costs a directory listing and, when a model is in
+    production, one small JSON read: what cron pays when nothing arrived."""
     from ctml.ct.intake import inbox
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
@@ -88,7 +89,7 @@ def has_work(ctx: Context) -> bool:
         if current(ctx.root) is not None:
             return True  # a shadow is decided (or refused) on every check, release.max_shadow_hours included
     if not (ctx.root / layout.PRODUCTION_META).exists():
-        return False  # nothing released yet: the first step releases the baseline
+        return (ctx.root / layout.DVC_LOCK).exists()  # nothing released yet: the baseline `dvc repro` trained, once it has run
     from ctml.ct.release.promotion import production_lineage
 
     return production_lineage(ctx) != layout.data_lineage(ctx.params.data)
