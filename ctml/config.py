@@ -45,6 +45,24 @@ class CsvParams(_Section):
     decimal: Literal[".", ","] = "."
     encoding: str = Field(default="utf-8", min_length=1)
 
+    @field_validator("encoding")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        """Refused with params.yaml's key at load, not on the first file read (perhaps a night's delivery later)."""
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"{value!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvParams:
+        if self.sep == self.decimal:
+            raise ValueError(f"sep and decimal are both {self.sep!r}: a field could not be told from a decimal part")
+        return self
+
 
 class DataParams(_Section):
     source: str = Field(min_length=1)

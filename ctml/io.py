@@ -101,10 +101,12 @@ def read_table(path: str | Path, csv_format: Mapping[str, str] | None = None) ->
     return frame
 
 
-def read_table_chunks(path: str | Path, rows: int, csv_format: Mapping[str, str] | None = None) -> Iterator[pd.DataFrame]:
+def read_table_chunks(path: str | Path, rows: int, csv_format: Mapping[str, str] | None = None,
+                      text: bool = False) -> Iterator[pd.DataFrame]:
     """A CSV or Parquet file `rows` rows at a time, for a file too big for memory; the same
     one-line errors as `read_table` (encoding, delimiter, a CSV cut mid-row: on its last chunk);
-    `csv_format` as `read_table`'s."""
+    `csv_format` as `read_table`'s. `text`: a CSV's fields as read, with no type guessed per chunk
+    (the Dask ingest decides each column's kind from all chunks; its decimal commas are its to read)."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -117,7 +119,8 @@ def read_table_chunks(path: str | Path, rows: int, csv_format: Mapping[str, str]
                 yield batch.to_pandas()
             return
         last = None
-        for chunk in pd.read_csv(path, chunksize=rows, low_memory=False, **dialect):
+        options = {"sep": dialect["sep"], "encoding": dialect["encoding"], "dtype": str} if text else {"low_memory": False, **dialect}
+        for chunk in pd.read_csv(path, chunksize=rows, **options):
             if len(chunk):
                 last = chunk
                 yield chunk
@@ -187,6 +190,18 @@ def _decode_error(path: Path, exc: UnicodeDecodeError) -> str:
     return exc.reason
 
 
+def check_csv_columns(path: Path, columns: list[str], dialect: Mapping[str, str] = CSV_DEFAULT) -> None:
+    """A file read with another delimiter than it is written with has one column named `a;b;c`: say which
+    delimiter it looks like and the key that sets it (both engines' readers call this)."""
+    if len(columns) == 1:
+        found = [d for d in (",", *_DELIMITERS) if d in columns[0] and d != dialect["sep"]]
+        if found:
+            shown = "tab" if found[0] == "\t" else f"'{found[0]}'"
+            expected = "comma" if dialect["sep"] == "," else repr(dialect["sep"])
+            raise UserError(f"{path}: one column named {columns[0][:60]!r}: the file looks {shown}-delimited "
+                            f"(expected {expected}-separated; set data.csv.sep)")
+
+
 def _check_csv_shape(path: Path, frame: pd.DataFrame, dialect: Mapping[str, str] = CSV_DEFAULT) -> None:
     """Catch what pandas parses without complaint: another delimiter, and a file cut mid-row.
 
@@ -195,13 +210,7 @@ def _check_csv_shape(path: Path, frame: pd.DataFrame, dialect: Mapping[str, str]
     header (and with the NaNs pandas filled in, so a quoted multi-line field is not mistaken for it).
     """
     columns = [str(c) for c in frame.columns]
-    if len(columns) == 1:
-        found = [d for d in (",", *_DELIMITERS) if d in columns[0] and d != dialect["sep"]]
-        if found:
-            shown = "tab" if found[0] == "\t" else f"'{found[0]}'"
-            expected = "comma" if dialect["sep"] == "," else repr(dialect["sep"])
-            raise UserError(f"{path}: one column named {columns[0][:60]!r}: the file looks {shown}-delimited "
-                            f"(expected {expected}-separated; set data.csv.sep)")
+    check_csv_columns(path, columns, dialect)
     size = path.stat().st_size
     with open(path, "rb") as handle:
         handle.seek(max(0, size - (1 << 16)))

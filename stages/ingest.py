@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             with dask_io.client_for(compute.scheduler) as client:
                 rows, columns, unlabelled = dask_ingest.ingest_partitioned(
                     data.source, files, data.target, data.date_formats, ct.policy, ct.window_rows, args.out, client,
-                    partition_rows=compute.partition_rows, **fold)
+                    partition_rows=compute.partition_rows, csv_format=data.csv.model_dump(), **fold)
         else:
             source, unlabelled = drop_unlabelled(normalize(load_source(data.source, data.csv.model_dump()), data.target, data.date_formats),
                                                  data.target)

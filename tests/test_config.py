@@ -210,6 +210,24 @@ def test_bad_monitoring_keys_are_named(edit, key: str, says: str) -> None:
     assert message.startswith("params.yaml: ") and f"key '{key}'" in message and says in message
 
 
+@pytest.mark.parametrize("csv, key, says", [
+    ({"decimal": ";"}, "data.csv.decimal", "Input should be '.' or ','"),
+    ({"sep": ""}, "data.csv.sep", "at least 1 character"),
+    ({"encoding": "klingon"}, "data.csv.encoding", "'klingon' is not a known text encoding"),
+    ({"sep": ",", "decimal": ","}, "data.csv", "sep and decimal are both ','"),
+    ({"seperator": ";"}, "data.csv.seperator", "allowed: sep, decimal, encoding"),
+])
+def test_a_bad_csv_dialect_is_one_line_naming_the_key(csv: dict, key: str, says: str) -> None:
+    message = error_of(lambda r: r["data"].update(csv=csv))
+    assert message.startswith("params.yaml: ") and f"key '{key}'" in message and says in message, message
+
+
+def test_a_csv_dialect_of_semicolons_and_decimal_commas_parses() -> None:
+    raw = shipped()
+    raw["data"]["csv"] = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
+    assert parse_params(raw).data.csv.model_dump() == {"sep": ";", "decimal": ",", "encoding": "latin-1"}
+
+
 def test_classifier_needs_at_least_as_many_rows_as_folds() -> None:
     message = error_of(lambda r: r["drift"]["multivariate"].update(min_rows=2, folds=5))
     assert message.startswith("params.yaml: key 'drift.multivariate'") and "min_rows (2) must be at least folds (5)" in message

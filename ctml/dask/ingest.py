@@ -39,8 +39,23 @@ def _label_evidence(values: pd.Series) -> dict[str, Any]:
             "ints": bool(present.str.match(_INT).all()), "bools": bool(present.isin(list(_CSV_BOOLS)).all())}
 
 
-def _part_evidence(path: str, target: str, date_formats: dict[str, str], raw: bool) -> dict[str, Any]:
+_COMMA_NUMBER = r"^\s*[+-]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][+-]?\d+)?\s*$"
+
+
+def _decimal_points(values: pd.Series, decimal: str) -> pd.Series:
+    """CSV text of numbers written with decimal commas ('1,5') as pandas' `read_csv(decimal=',')` reads
+    them ('1.5'); other text as it is. Why here: the parts hold the fields as text, so data.csv.decimal is
+    applied where a column is typed, and a column typed as text keeps its commas, as the local engine's."""
+    if decimal == "." or not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return values
+    numbers = values.str.match(_COMMA_NUMBER).fillna(False).astype(bool)
+    return values.where(~numbers, values.str.replace(",", ".", regex=False)) if numbers.any() else values
+
+
+def _part_evidence(path: str, target: str, date_formats: dict[str, str], raw: bool, decimal: str = ".") -> dict[str, Any]:
     frame = pd.read_parquet(path)
+    if raw:
+        frame = frame.apply(_decimal_points, decimal=decimal)
     out: dict[str, Any] = {n: evidence(frame[n], n in date_formats, raw, date_formats.get(n, "auto"))
                            for n in frame.columns if n != target}
     out[target] = _label_evidence(frame[target]) if raw else {"present": int(frame[target].notna().sum()),
@@ -49,14 +64,17 @@ def _part_evidence(path: str, target: str, date_formats: dict[str, str], raw: bo
 
 
 def _type_part(path: str, dest: str, kinds: dict[str, str], date_formats: dict[str, str], target: str,
-               label: str | None) -> pd.DataFrame:
+               label: str | None, decimal: str = ".") -> pd.DataFrame:
     """Type one part, its rows without a label dropped (as `drop_unlabelled` does), write it to `dest`;
-    returns its first row (the dtypes, for the final unification)."""
+    returns its first row (the dtypes, for the final unification). `decimal`: data.csv.decimal, applied to
+    the columns typed as numbers (and a number label)."""
     frame = pd.read_parquet(path)
     frame = frame[frame[target].notna()].reset_index(drop=True)
     for name, kind in kinds.items():
-        frame[name] = cast_column(frame[name], kind, date_formats.get(name, "auto"))
-    frame[target] = _cast_label(frame[target], label)
+        values = _decimal_points(frame[name], decimal) if kind == "numeric" else frame[name]
+        frame[name] = cast_column(values, kind, date_formats.get(name, "auto"))
+    frame[target] = _cast_label(_decimal_points(frame[target], decimal) if label in ("int64", "float64") else frame[target],
+                                label)
     frame.to_parquet(dest, index=False, engine="pyarrow")
     return frame.iloc[:1]
 
@@ -85,7 +103,7 @@ def _label_dtype(parts: list[dict[str, Any]]) -> str:
     return "str"
 
 
-def _source_file(source: str, tmp: Path) -> Path:
+def _source_file(source: str, tmp: Path, csv_format: Mapping[str, str] | None = None) -> Path:
     """The source as a file the workers can read; a bundled dataset is small and written out once."""
     if source.startswith(BUILTIN_PREFIX):
         path = tmp / "builtin.parquet"
@@ -93,7 +111,7 @@ def _source_file(source: str, tmp: Path) -> Path:
         return path
     path = Path(source)
     if not path.is_file():
-        load_source(source)  # the local engine's one-line error for a missing or odd path
+        load_source(source, csv_format)  # the local engine's one-line error for a missing or odd path
     return path
 
 
@@ -160,20 +178,22 @@ def _typed_chunks(files: list[Path], dtypes: dict[str, Any], keep: np.ndarray | 
 def ingest_partitioned(source: str, batches: list[Path], target: str, date_formats: Mapping[str, str], policy: str,
                        window_rows: int, out: str | Path, client: Any, *, partition_rows: int,
                        workdir: str | Path | None = None, max_growth: float = 0.2, cap_min_rows: int = 1_000_000,
-                       seed: int = 0) -> tuple[int, int, int]:
+                       seed: int = 0, csv_format: Mapping[str, str] | None = None) -> tuple[int, int, int]:
     """Write the typed training data of `source` + `batches` to `out`; returns (rows, columns, source
-    rows dropped for a missing label). The fold policy reads the label column alone (`fold_keep`)."""
+    rows dropped for a missing label). The fold policy reads the label column alone (`fold_keep`).
+    `csv_format`: how a CSV source is written (params.yaml's data.csv: sep, decimal, encoding)."""
     import pyarrow.parquet as pq
 
+    decimal = (csv_format or {}).get("decimal", ".")
     with tempfile.TemporaryDirectory(prefix="ctml-ingest-", dir=workdir) as tmp:
-        src = _source_file(source, Path(tmp))
+        src = _source_file(source, Path(tmp), csv_format)
         raw = src.suffix.lower() == ".csv"
-        parts = [str(p) for p in sorted(partition(src, Path(tmp) / "source", partition_rows).glob("*.parquet"))]
+        parts = [str(p) for p in sorted(partition(src, Path(tmp) / "source", partition_rows, csv_format).glob("*.parquet"))]
         columns = pq.read_schema(parts[0]).names
         formats = dict(date_formats)
         check_columns(columns, target, formats)
         found: list[dict[str, Any]] = client.gather(client.map(
-            _part_evidence, parts, target=target, date_formats=formats, raw=raw, pure=False))
+            _part_evidence, parts, target=target, date_formats=formats, raw=raw, decimal=decimal, pure=False))
         kinds = {n: decide_kind(n, [p[n] for p in found], n in formats) for n in columns if n != target}
         label = _label_dtype([p[target] for p in found]) if raw else None
         unlabelled = sum(p[target]["missing"] for p in found)
@@ -181,7 +201,7 @@ def ingest_partitioned(source: str, batches: list[Path], target: str, date_forma
             raise no_label_error(target)
         typed = [str(Path(tmp) / f"typed-{i:05d}.parquet") for i in range(len(parts))]
         heads = client.gather(client.map(_type_part, parts, typed, kinds=kinds, date_formats=formats, target=target,
-                                         label=label, pure=False))
+                                         label=label, decimal=decimal if raw else ".", pure=False))
         for path in batches:
             heads.extend(_heads(path))
         files = [Path(p) for p in typed] + list(batches)

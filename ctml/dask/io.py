@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -34,10 +34,13 @@ def client_for(scheduler: str) -> Iterator[Any]:
         yield client
 
 
-def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
-    """Stream `src` (Parquet or CSV) into `dest/part-NNNNN.parquet` files of at most `rows` rows."""
+def partition(src: str | Path, dest: str | Path, rows: int, csv_format: Mapping[str, str] | None = None) -> Path:
+    """Stream `src` (Parquet, or CSV written as `csv_format`, params.yaml's data.csv, says: its fields as
+    text) into `dest/part-NNNNN.parquet` files of at most `rows` rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from ctml.io import read_table_chunks
 
     src, dest = Path(src), Path(dest)
     if src.is_file() and src.stat().st_size == 0:
@@ -45,9 +48,9 @@ def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     written = 0
     try:
-        if src.suffix.lower() == ".csv":
+        if src.suffix.lower() == ".csv":  # the local reader's one-line errors: encoding, delimiter, a cut last row
             chunks = (pa.Table.from_pandas(chunk, preserve_index=False)
-                      for chunk in pd.read_csv(src, chunksize=rows, dtype=str))
+                      for chunk in read_table_chunks(src, rows, csv_format, text=True))
         else:
             chunks = (pa.Table.from_batches([b]) for b in pq.ParquetFile(src).iter_batches(batch_size=rows))
         for table in chunks:

@@ -170,7 +170,8 @@ def test_unknown_columns_are_named(dask_client, tmp_path: Path, target: str, dat
 
 @pytest.mark.parametrize("content, message", [
     (b"", "source.csv: file is empty"),
-    (b"a;b;label\n1;2;0\n", "data.target 'label' is not a column (columns: a;b;label)"),
+    (b"a;b;label\n1;2;0\n", "source.csv: one column named 'a;b;label': the file looks ';'-delimited (expected "
+                            "comma-separated; set data.csv.sep)"),
 ], ids=["empty", "semicolons"])
 def test_a_bad_source_csv_is_one_line_and_writes_nothing(dask_client, tmp_path: Path, content: bytes, message: str):
     (tmp_path / "source.csv").write_bytes(content)
@@ -178,6 +179,34 @@ def test_a_bad_source_csv_is_one_line_and_writes_nothing(dask_client, tmp_path: 
         ingest_partitioned(str(tmp_path / "source.csv"), [], "label", {}, "append", 10, tmp_path / "out.parquet",
                            dask_client, partition_rows=PART)
     assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_semicolon_csv_with_decimal_commas_types_as_the_local_engine(dask_client, tmp_path: Path):
+    """scikit-learn's diabetes table (unscaled: decimals in most features, a number label) written as a
+    German spreadsheet writes it: ';'-separated, decimal commas, latin-1, with a column of city names.
+    Read with data.csv, both engines give the same bytes; read without, each refusal names its key."""
+    from sklearn import datasets
+
+    raw = datasets.load_diabetes(as_frame=True, scaled=False).frame
+    raw.insert(0, "stadt", np.random.default_rng(0).choice(["Z\u00fcrich", "K\u00f6ln", "Graz"], len(raw)))
+    path = tmp_path / "source.csv"
+    raw.to_csv(path, index=False, sep=";", decimal=",", encoding="latin-1")
+    assert "Z\u00fcrich;" in path.read_text(encoding="latin-1") and ";32,1;" in path.read_text(encoding="latin-1")
+    dialect = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
+    write_parquet(tmp_path / "local.parquet", normalize(load_source(str(path), dialect), "target"))
+    rows, columns, _ = ingest_partitioned(str(path), [], "target", {}, "append", 10, tmp_path / "dask.parquet", dask_client,
+                                          partition_rows=100, csv_format=dialect)
+    assert (rows, columns) == (442, 12)
+    assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+    got = pd.read_parquet(tmp_path / "dask.parquet")
+    assert got["bmi"].tolist() == raw["bmi"].tolist() and got["target"].tolist() == raw["target"].tolist()
+    assert got["stadt"].tolist() == raw["stadt"].tolist() and got["bmi"].dtype == "float64"
+    for wrong, key in (({}, "data.csv.encoding"), ({"encoding": "latin-1"}, "data.csv.sep")):
+        with pytest.raises(UserError) as info:
+            ingest_partitioned(str(path), [], "target", {}, "append", 10, tmp_path / "out.parquet", dask_client,
+                               partition_rows=100, csv_format=wrong)
+        assert str(info.value).startswith(f"{path}: ") and key in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "out.parquet").exists()
 
 
