@@ -127,3 +127,26 @@ def test_a_replay_whose_new_baseline_is_blocked_leaves_params_and_the_tree_as_th
              git("rev-parse", "HEAD", cwd=repo).stdout, tags(repo), (repo / "models/model.json").read_bytes(),
              (repo / "data/raw/train.parquet").read_bytes(), dvc("status", "--json", cwd=repo).stdout)
     assert after == before and (repo / "data/incoming/rows.csv").read_bytes() == rows.to_csv(index=False).encode()
+
+
+def test_own_data_in_a_semicolon_csv_with_decimal_commas(repo: Path, tmp_path: Path):
+    """scikit-learn's wine table as a German spreadsheet writes it (';'-separated, decimal commas), through the
+    README's own-data steps with data.csv set, then a delivery in the same dialect: read, measured, not quarantined."""
+    from sklearn import datasets
+
+    frame = datasets.load_wine(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    source, delivery = frame.iloc[:130], frame.iloc[130:]
+    source.to_csv(repo / "data/source/wine.csv", sep=";", decimal=",", index=False)
+    assert ";14," in (repo / "data/source/wine.csv").read_text() or ";13," in (repo / "data/source/wine.csv").read_text()
+    dvc("add", "data/source/wine.csv", cwd=repo)
+    set_params(repo, data__source="data/source/wine.csv", data__target="target", data__csv={"sep": ";", "decimal": ","})
+    dvc("repro", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "my data, as my spreadsheet writes it", cwd=repo)
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    assert training["alcohol"].dtype == "float64" and training["alcohol"].tolist() == source["alcohol"].tolist()
+    delivery.to_csv(repo / "data/incoming/delivery.csv", sep=";", decimal=",", index=False)
+    out = ct(repo, "check", check=False)
+    assert out.returncode in (0, 3) and "model@v1.0.0" in tags(repo), out.stdout + out.stderr
+    step = history(repo).iloc[-1]
+    assert step["status"] != "quarantined" and step["batch_rows"] == len(delivery), step.to_dict()
