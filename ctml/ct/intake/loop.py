@@ -110,14 +110,16 @@ def all_or_nothing(ctx: Context) -> Iterator[None]:
     """The work before the steps (a replay's new source, the baseline's `dvc repro`, its gates, its release)
     happens whole or not at all: on any failure before a release commit, params.yaml is put back byte for
     byte, files it added under data/source are removed (and the ones it rewrote there restored), and the
-    pipeline state and DVC outputs go back to HEAD, so `git status` is what it was. Why: a blocked new
+    pipeline state and DVC outputs go back to HEAD (when they were HEAD's), so `git status` is what it was. Why: a blocked new
     lineage used to leave params.yaml pointing at the replay and 17 modified files, which the next command
     took for the user's own changes."""
     from ctml.config import load_params
-    from ctml.ct.repo.vcs import git, restore_state
+    from ctml.ct.repo.vcs import STATE_PATHS, git, restore_state
     from ctml.io import atomic_path
 
     head = git(ctx.root, "rev-parse", "HEAD")
+    # HEAD is what the pipeline state was only when none of it is modified (with --no-commit it may be: left alone then)
+    state_at_head = not git(ctx.root, "status", "--porcelain", "--", *STATE_PATHS)
     params = ctx.path(layout.PARAMS)
     kept = params.read_bytes()
     sources = ctx.path(layout.SOURCE_DIR)
@@ -125,7 +127,7 @@ def all_or_nothing(ctx: Context) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if git(ctx.root, "rev-parse", "HEAD") == head:  # a release commit was made: nothing to undo but the error
+        if git(ctx.root, "rev-parse", "HEAD") == head:  # else a release was committed: that stays, the error is told
             for path in _files(sources):
                 if path not in before:
                     path.unlink()
@@ -136,7 +138,8 @@ def all_or_nothing(ctx: Context) -> Iterator[None]:
             if params.read_bytes() != kept:
                 with atomic_path(params) as tmp:
                     tmp.write_bytes(kept)
-            restore_state(ctx.root, keep=layout.CT_RECORDS)
+            if state_at_head:
+                restore_state(ctx.root, keep=layout.CT_RECORDS)
             ctx.params = load_params(params)
         raise
 
