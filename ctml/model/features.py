@@ -62,14 +62,14 @@ class DateParts(TransformerMixin, BaseEstimator):
     def __init__(self, parts: tuple[str, ...] = ("year",)):
         self.parts = parts
 
-    def fit(self, frame: pd.DataFrame, y=None) -> DateParts:  # noqa: ARG002 - scikit-learn's signature
+    def fit(self, frame: pd.DataFrame, y=None) -> DateParts:
         self.parts_ = {str(name): informative_parts(frame[name], tuple(self.parts)) for name in frame.columns}
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         return date_parts(frame, self.parts_)
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:  # noqa: ARG002 - scikit-learn's signature
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array([f"{name}_{part}" for name, parts in self.parts_.items() for part in parts], dtype=object)
 
 
