@@ -89,7 +89,10 @@ def _same_rows(version: Version) -> str | None:
     """What the release gate measured: the candidate vs the production model (or a naive one) on one test set.
     Why beside the metrics: each version's metrics are of its own test set, which grows as batches are
     folded in, so two versions' columns do not compare; this does."""
-    return ((version.gates.get("gates") or {}).get("accuracy") or {}).get("detail")
+    from ctml.model.gates import quality_gate  # the gate named after the metric it compared (accuracy, rmse, ...)
+
+    found = quality_gate(version.gates) if version.gates else None
+    return found[1].get("detail") if found else None
 
 
 def _reference(version: Version | None) -> str:
