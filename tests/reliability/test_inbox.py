@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from ctml.ct.release.tags import production_version
 from tests.helpers import ct, git, history, set_params, sha256, tags, wait_for
 from tests.reliability.support import (
     check_history,
     check_releases,
     kill_group,
+    park_on_call,
     park_on_git_hook,
     snapshot,
     start_ct,
@@ -183,7 +185,41 @@ def test_a_kill_right_after_a_release_commit_leaves_no_release_without_its_row(r
     released = steps[steps["model_version"].astype(str) == "v1.1.0"]
     assert released["status"].tolist()[0] == "retrained"
     assert released["file_sha256"].tolist()[0] == hashlib.sha256(content).hexdigest()
-    assert steps["status"].tolist()[-1] == "duplicate"  # the file, still in the inbox, is the recorded step's
+    assert released["step"].tolist() == steps["step"].tolist()[-1:]  # its file archived under it: no second row
     assert_every_byte_once(repo, [content])
     assert os.listdir(repo / INCOMING) == ["README.md"]
+    assert_clean(repo)
+
+
+# Where a step's bookkeeping can be cut: each parks ct.py at the point (before the named operation
+# runs) and returns (the file touched on arrival, the environment ct.py needs for it).
+BOOKKEEPING = {
+    "after its history row, before its archive": lambda repo: park_on_call(repo, "os.rename", "/data/archive/incoming/"),
+    "after its archive, before its marker goes": lambda repo: park_on_call(repo, "os.remove", "/.ct/inflight.json"),
+    "before the commit that records it": lambda repo: (
+        park_on_git_hook(repo, "commit-msg", "grep -q '^ct: record step' \"$1\""), {}),
+}
+
+
+@pytest.mark.parametrize("point", BOOKKEEPING)
+def test_a_kill_in_a_steps_bookkeeping_leaves_one_row_per_delivery(released_repo, point):
+    repo = released_repo
+    content = deliver(repo, "orders.csv", batch(repo, 5), 1_000)
+    before_tags, production = tags(repo), (repo / "models/production/model.json").read_text()
+    reached, extra_env = BOOKKEEPING[point](repo)
+    proc = start_ct(repo, "check", **extra_env)
+    wait_for(reached.exists, proc=proc, what=point, timeout=300)
+    kill_group(proc)
+    (repo / ".git/hooks/commit-msg").unlink(missing_ok=True)
+    assert history(repo)["step"].tolist() == [1, 2, 3]  # killed after the step's row was written
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    steps = history(repo)
+    assert steps["step"].tolist() == [1, 2, 3]  # no step lost, none added: the delivery has its one row
+    assert steps["file_sha256"].tolist()[-1] == hashlib.sha256(content).hexdigest()
+    assert steps["status"].tolist()[-1] == "ok" and steps["file"].tolist()[-1] == "data/incoming/orders.csv"
+    assert_every_byte_once(repo, [content])
+    assert os.listdir(repo / INCOMING) == ["README.md"]
+    assert tags(repo) == before_tags and (repo / "models/production/model.json").read_text() == production
+    assert steps["model_version"].tolist()[-1] == production_version(repo) == "v1.0.0"
     assert_clean(repo)
