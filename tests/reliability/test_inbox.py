@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -222,4 +226,71 @@ def test_a_kill_in_a_steps_bookkeeping_leaves_one_row_per_delivery(released_repo
     assert os.listdir(repo / INCOMING) == ["README.md"]
     assert tags(repo) == before_tags and (repo / "models/production/model.json").read_text() == production
     assert steps["model_version"].tolist()[-1] == production_version(repo) == "v1.0.0"
+    assert_clean(repo)
+
+
+# A feed that writes a CSV in place, without a temporary name: the header, then a row every `every`
+# seconds (the rows of a pool, in order), until a line on its stdin says stop; then it closes the file and prints how many rows
+# it wrote. Its own pace is the point: a file still being written is one whose writer wrote within the
+# settle window.
+WRITER = """
+import select, sys
+path, pool, every = sys.argv[1], open(sys.argv[2]).read().splitlines(keepends=True), float(sys.argv[3])
+header, rows = pool[0], pool[1:]
+written = 0
+with open(path, "a") as out:
+    out.write(header)
+    while True:
+        out.write(rows[written % len(rows)])
+        out.flush()
+        written += 1
+        if select.select([sys.stdin], [], [], every)[0]:
+            break
+print(written, flush=True)
+"""
+
+
+def test_a_file_still_being_written_is_taken_only_once_complete(released_repo, tmp_path):
+    repo = released_repo
+    set_params(repo, ct__settle_s=2.0, ct__watch_interval_s=0.2)  # the writer adds a row 20 times per window
+    git("commit", "-qam", "settle 2 s, look every 0.2 s", cwd=repo)
+    pool = tmp_path / "rows.csv"
+    training = pd.read_parquet(repo / "data/raw/train.parquet")
+    pool.write_bytes(training.sample(frac=1, random_state=6).to_csv(index=False).encode())  # rows like production's
+    growing = repo / INCOMING / "growing.csv"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(growing), str(pool), "0.1"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    watch = start_ct(repo, "watch")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(watch.stdout), daemon=True)
+    reader.start()
+    try:
+        declined = "data/incoming/growing.csv: still being written"
+        wait_for(lambda: sum(declined in ln for ln in lines) >= 2 or watch.poll() is not None, timeout=300,
+                 what="two looks that leave the file for later")
+        assert watch.poll() is None and writer.poll() is None, "".join(lines)
+        assert len(history(repo)) == 2 and growing.exists()  # not taken while it grows
+        writer.stdin.write("stop\n")
+        total = int(writer.communicate(timeout=60)[0])
+        final = growing.read_bytes()
+        wait_for(lambda: len(history(repo)) == 3 and not growing.exists() or watch.poll() is not None, timeout=300,
+                 what="the step on the finished file")
+        watch.send_signal(signal.SIGTERM)
+        watch.wait(timeout=300)
+    finally:
+        for proc in (writer, watch):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    reader.join(timeout=60)
+    out = "".join(lines)
+    assert watch.returncode == 0 and out.rstrip().endswith("watch: stopped (SIGTERM)"), out
+    assert "changed while" not in out and "changed since" not in out  # never stepped on while it grew
+    row = history(repo).iloc[-1]
+    assert (row["file"], row["batch_rows"]) == ("data/incoming/growing.csv", total)
+    assert row["status"] not in ("failed", "quarantined", "duplicate")
+    assert row["file_sha256"] == hashlib.sha256(final).hexdigest()
+    [archived] = (repo / "data/archive/incoming").iterdir()
+    assert archived.read_bytes() == final and final.count(b"\n") == total + 1
+    assert_every_byte_once(repo, [final])
     assert_clean(repo)
