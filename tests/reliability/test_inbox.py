@@ -294,3 +294,36 @@ def test_a_file_still_being_written_is_taken_only_once_complete(released_repo, t
     assert archived.read_bytes() == final and final.count(b"\n") == total + 1
     assert_every_byte_once(repo, [final])
     assert_clean(repo)
+
+
+@pytest.mark.parametrize("place", ["on another filesystem", "read-only"])
+def test_an_inbox_a_file_cannot_leave_is_refused_before_any_step_then_taken_once_fixed(released_repo, tmp_path, mount,
+                                                                                        place):
+    repo = released_repo
+    folder, readme = repo / INCOMING, (repo / INCOMING / "README.md").read_bytes()
+    content = batch(repo, 7)
+    if place == "read-only":
+        deliver(repo, "orders.csv", content, 1_000)
+        mount(["--bind", str(folder)], folder)
+        mount(["-o", "remount,bind,ro"], folder)
+    else:
+        mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs"], folder)
+        (folder / "README.md").write_bytes(readme)  # as committed: only the delivery is new
+        deliver(repo, "orders.csv", content, 1_000)
+    before, head = snapshot(repo), git("rev-parse", "HEAD", cwd=repo).stdout
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert line.startswith(f"error: data/incoming: {place}") and "nothing was processed" in line
+    assert snapshot(repo) == before and git("rev-parse", "HEAD", cwd=repo).stdout == head and len(history(repo)) == 2
+    assert (folder / "orders.csv").read_bytes() == content and git("status", "--porcelain", cwd=repo).stdout == ""
+    if place == "on another filesystem":  # the remedy: deliver into the project's filesystem
+        (tmp_path / "orders.csv").write_bytes(content)
+    subprocess.run(["umount", str(folder)], check=True)
+    if place == "on another filesystem":
+        os.replace(tmp_path / "orders.csv", folder / "orders.csv")
+    proc = ct(repo, "check", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert history(repo)["file_sha256"].tolist()[-1] == hashlib.sha256(content).hexdigest() and len(history(repo)) == 3
+    assert_every_byte_once(repo, [content])
+    assert_clean(repo)

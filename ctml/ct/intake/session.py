@@ -98,17 +98,19 @@ def move_legacy_batches(ctx: Context) -> None:
     ctx.say(f"batches: {len(legacy)} CT batch(es) moved into {folder}/ (the folder of the source they were folded under)")
 
 
-def has_work(ctx: Context) -> bool:
-    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover or history rows
-    to commit, a model in shadow, or a source (lineage) that production was not trained for. Costs a
-    directory listing, one `git status` of the history and, when a model is in production, one small
-    JSON read: what cron pays when nothing arrived."""
+def has_work(ctx: Context, first_look: bool = True) -> bool:
+    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, a model in
+    shadow, or a source (lineage) that production was not trained for; at a process's first look, also
+    history rows a ct.py killed before its commit left uncommitted (later rounds of `watch` follow its
+    own commits). Costs a directory listing, at the first look one `git status` of the history and,
+    when a model is in production, one small JSON read: what cron pays when nothing arrived (with the
+    lock held: `watch` rounds keep it short)."""
     from ctml.ct.intake import inbox
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
         return True
-    if ctx.commit and uncommitted(ctx.root, layout.HISTORY):
-        return True  # history rows a kill left uncommitted: this command commits them
+    if first_look and ctx.commit and uncommitted(ctx.root, layout.HISTORY):
+        return True  # this command commits them
     if ctx.params.release.mode == "shadow" or (ctx.root / layout.SHADOW).exists():
         from ctml.ct.release.shadow import current
 
