@@ -87,6 +87,8 @@ def test_names_links_and_fifos_never_stall_the_inbox(released_repo, tmp_path):
     assert_every_byte_once(repo, delivered)
     assert sorted(os.listdir(repo / INCOMING)) == ["README.md", "link.csv", "pipe.csv"]  # refused, left as they are
     assert outside.read_text() == "password,hunter2\n"
+    kept_files = [p for place in ("data", "metrics") for p in (repo / place).rglob("*") if p.is_file() and not p.is_symlink()]
+    assert not [p for p in kept_files if b"hunter2" in p.read_bytes()]  # no reason, record or report source holds it
     assert_clean(repo)
     again = ct(repo, "check", check=False)  # the next look: nothing to do, the refusals said again, no stall
     assert again.returncode == 0 and len([ln for ln in again.stderr.splitlines() if "not a regular file" in ln]) == 2
