@@ -1,4 +1,5 @@
-"""Stage gates: schema, freshness, accuracy, latency and fairness checks of the candidate model.
+"""Stage gates: schema, freshness, the model's metric (the gate named after it: accuracy, rmse, ...),
+latency and fairness checks of the candidate model.
 
 A blocked candidate is a result, not an error: the stage writes gates.json and exits 0 either
 way; `ct.py` reads it and promotes only a candidate whose blocking gates all passed.
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
-            "accuracy": gates.accuracy_gate(candidate, production, x, y, metric, g.tolerance) if same_lineage
+            metric: gates.metric_gate(candidate, production, x, y, metric, g.tolerance) if same_lineage
             else gates.naive_gate(candidate, x, y, pd.read_parquet(args.data, columns=[params.data.target])[params.data.target]
                                   .dropna(), metric),
             "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),

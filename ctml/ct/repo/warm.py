@@ -158,7 +158,7 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
     label = " ".join(["dvc repro", *(["--single-item"] if single_item else []), *targets])
     stage_run.cmd_run = run_command
     try:
-        with _yaml_once(), _dvc_repo(root) as repo, lock_repo(repo), repo.scm_context():  # held across the dump too
+        with _dvc_repo(root) as repo, lock_repo(repo), repo.scm_context():  # held across the dump too
             try:
                 repo.reproduce(list(targets) or None, single_item=single_item, repro_fn=reproduce_stage)
             finally:  # as `dvc repro` leaves them: every stage that ran before a failure is recorded
@@ -178,7 +178,7 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
 
 @contextlib.contextmanager
 def _yaml_once() -> Iterator[None]:
-    """Parse and schema-check each distinct YAML text once while DVC reproduces.
+    """Parse and schema-check each distinct YAML text once while a DVC Repo is open here.
 
     DVC re-reads params.yaml, dvc.yaml and dvc.lock for every stage it checks: 63 parses and 28 schema
     checks in five no-drift steps, a fifth of a step's CPU, all pure-Python YAML construction. The same
@@ -416,7 +416,7 @@ def _dvc_repo(root: Path) -> Iterator[Any]:
     """A DVC Repo of the project, quiet (CT prints its own progress), with the cwd DVC resolves paths from."""
     from dvc.repo import Repo
 
-    with contextlib.chdir(root), _quiet_dvc(), Repo(str(root)) as repo:
+    with contextlib.chdir(root), _quiet_dvc(), _yaml_once(), Repo(str(root)) as repo:
         yield repo
 
 
