@@ -1,4 +1,4 @@
-"""Dask plumbing shared by the ingest and drift engines: a client, and files as Parquet parts.
+"""Dask plumbing shared by the stages on the dask engine: a client, files as Parquet parts, row groups as tasks.
 
 Paths handed to the cluster must be readable by its workers: with a LocalCluster they are; with a
 remote cluster the project directory (and the system temp directory) must be on a shared filesystem.
@@ -58,3 +58,18 @@ def partition(src: str | Path, dest: str | Path, rows: int) -> Path:
     if written == 0:
         raise UserError(f"{src}: has no rows")
     return dest
+
+
+def row_groups(path: str | Path) -> list[tuple[str, int]]:
+    """(file, row group) of every row group of a Parquet file: the unit of work of a task. The path is
+    absolute: a worker's working directory is its own."""
+    import pyarrow.parquet as pq
+
+    return [(str(Path(path).resolve()), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+
+
+def read_group(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
+    """One row group (of `row_groups`) as a frame, only `columns` when given."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(part[0]).read_row_group(part[1], columns=columns).to_pandas()

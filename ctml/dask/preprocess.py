@@ -22,7 +22,7 @@ import pandas as pd
 
 from ctml.config import PreprocessParams
 from ctml.dask.ingest import stream_to_parquet
-from ctml.dask.train import read_group, row_groups
+from ctml.dask.io import read_group, row_groups
 from ctml.data.split import class_positions, hash_positions, row_sides
 from ctml.data.task import labels_for_task
 from ctml.model import blocks

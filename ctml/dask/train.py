@@ -19,21 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import TrainParams
-
-
-def row_groups(path: str | Path) -> list[tuple[str, int]]:
-    """(file, row group) of every row group of a Parquet file: the unit of work of a task. The path is
-    absolute: a worker's working directory is its own."""
-    import pyarrow.parquet as pq
-
-    return [(str(Path(path).resolve()), i) for i in range(pq.ParquetFile(path).num_row_groups)]
-
-
-def read_group(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
-    """One row group (of `row_groups`) as a frame, only `columns` when given."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(part[0]).read_row_group(part[1], columns=columns).to_pandas()
+from ctml.dask.io import read_group, row_groups
 
 
 def _features(part: tuple[str, int], preprocessor_path: str, features: list[str]) -> pd.DataFrame:
