@@ -90,7 +90,9 @@ def split_on_cluster(client: Any, data: str | Path, train_out: str | Path, test_
     where[train_at], where[test_at] = np.arange(len(train_at)), np.arange(len(test_at))
     sizes = [pq.ParquetFile(data).metadata.row_group(i).num_rows for _, i in groups]
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    with tempfile.TemporaryDirectory(prefix="ctml-split-", dir=Path(train_out).resolve().parent) as tmp:
+    workdir = Path(train_out).resolve().parent  # beside the outputs: where the workers can write (a shared filesystem)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ctml-split-", dir=workdir) as tmp:
         futures = [client.submit(_scatter, g, side[starts[i]:starts[i + 1]], where[starts[i]:starts[i + 1]], target, task,
                                  tmp, i, pure=False) for i, g in enumerate(groups)]
         written = client.gather(futures)
