@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -12,6 +11,7 @@ import pandas as pd
 from ctml import stage, tracking
 from ctml.config import DataParams
 from ctml.errors import UserError, run_main
+from ctml.dask.io import engine_client
 from ctml.data import profile
 from ctml.data.exclusions import excluded_from
 from ctml.io import atomic_path, read_json, write_json
@@ -98,15 +98,6 @@ def table_problems(table: Table, schema: dict[str, Any], vp: Any, client: Any) -
     return check_table(table.columns, blocks, table.labels, schema, vp)
 
 
-def cluster(compute: Any) -> Any:
-    """A client of the cluster on the dask engine (`ctml.dask.io.client_for`), none locally."""
-    if compute.engine != "dask":
-        return nullcontext(None)
-    from ctml.dask import io as dask_io
-
-    return dask_io.client_for(compute.scheduler)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--data", required=True, help="training data (Parquet)")
@@ -115,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--problems", required=True, help="every problem and warning in full, one per line (text)")
     args, params = stage.parse(p, argv)
     data, vp = params.data, params.validate_
-    with tracking.stage_run("validate", params, section="validate") as run, cluster(params.compute) as client:
+    with tracking.stage_run("validate", params, section="validate") as run, engine_client(params.compute) as client:
         run.data_input("raw", args.data)
         table = read_table(args.data, data.target, client)
         schema_path = Path(args.schema)
