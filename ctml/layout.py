@@ -60,9 +60,8 @@ GATES = METRICS_DIR / "gates.json"  # every gate's value, limit and detail (an o
 GATES_SUMMARY = METRICS_DIR / "gates_summary.json"  # passed, blocked, alerts (a DVC metric)
 BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)
 HISTORY = METRICS_DIR / "ct_history.csv"  # one row per CT step
-TIMELINE = METRICS_DIR / "ct_timeline.png"  # per lineage, for the report (a page with no script)
-TIMELINE_DATA = METRICS_DIR / "ct_timeline.csv"  # the same per lineage as DVC plot data (written beside the PNG)
-CT_RECORDS = (HISTORY, TIMELINE, TIMELINE_DATA)  # CT's own append-only records: kept when a candidate is thrown away
+TIMELINE = METRICS_DIR / "ct_timeline.csv"  # per lineage, as DVC plot data (the report draws its PNG from the history)
+CT_RECORDS = (HISTORY, TIMELINE)  # CT's own append-only records: kept when a candidate is thrown away
 
 REPORT = Path("ct-report.html")  # `ct.py report` (git-ignored)
 

@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"drift: {why} in {args.checked}; nothing to compare")
             return
         model_path, meta_path = layout.serving_model(args.production, args.model, args.meta)
-        model, meta = load_verified(model_path, meta_path)
+        model, meta = load_verified(model_path, meta_path, shared=True)  # predicts only
         view = detect.ModelView(model, str(meta.get("model_sha256", "")),
                                 reference_score(args.production, args.metrics, task_of_model(model)),
                                 calibration_of(model_path, args.production, args.calibration))

@@ -84,8 +84,7 @@ def test_inputs_are_deps_and_outputs_are_outs(pipeline):
 
 def test_ct_records_and_production_are_where_dvc_yaml_plots_and_deps_say(pipeline):
     plots = {next(iter(p)) if isinstance(p, dict) else p for p in pipeline["plots"]}
-    assert layout.TIMELINE_DATA.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
-    assert layout.TIMELINE_DATA.with_suffix(".png") == layout.TIMELINE  # written side by side (history.write_timeline)
+    assert layout.TIMELINE.as_posix() in plots and layout.DRIFT_SCORES.as_posix() in plots
     assert not [p for p in plots if p.endswith(".png")]  # each picture once: Vega from the CSV
     assert {layout.METRICS, layout.DRIFT_SUMMARY, layout.GATES_SUMMARY} == {Path(m) for m in pipeline["metrics"]}
     assert pipeline["artifacts"]["model"]["path"] == layout.MODEL.as_posix()

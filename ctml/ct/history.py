@@ -1,5 +1,5 @@
-"""The CT history: metrics/ct_history.csv, one row per step, and its timeline per lineage: the PNG
-(the report) and ct_timeline.csv (what `dvc plots show` draws).
+"""The CT history: metrics/ct_history.csv, one row per step, and its timeline per lineage:
+ct_timeline.csv (what `dvc plots show` draws) and a PNG drawn for the report.
 
 Rows are `StepRecord`s. The columns are the record's fields; a file written by an older version
 with other columns is migrated on the next append (rewritten under today's header, each value
@@ -105,18 +105,23 @@ def timeline_rows(records: list[StepRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["lineage", "lineage_order", "panel", "step", "series", "value"])
 
 
-def write_timeline(records: list[StepRecord], png: Path) -> None:
-    """The timeline PNG and its data beside it (`ct_timeline.csv`, what `dvc plots show` draws)."""
+def write_timeline(records: list[StepRecord], path: Path) -> None:
+    """The timeline as DVC plot data (`ct_timeline.csv`, what `dvc plots show` draws).
+
+    Only the data: the picture is drawn where it is looked at (`dvc plots show`, `ct.py report`), not
+    by every CT command, which cron runs and for which matplotlib cost ~1 s a command. A PNG left by
+    an older version of CT (`ct_timeline.png`) is removed, so no stale picture stays beside the data."""
     rows = timeline_rows(records)
-    with atomic_path(png.with_suffix(".csv")) as tmp:
+    with atomic_path(path) as tmp:
         rows.to_csv(tmp, index=False)
-    draw_timeline(records, png)
+    path.with_suffix(".png").unlink(missing_ok=True)
 
 
-def draw_timeline(records: list[StepRecord], path: Path) -> None:
-    """One chart per lineage, the current one on top: drift score per step against the threshold, the
-    domain classifier's AUC (same 0-1 axis), retrains marked; the lineage's realized batch accuracy
-    and estimated accuracy (CBPE), or its batch RMSE, on a second axis."""
+def draw_timeline(records: list[StepRecord]) -> bytes:
+    """The timeline as a PNG, for the report: one chart per lineage, the current one on top: drift
+    score per step against the threshold, the domain classifier's AUC (same 0-1 axis), retrains
+    marked; the lineage's realized batch accuracy and estimated accuracy (CBPE), or its batch RMSE, on
+    a second axis."""
     # A Figure with the Agg canvas, not pyplot: importing pyplot (its backend machinery and state)
     # cost more than drawing this figure, once per CT command.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -135,8 +140,9 @@ def draw_timeline(records: list[StepRecord], path: Path) -> None:
                      "Continuous training timeline", fontsize=10)
     fig.suptitle("Continuous training timeline" if len(history) else "", fontsize=11)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
+    return out.getvalue()
 
 
 def _draw_lineage(ax, history: pd.DataFrame, locator) -> None:

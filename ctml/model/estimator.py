@@ -174,8 +174,15 @@ def save_model(model: Any, path: str | Path) -> str:
     return sha256_file(path)
 
 
-def load_verified(model_path: str | Path, meta_path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Unpickle only a file whose sha256 matches its metadata: a tampered model is never executed."""
+_shared: dict[str, Any] = {}  # sha256 -> model, for `load_verified(shared=True)`: the newest two
+
+
+def load_verified(model_path: str | Path, meta_path: str | Path, *, shared: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Unpickle only a file whose sha256 matches its metadata: a tampered model is never executed.
+
+    `shared=True` is for callers that only predict: the same verified bytes give the one model object
+    already unpickled in this process (ct.py runs the drift stage in-process at every step, and
+    decompressing and unpickling the production forest again was a tenth of a no-drift step)."""
     model_path, meta = Path(model_path), read_json(meta_path)
     if not model_path.exists():
         raise UserError(f"{model_path}: model file not found")
@@ -183,4 +190,10 @@ def load_verified(model_path: str | Path, meta_path: str | Path) -> tuple[Any, d
     expected = meta.get("model_sha256")
     if actual != expected:
         raise UserError(f"{model_path}: sha256 {actual[:12]}… does not match {meta_path} ({str(expected)[:12]}…); refusing to load")
-    return joblib.load(model_path), meta
+    if not shared:
+        return joblib.load(model_path), meta
+    if actual not in _shared:
+        _shared[actual] = joblib.load(model_path)
+        for stale in list(_shared)[:-2]:
+            del _shared[stale]
+    return _shared[actual], meta

@@ -68,6 +68,18 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
         load_verified(model_path, meta_path)
 
 
+def test_a_shared_load_is_one_object_per_verified_file_and_still_refuses_a_tampered_one(tmp_path: Path) -> None:
+    model_path, meta_path = saved(tmp_path)
+    first, _ = load_verified(model_path, meta_path, shared=True)
+    again, _ = load_verified(model_path, meta_path, shared=True)
+    own, _ = load_verified(model_path, meta_path)
+    assert again is first and own is not first  # only callers that ask share it
+    assert (own.predict(tiny_xy()[0]) == first.predict(tiny_xy()[0])).all()
+    model_path.write_bytes(model_path.read_bytes() + b"\0")  # the sha256 is checked before the cache
+    with pytest.raises(UserError, match="refusing to load"):
+        load_verified(model_path, meta_path, shared=True)
+
+
 def test_missing_model_or_metadata(tmp_path: Path) -> None:
     model_path, meta_path = saved(tmp_path)
     with pytest.raises(UserError, match="nope.json: file not found"):

@@ -17,7 +17,7 @@ from ctml.ct import history
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord, exit_code
 from ctml.ct.step import alerts
-from ctml.ct.step.run import record_step, redraw_timeline
+from ctml.ct.step.run import record_step, rewrite_timeline
 
 # One unit of work: run as step N (the argument), it returns the step's record, or None when there
 # was nothing to do after all (a delivery taken out of the inbox since it was listed).
@@ -84,7 +84,7 @@ def run_command(ctx: Context, label: str, steps: Callable[[], list[StepRecord]],
         ensure_baseline(ctx, prepare())
         records = steps()
         if records:
-            redraw_timeline(ctx)
+            rewrite_timeline(ctx)
         if ctx.commit:  # also what a recovery at start recorded: `git status` clean after every command
             numbers = "recovery" if not records else f"step {records[0].step}" if len(records) == 1 else \
                 f"steps {records[0].step}-{records[-1].step}"

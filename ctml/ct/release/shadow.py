@@ -107,7 +107,7 @@ def release_shadow(ctx: Context, reason: str, drift: dict[str, Any] | None, step
     promote_files(ctx, step)
     records = ctx.path(layout.HISTORY)
     history.ensure_file(records)
-    history.draw_timeline(history.read(records), ctx.path(layout.TIMELINE))
+    history.write_timeline(history.read(records), ctx.path(layout.TIMELINE))
     before = git(ctx.root, "rev-parse", "HEAD")
     lock.mark_inflight(ctx.root, {**(lock.inflight(ctx.root) or {}), "phase": "shadow_release", "version": version,
                                   "step": step, "message": message, "head": before})

@@ -18,6 +18,7 @@ run it. Each stage run is reported as a `StageRun` (where it ran and why), which
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import logging
@@ -175,25 +176,112 @@ def reproduce(root: Path, targets: Sequence[str] = (), env: dict[str, str] | Non
     return runs
 
 
+@contextlib.contextmanager
+def _yaml_once() -> Iterator[None]:
+    """Parse and schema-check each distinct YAML text once while a DVC Repo is open here.
+
+    DVC re-reads params.yaml, dvc.yaml and dvc.lock for every stage it checks: 63 parses and 28 schema
+    checks in five no-drift steps, a fifth of a step's CPU, all pure-Python YAML construction. The same
+    text parses to the same data, so each distinct text is parsed once and handed out as a fresh copy
+    (DVC mutates what it loads), and a text that passed a schema is not checked against it again. The
+    key is the text itself: a file rewritten in between (dvc.lock) is parsed afresh, and a text that
+    fails to parse or validate is never cached, so DVC raises its own error as before."""
+    import pickle
+
+    from dvc.utils import strictyaml
+    from dvc.utils.serialize import _yaml
+
+    parse, validate = _yaml.parse_yaml, strictyaml.validate
+    parsed: dict[str, bytes] = {}
+    valid: set[tuple[int, str]] = set()
+
+    def parse_once(text: str, path: str, typ: str = "safe") -> Any:
+        if typ != "safe":  # a round-trip parse keeps comments and positions: DVC's own each time
+            return parse(text, path, typ=typ)
+        if text not in parsed:
+            parsed[text] = pickle.dumps(parse(text, path, typ=typ), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(parsed[text])
+
+    def validate_once(data: Any, schema: Any, text: str | None = None, path: str | None = None,
+                      rev: str | None = None) -> Any:
+        if text is None or (id(schema), text) not in valid:
+            data = validate(data, schema, text=text, path=path, rev=rev)
+            if text is not None:
+                valid.add((id(schema), text))
+        return data
+
+    _yaml.parse_yaml, strictyaml.parse_yaml, strictyaml.validate = parse_once, parse_once, validate_once
+    try:
+        yield
+    finally:
+        _yaml.parse_yaml, strictyaml.parse_yaml, strictyaml.validate = parse, parse, validate
+
+
 def _dump_lock(stages: list[Any]) -> None:
     """Record the stages in their dvc.lock, one write per dvc.yaml, in the order they ran.
 
-    DVC re-reads dvc.lock with its round-trip YAML parser (pure Python, kept for comments) before
-    updating it: 0.2-0.4 s of a 2 s CT step for a 25 kB lock. dvc.lock is DVC's own output, without
-    comments, so it is read here with the C parser instead; DVC's dumper writes the same bytes
-    (checked: a round trip of either parse reproduces the file byte for byte)."""
+    DVC re-reads dvc.lock with its round-trip YAML parser (pure Python, kept for comments) and
+    re-emits all of it (pure Python too): 0.3-0.7 s of a 2 s CT step for a 25 kB lock whose one stage
+    changed. dvc.lock is DVC's own output, without comments, so it is read here with the safe parser,
+    and only the entries of stages whose record changed are emitted, by DVC's own dumper, into the
+    text they replace (`_splice`); anything else (a new lock, a new or reordered stage) is DVC's whole
+    dump. The bytes are the same either way: tests compare the file with DVC's dump of its data."""
     from dvc.utils.serialize import _yaml
 
     by_file: dict[str, list[Any]] = {}
     for stage in stages:
         by_file.setdefault(stage.dvcfile.path, []).append(stage)
-    round_trip = _yaml.parse_yaml_for_update
-    _yaml.parse_yaml_for_update = _yaml.parse_yaml  # typ="safe": ruamel's C parser
+    read: dict[str, Any] = {}
+    round_trip, dump = _yaml.parse_yaml_for_update, _yaml._dump
+
+    def parse_for_update(text: str, path: str) -> Any:
+        parsed = _yaml.parse_yaml(text, path)
+        read.update(text=text, data=copy.deepcopy(parsed))  # DVC updates `parsed` in place
+        return parsed
+
+    def dump_changed(data: Any, stream: Any) -> Any:
+        spliced = _splice(read["text"], read["data"], data, dump) if read else None
+        return stream.write(spliced) if spliced is not None else dump(data, stream)
+
+    _yaml.parse_yaml_for_update, _yaml._dump = parse_for_update, dump_changed
     try:
         for group in by_file.values():
+            read.clear()
             group[0].dvcfile.dump_stages(group, update_pipeline=False)
     finally:
-        _yaml.parse_yaml_for_update = round_trip
+        _yaml.parse_yaml_for_update, _yaml._dump = round_trip, dump
+
+
+def _splice(text: str, old: dict[str, Any], new: dict[str, Any], dump: Callable[[Any, Any], Any]) -> str | None:
+    """`text` (DVC's dump of `old`) with the entries of the stages whose data changed in `new`
+    re-emitted by `dump`; None when more than stage entries changed, or the text is not laid out
+    as DVC writes it (`stages:` then one `  <name>:` line per stage, in order)."""
+    old_stages, new_stages = old.get("stages"), new.get("stages")
+    if (not isinstance(old_stages, dict) or not isinstance(new_stages, dict) or list(old) != list(new)
+            or list(old_stages) != list(new_stages) or any(old[k] != new[k] for k in old if k != "stages")):
+        return None
+    lines = text.splitlines(keepends=True)
+    try:
+        at = lines.index("stages:\n")
+        starts = [lines.index(f"  {name}:\n", at) for name in old_stages]
+    except ValueError:
+        return None
+    end = next((i for i in range(at + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    if starts != sorted(starts) or (starts and starts[0] != at + 1):
+        return None
+    bounds = list(zip(starts, [*starts[1:], end]))
+    pieces = lines[:at + 1]
+    for name, (start, stop) in zip(old_stages, bounds):
+        if new_stages[name] == old_stages[name]:
+            pieces += lines[start:stop]
+            continue
+        stream = io.StringIO()
+        dump({"stages": {name: new_stages[name]}}, stream)
+        entry = stream.getvalue().splitlines(keepends=True)
+        if entry[:2] != ["stages:\n", f"  {name}:\n"]:
+            return None
+        pieces += entry[1:]
+    return "".join(pieces + lines[end:])
 
 
 def _run_stage(root: Path, stage: Any, env: dict[str, str]) -> StageRun:
@@ -328,7 +416,7 @@ def _dvc_repo(root: Path) -> Iterator[Any]:
     """A DVC Repo of the project, quiet (CT prints its own progress), with the cwd DVC resolves paths from."""
     from dvc.repo import Repo
 
-    with contextlib.chdir(root), _quiet_dvc(), Repo(str(root)) as repo:
+    with contextlib.chdir(root), _quiet_dvc(), _yaml_once(), Repo(str(root)) as repo:
         yield repo
 
 

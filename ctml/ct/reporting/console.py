@@ -65,7 +65,7 @@ def run_summary(ctx: Any, records: list[StepRecord], seconds: float, title: str 
         ["versions created", ", ".join(ctx.created) or "none"],
         ["production", current_version(ctx) or "none"],
         *[[f"metric {k}", v] for k, v in read_json(ctx.path(layout.METRICS)).items() if not isinstance(v, dict)],
-        ["timeline", f"{layout.TIMELINE} (and `dvc plots show`)"],
+        ["timeline", "`dvc plots show` or `python ct.py report`"],
         ["history", str(layout.HISTORY)],
         ["time", f"{seconds:.1f}s"],
     ])

@@ -117,8 +117,8 @@ def _lineages(data: Overview) -> str:
 
 def _timeline(data: Overview) -> str:
     if data.timeline is None:
-        return '<p class="muted">No timeline yet: CT draws it after its first step.</p>'
-    encoded = base64.b64encode(data.timeline.read_bytes()).decode()
+        return '<p class="muted">No timeline yet: there is one after the first CT step.</p>'
+    encoded = base64.b64encode(data.timeline).decode()
     return f'<img alt="CT timeline per lineage: drift score per step, threshold, retrains, the task metric" src="data:image/png;base64,{encoded}">'
 
 

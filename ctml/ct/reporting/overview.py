@@ -83,7 +83,7 @@ class Overview:
     versions: list[Version] = field(default_factory=list)  # oldest first
     promotions: list[Promotion] = field(default_factory=list)  # oldest first
     steps: list[StepRecord] = field(default_factory=list)  # oldest first
-    timeline: Path | None = None  # the timeline PNG, when CT has drawn one
+    timeline: bytes | None = None  # the timeline PNG, drawn from the history once it has a step
     quarantined: list[Quarantined] = field(default_factory=list)  # newest first
     validation: dict[str, Any] | None = None  # metrics/validation.json of the working tree
     runs: list[Any] = field(default_factory=list)  # ctml.runs.offline.OfflineRun, newest first
@@ -185,7 +185,7 @@ def gather(root: Path, runs: int) -> Overview:
     refs = _tags(root)
     known = versions(root, refs)
     by_commit = {refs[tags.tag_of(v.version)][1]: v.version for v in known if tags.tag_of(v.version) in refs}
-    timeline = root / layout.TIMELINE
+    steps = history.read(root / layout.HISTORY)
     validation = root / layout.VALIDATION
     return Overview(
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -193,8 +193,8 @@ def gather(root: Path, runs: int) -> Overview:
         production=tags.production_version(root),
         versions=known,
         promotions=promotions(refs, by_commit),
-        steps=history.read(root / layout.HISTORY),
-        timeline=timeline if timeline.exists() else None,
+        steps=steps,
+        timeline=history.draw_timeline(steps) if steps else None,
         quarantined=quarantined(root),
         validation=read_json(validation) if validation.exists() else None,
         runs=offline.offline_runs(root, runs),

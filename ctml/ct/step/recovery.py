@@ -12,7 +12,7 @@ from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
 from ctml.ct.release.promotion import finish_release, tag_message
 from ctml.ct.repo.vcs import git, restore_state
-from ctml.ct.step.run import record_step, redraw_timeline
+from ctml.ct.step.run import record_step, rewrite_timeline
 from ctml.io import read_json
 
 
@@ -32,7 +32,7 @@ def recover(ctx: Context) -> str | None:
             version, "release completed after interruption", read_json(ctx.path(layout.METRICS)), None)
         note = f"completed the interrupted release of {version}"
         _record_interrupted(ctx, marker, status="retrained", note=note, version=version)
-        redraw_timeline(ctx)
+        rewrite_timeline(ctx)
         finish_release(ctx, version, message)
         lock.finish_delivery(ctx.root)
         return note
@@ -48,7 +48,7 @@ def recover(ctx: Context) -> str | None:
     note = f"discarded an interrupted step (state restored to {head[:8]})"
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
                         version=current_version(ctx) or "")
-    redraw_timeline(ctx)
+    rewrite_timeline(ctx)
     lock.finish_delivery(ctx.root)
     return note
 
@@ -64,7 +64,7 @@ def _recover_shadow(ctx: Context, marker: dict[str, Any], head: str, body: str) 
         _record_interrupted(ctx, marker, status="retrained", note=f"completed the interrupted shadow release of {version}",
                             version=version)
         shadow.finish_release(ctx, version, message, marker["head"])
-        redraw_timeline(ctx)
+        rewrite_timeline(ctx)
         return f"completed the interrupted shadow release of {version}"
     if marker["phase"] == "shadow_promote" and f"Shadow-Promoted: {version}" in body:
         _record_interrupted(ctx, {**marker, "scenario": "shadow"}, status="shadow_promoted",
@@ -72,7 +72,7 @@ def _recover_shadow(ctx: Context, marker: dict[str, Any], head: str, body: str) 
                             version=version)
         shadow.finish_promote(ctx, version, message)
         ctx.path(layout.SHADOW_EVIDENCE).unlink(missing_ok=True)
-        redraw_timeline(ctx)
+        rewrite_timeline(ctx)
         return f"completed the interrupted promotion of shadow {version}"
     return None
 

@@ -96,8 +96,7 @@ def store_rows(ctx: Context, batch: Batch, key: str) -> pd.DataFrame:
 
 
 def record_step(ctx: Context, record: StepRecord) -> None:
-    """Append the step to the history and log it to tracking (the timeline is redrawn per command:
-    drawing it costs ~0.2 s, a third of a CT step)."""
+    """Append the step to the history and log it to tracking (the timeline is rewritten once per command)."""
     history.append(ctx.path(layout.HISTORY), record)
     if ctx.log is not None:
         step = float(record.step)
@@ -110,6 +109,6 @@ def record_step(ctx: Context, record: StepRecord) -> None:
         ctx.log.log(f"ct/steps/{record.step}", {k: v for k, v in record.as_row().items() if v != ""})
 
 
-def redraw_timeline(ctx: Context) -> None:
-    """metrics/ct_timeline.png from the whole history (`dvc plots show` renders the CSV itself)."""
+def rewrite_timeline(ctx: Context) -> None:
+    """metrics/ct_timeline.csv from the whole history: what `dvc plots show` draws."""
     history.write_timeline(history.read(ctx.path(layout.HISTORY)), ctx.path(layout.TIMELINE))

@@ -67,7 +67,7 @@ def test_every_stage_in_process_writes_what_dvc_repro_force_writes(repo: Path):
     write_batch(repo, 3.0)
     runs = warm.reproduce(repo, env=ENV)
     assert [r.stage for r in runs] == ALL_STAGES and {r.where for r in runs} == {"in-process"}
-    assert dvc_status(repo) == {}
+    assert dvc_status(repo) == {} and dvc_dump_of_itself(repo)
     warm_out, warm_lock = outputs(repo), lock_hashes(repo)
     assert read_json(repo / "metrics/drift_features.json")["mean radius"]["drifted"] is True
 
@@ -80,6 +80,26 @@ def test_every_stage_in_process_writes_what_dvc_repro_force_writes(repo: Path):
             {p: h for p, h in warm_lock[stage].items() if p not in MEASURED}, stage
     gates_warm, gates_cli = json.loads(warm_out["metrics/gates.json"]), json.loads(cli_out["metrics/gates.json"])
     assert (gates_warm["passed"], gates_warm["gates"]["accuracy"]) == (gates_cli["passed"], gates_cli["gates"]["accuracy"])
+
+
+def dvc_dump_of_itself(repo: Path) -> bool:
+    """dvc.lock is byte for byte what DVC's own dumper writes for the data it holds."""
+    from dvc.utils.serialize import _yaml
+
+    text = (repo / "dvc.lock").read_text()
+    return _yaml.dumps_yaml(_yaml.parse_yaml(text, "dvc.lock")) == text
+
+
+def test_one_changed_stage_is_rewritten_in_dvc_lock_as_dvc_writes_it(repo: Path):
+    """The warm run re-emits only the changed stage's entry (`warm._splice`); the file must still be
+    DVC's own dump, and the other stages' entries the bytes they were."""
+    before = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    write_batch(repo, 3.0)
+    assert [r.stage for r in warm.reproduce(repo, ["drift"], ENV)] == ["drift"]
+    after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert list(after) == list(before) and after["drift"] != before["drift"]
+    assert {k: v for k, v in after.items() if k != "drift"} == {k: v for k, v in before.items() if k != "drift"}
+    assert dvc_dump_of_itself(repo) and dvc_status(repo) == {}
 
 
 def test_nothing_stale_runs_nothing(repo: Path):

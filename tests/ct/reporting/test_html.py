@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ctml.ct.history import draw_timeline
+from ctml.ct.history import read as history_records
 from tests.helpers import built_once, copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
 
 pytestmark = pytest.mark.slow
@@ -51,7 +53,7 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
     reason = (project / "data/quarantine/step-0003.reason.txt").read_text().splitlines()[0]
     assert "step-0003.csv" in text and " ".join(reason.split()) in text  # the quarantined batch and why
     png = re.search(r'src="data:image/png;base64,([^"]+)"', source)
-    assert png and base64.b64decode(png.group(1)) == (project / "metrics/ct_timeline.png").read_bytes()
+    assert png and base64.b64decode(png.group(1)) == draw_timeline(history_records(project / "metrics/ct_history.csv"))
     runs = re.findall(r'<code title="([^"]+)">', source)
     assert runs and all((page.parent / run).is_dir() for run in runs)  # the offline Neptune runs, named
     assert "href=" not in source  # no link to a folder of log files
