@@ -3,7 +3,7 @@
 
   python ct.py simulate --scenario sudden --steps 6     feed batches, retrain + release on drift
   python ct.py check                                    one real step on data/incoming (for cron)
-  python ct.py status | history | runs [--json]         where things stand
+  python ct.py status | history | runs [--json]         where things stand (runs --show ID: one run in full)
   python ct.py export-runs | runs --prune --keep N      tracked runs into MLflow; bound .neptune
   python ct.py rollback [VERSION]                       put an earlier model back in production
   python ct.py promote EXPERIMENT                       a `dvc exp` experiment's params into production

@@ -1,4 +1,5 @@
-"""Stage gates: schema, freshness, accuracy, latency and fairness checks of the candidate model.
+"""Stage gates: schema, freshness, the model's metric (the gate named after it: accuracy, rmse, ...),
+latency and fairness checks of the candidate model.
 
 A blocked candidate is a result, not an error: the stage writes gates.json and exits 0 either
 way; `ct.py` reads it and promotes only a candidate whose blocking gates all passed.
@@ -122,8 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
-            "accuracy": gates.accuracy_gate(test.candidate, test.production, test.names, y, metric, g.tolerance)
-            if same_lineage else gates.naive_gate(test.candidate, test.names, y, pd.read_parquet(
+            metric: gates.metric_gate(test.candidate, test.production, test.names, y, metric, g.tolerance) if same_lineage
+            else gates.naive_gate(test.candidate, test.names, y, pd.read_parquet(
                 args.data, columns=[params.data.target])[params.data.target].dropna(), metric),
             "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),
             "fairness": fairness(test.candidate, test.groups, y, task, g.fairness),

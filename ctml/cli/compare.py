@@ -37,12 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def gate_detail(root, version: str) -> str | None:
-    """The accuracy gate's detail in `version`'s gates.json (candidate vs production on one test set)."""
+    """The metric gate's detail in `version`'s gates.json (candidate vs production on one test set)."""
     import json
 
     from ctml import layout
     from ctml.ct.release import tags
     from ctml.ct.release.lineage import show
+    from ctml.model.gates import quality_gate
 
     text = show(root, tags.tag_of(version), layout.GATES)
-    return ((json.loads(text).get("gates") or {}).get("accuracy") or {}).get("detail") if text else None
+    found = quality_gate(json.loads(text)) if text else None
+    return found[1].get("detail") if found else None

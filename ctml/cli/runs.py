@@ -1,4 +1,5 @@
-"""`ct.py runs`: recent tracked runs, read from the offline Neptune files; `--prune --keep N` bounds them."""
+"""`ct.py runs`: recent tracked runs, read from the offline Neptune files; `--show ID` one run in full;
+`--prune --keep N` bounds them."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p = sub.add_parser("runs", parents=[common], help="recent tracked runs, read from the offline Neptune files")
     p.add_argument("--limit", type=non_negative, default=20, help="newest runs shown (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="a JSON list of runs, newest first (with --prune: what was removed)")
+    p.add_argument("--show", metavar="RUN_ID", help="every field, tag, series and file of one run (an id or its first characters)")
     p.add_argument("--prune", action="store_true",
                    help="remove old offline runs: all but the --keep newest, never a run a tagged version's lineage names")
     p.add_argument("--keep", type=non_negative, help="with --prune: newest runs kept")
@@ -27,10 +29,24 @@ def run(args: argparse.Namespace) -> int:
     root = project_root()
     if args.prune or args.keep is not None or args.dry_run:
         return _prune(root, args)
+    if args.show is not None:
+        return _show(root, args)
     if args.json:
         print_json([offline.summary(r) for r in offline.offline_runs(root, args.limit)])
         return 0
     offline.print_runs(root, args.limit)
+    return 0
+
+
+def _show(root, args: argparse.Namespace) -> int:
+    from ctml.ct.reporting.console import print_json, table
+    from ctml.runs import offline
+
+    run = offline.find_run(root, args.show)
+    if args.json:
+        print_json(offline.details(run))
+    else:
+        table(f"Offline run {run.run_id}", ["item", "value"], offline.detail_rows(run))
     return 0
 
 

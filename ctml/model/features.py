@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -15,14 +16,61 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncod
 from ctml.config import PreprocessParams
 
 
-def date_parts(frame: pd.DataFrame, parts: tuple[str, ...]) -> np.ndarray:
-    """Expand each datetime column into numeric calendar parts (NaN where the date is missing)."""
+def date_parts(frame: pd.DataFrame, parts: tuple[str, ...] | dict[str, tuple[str, ...]]) -> np.ndarray:
+    """Expand each datetime column into numeric calendar parts (NaN where the date is missing): the
+    same `parts` for every column, or per column. (Models saved before `DateParts` call it from a
+    FunctionTransformer with one tuple for all columns: it stays, so they still load and predict.)"""
     columns = []
     for name in frame.columns:
         dates = pd.to_datetime(frame[name], errors="coerce")
-        for part in parts:
+        for part in (parts[name] if isinstance(parts, dict) else parts):
             columns.append(getattr(dates.dt, part).to_numpy(dtype="float64", na_value=np.nan))
     return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+
+# The parts a date of each precision can tell: a year-only date ("1999", read as 1999-01-01) has a
+# day of week, but it is the weekday of 1 January, which says nothing about the row.
+_PRECISION_PARTS = {"year": {"year"}, "month": {"year", "month"},
+                    "day": {"year", "month", "day", "dayofweek", "dayofyear"},
+                    "time": {"year", "month", "day", "dayofweek", "dayofyear", "hour"}}
+
+
+def precision(dates: pd.Series) -> str:
+    """year | month | day | time: the finest unit the (non-missing) dates use. All on 1 January at
+    midnight is a year written alone, all on the 1st a month; all at midnight a date without time."""
+    dates = pd.to_datetime(dates, errors="coerce").dropna()
+    if len(dates) and (dates.dt.normalize() != dates).any():
+        return "time"
+    if len(dates) and (dates.dt.day != 1).any():
+        return "day"
+    return "month" if len(dates) and (dates.dt.month != 1).any() else "year"
+
+
+def informative_parts(dates: pd.Series, parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Of the requested `parts`, those the column's precision can tell and that vary among the training
+    dates; the year when none does (a column of one date), so every date column keeps one feature."""
+    dates = pd.to_datetime(dates, errors="coerce").dropna()
+    allowed = _PRECISION_PARTS[precision(dates)]
+    varying = tuple(p for p in parts if p in allowed and getattr(dates.dt, p).nunique() > 1)
+    return varying or ("year",)
+
+
+class DateParts(TransformerMixin, BaseEstimator):
+    """Calendar parts of each date column, chosen on the training rows (`informative_parts`): a
+    year-only column gives its year, not a constant month and the weekday of 1 January."""
+
+    def __init__(self, parts: tuple[str, ...] = ("year",)):
+        self.parts = parts
+
+    def fit(self, frame: pd.DataFrame, y=None) -> DateParts:
+        self.parts_ = {str(name): informative_parts(frame[name], tuple(self.parts)) for name in frame.columns}
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        return date_parts(frame, self.parts_)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"{name}_{part}" for name, parts in self.parts_.items() for part in parts], dtype=object)
 
 
 def to_float(frame: pd.DataFrame) -> np.ndarray:
@@ -46,7 +94,7 @@ def build_preprocessor(kinds: dict[str, str], params: PreprocessParams) -> Colum
     transformers = [
         ("num", make_pipeline(*numeric()), by_kind["numeric"]),
         ("bool", make_pipeline(FunctionTransformer(to_float), SimpleImputer(strategy="most_frequent", keep_empty_features=True)), by_kind["boolean"]),
-        ("date", make_pipeline(FunctionTransformer(date_parts, kw_args={"parts": parts}), *numeric()), by_kind["datetime"]),
+        ("date", make_pipeline(DateParts(parts), *numeric()), by_kind["datetime"]),
         ("cat", make_pipeline(
             FunctionTransformer(to_text),
             SimpleImputer(strategy="constant", fill_value="missing"),
@@ -57,14 +105,13 @@ def build_preprocessor(kinds: dict[str, str], params: PreprocessParams) -> Colum
 
 
 def feature_names(preprocessor: ColumnTransformer) -> list[str]:
-    """Output column names, with date parts named after their column (FunctionTransformer has none)."""
+    """Output column names, with date parts named after their column (`{column}_{part}`)."""
     names: list[str] = []
     for name, transformer, columns in preprocessor.transformers_:
         if name == "remainder":
             continue
         if name == "date":
-            parts = transformer.steps[0][1].kw_args["parts"]
-            names.extend(f"{col}_{part}" for col in columns for part in parts)
+            names.extend(transformer.steps[0][1].get_feature_names_out())
         elif name == "cat":
             names.extend(transformer.steps[-1][1].get_feature_names_out(columns))
         else:

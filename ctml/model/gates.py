@@ -3,8 +3,12 @@
 Each gate is a small function returning a `Gate` (passed, blocking, value, limit, detail); `report`
 folds them into the `metrics/gates.json` shape. Blocking gates decide promotion; a failed
 non-blocking gate (freshness) is an alert: recorded and logged, never a block.
-Directions: accuracy passes at value >= limit for a score (accuracy, R²) and at value <= limit for an
-error (RMSE, MAE, MAPE), freshness at value <= limit (age in hours), latency and fairness at value < limit. Times are naive UTC throughout, as `ctml.data.tables.normalize` stores dates.
+The gate that compares the model's quality is named after the metric it compares (`accuracy`, `rmse`,
+`f1`...: `gates.metric`), so a regressor is never "blocked by accuracy"; gates.json written before that
+named it `accuracy` whatever the metric, which `quality_gate` still reads.
+Directions: the metric gate passes at value >= limit for a score (accuracy, R²) and at value <= limit for an
+error (RMSE, MAE, MAPE), freshness at value <= limit (age in hours), latency and fairness at value < limit.
+Times are naive UTC throughout, as `ctml.data.tables.normalize` stores dates.
 """
 from __future__ import annotations
 
@@ -84,8 +88,16 @@ def freshness_gate(newest: pd.Timestamp | None, origin: str, now: datetime, max_
     age = (_utc_naive(now) - newest).total_seconds() / 3600
     passed = age <= max_age_hours
     verdict = "" if passed else f", older than {max_age_hours:g} h"
-    detail = f"newest data {newest.isoformat()} ({origin}), {age:.1f} h old{verdict}"
+    detail = f"newest data {newest.isoformat()} ({origin}), {readable_age(age)} old{verdict}"
     return Gate(passed, False, round(age, 3), max_age_hours, detail)
+
+
+def readable_age(hours: float) -> str:
+    """An age a person reads at a glance: hours, and beyond two days the days too (the freshness alert
+    said `393878 (limit 24)`, which nobody reads as 45 years)."""
+    if abs(hours) < 48:
+        return f"{hours:,.1f} h"
+    return f"{hours:,.0f} h = {hours / 24:,.0f} days"
 
 
 def load_production(directory: str | Path) -> tuple[Any, dict[str, Any]] | None:
@@ -146,7 +158,7 @@ def not_comparable(candidate: Any, meta: Mapping[str, Any], x: pd.DataFrame) -> 
     return None
 
 
-def accuracy_gate(candidate: Any, production: tuple[Any, dict[str, Any]] | None, x: pd.DataFrame, y: pd.Series,
+def metric_gate(candidate: Any, production: tuple[Any, dict[str, Any]] | None, x: pd.DataFrame, y: pd.Series,
                   metric: str, tolerance: float) -> Gate:
     """Block when the candidate's `metric` is worse than the production model's on the same test set
     by more than `tolerance`: for a score (higher is better) by more than `tolerance` absolute, for
@@ -326,6 +338,24 @@ def mean_gap_gate(model: Any, x: pd.DataFrame, y: pd.Series, column: str, max_me
     return Gate(gap < max_mean_gap, True, round(gap, 6), max_mean_gap, detail)
 
 
+def quality_gate(result: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(name, gate) of the gate that compared the candidate's metric in a gates.json document: the one
+    named after a metric (gates.json before the rename called it `accuracy`, also a metric's name)."""
+    return next(((name, g) for name, g in (result.get("gates") or {}).items() if name in METRIC_SPECS), None)
+
+
+UNITS = {"freshness": "h", "latency": "ms"}  # the other gates' values are counts, scores or errors in the label's units
+
+
+def _value(name: str, value: Any) -> str:
+    """A gate's value as the summary line shows it: with its unit, an age also in days."""
+    if not isinstance(value, (int, float)):
+        return f" {value}"
+    if name == "freshness":
+        return f" {readable_age(value)}"
+    return f" {value:g}" + (f" {UNITS[name]}" if name in UNITS else "")
+
+
 def report(gates: Mapping[str, Gate], checked_at: datetime) -> dict[str, Any]:
     """The metrics/gates.json document: passed is True when every blocking gate passed."""
     return {
@@ -353,7 +383,8 @@ def summary_line(result: Mapping[str, Any]) -> str:
     for name, g in result["gates"].items():
         state = "ok" if g["passed"] else ("blocked" if g["blocking"] else "alert")
         state = "off" if g["value"] is None and g["detail"].startswith("disabled") else state
-        shown = "" if g["value"] is None else f" {g['value']:g}" if isinstance(g["value"], (int, float)) else f" {g['value']}"
-        limit = "" if g["limit"] is None or g["value"] is None else f" (limit {g['limit']:g})"
+        shown = "" if g["value"] is None else _value(name, g["value"])
+        unit = f" {UNITS[name]}" if name in UNITS else ""
+        limit = "" if g["limit"] is None or g["value"] is None else f" (limit {g['limit']:g}{unit})"
         parts.append(f"{name} {state}{shown}{limit}")
     return f"gates: {verdict} | " + " | ".join(parts)

@@ -213,6 +213,44 @@ def run_ids(root: str | Path, model_version: str | None = None, pipeline: str | 
     return [f"{r.stage or '?'}:{r.run_id[:8]}" for r in reversed(runs)]
 
 
+def find_run(root: str | Path, prefix: str) -> OfflineRun:
+    """The one offline run whose id starts with `prefix` (what the report and `ct.py runs` print: its first 8
+    characters); UserError naming the prefix when none or several match."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        raise UserError("--show needs a run id (or its first characters, as `ct.py runs` and the report print them)")
+    matches = [r for r in offline_runs(root) if r.run_id.lower().startswith(prefix)]
+    if len(matches) != 1:
+        known = "none" if not matches else ", ".join(r.run_id[:12] for r in matches[:5])
+        raise UserError(f"run id '{prefix}': {'no' if not matches else len(matches)} offline run(s) start with it "
+                        f"({'matching: ' + known if matches else 'see `python ct.py runs`'})")
+    return matches[0]
+
+
+def details(run: OfflineRun) -> dict[str, Any]:
+    """Everything one run recorded, as plain data a person reads (`ct.py runs --show ID [--json]`): its
+    fields, tags, each series' length and last value, and the files it uploaded (with their paths)."""
+    return {**summary(run), "fields": dict(sorted(run.fields.items())),
+            "series": {k: {"points": len(v), "last": v[-1][1] if v else None} for k, v in sorted(run.series.items())},
+            "files": {k: str(v) for k, v in sorted(run.files.items())}, "client_version": run.client_version}
+
+
+def detail_rows(run: OfflineRun) -> list[list[str]]:
+    """(item, value) rows of `details` for a terminal: one field per row, long values cut."""
+    doc = details(run)
+    rows = [[k, _short(doc[k])] for k in ("run_id", "created_at", "stage", "status", "model_version", "pipeline",
+                                          "duration_s", "directory")]
+    rows.append(["tags", ", ".join(doc["tags"])])
+    rows += [[k, _cut(_short(v))] for k, v in doc["fields"].items()]
+    rows += [[f"{k} (series)", f"{s['points']} points, last {_short(s['last'])}"] for k, s in doc["series"].items()]
+    rows += [[f"{k} (file)", v] for k, v in doc["files"].items()]
+    return rows
+
+
+def _cut(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def summary(run: OfflineRun) -> dict[str, Any]:
     """One run as plain data (what `ct.py runs --json` prints)."""
     return {"run_id": run.run_id, "created_at": run.created_at.isoformat(), "stage": run.stage, "status": run.status,
@@ -226,7 +264,8 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def _metrics_cell(run: OfflineRun) -> str:
+def metrics_text(run: OfflineRun) -> str:
+    """A run's key metrics on one line (`accuracy=0.94 f1=0.95`), cut at METRICS_WIDTH: `ct.py runs`, the report."""
     parts = [f"{key.rsplit('/', 1)[-1]}={_short(value)}" for key, value in run.metrics.items()]
     if not parts:  # e.g. a CT command: show where its series ended
         parts = [f"{key.rsplit('/', 1)[-1]}={_short(points[-1][1])}" for key, points in run.series.items() if points]
@@ -249,7 +288,7 @@ def runs_table(root: str | Path, limit: int = 20, stage: str | None = None) -> l
             run.model_version or "-",
             run.pipeline or "-",
             f"{duration:.2f}" if isinstance(duration, (int, float)) else "-",
-            _metrics_cell(run),
+            metrics_text(run),
         ])
     return rows
 

@@ -13,6 +13,8 @@ from ctml.model.features import (
     date_parts,
     feature_names,
     full_pipeline,
+    informative_parts,
+    precision,
     split_xy,
     to_float,
     to_text,
@@ -44,6 +46,35 @@ def test_date_parts_are_numeric_with_nan_for_missing() -> None:
     assert out[0].tolist() == [2024, 2, 29, 3, 60, 13]
     assert np.isnan(out[1]).all()
     assert date_parts(pd.DataFrame(index=range(3)), ("year",)).shape == (3, 0)
+
+
+ALL_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+
+
+def test_a_year_only_date_gives_its_year_and_no_weekday_of_1_january() -> None:
+    """A column of years ("1999", read as 1999-01-01): Jan 1 falls on a different weekday each year,
+    so a day of week would vary and mean nothing; month and day are constant."""
+    years = pd.DataFrame({"Year": pd.to_datetime(["1999", "2000", "2003", "2010", None], format="%Y")})
+    assert precision(years["Year"]) == "year"
+    pre = fitted(years, date_parts=list(ALL_PARTS))
+    assert feature_names(pre) == ["Year_year"]
+    assert pre.transform(years)[:, 0].tolist() == [1999, 2000, 2003, 2010, 2001.5]  # missing: the median year
+    months = pd.to_datetime(["2020-01-01", "2020-04-01", "2021-07-01"])
+    assert precision(pd.Series(months)) == "month"
+    assert informative_parts(pd.Series(months), ALL_PARTS) == ("year", "month")
+
+
+def test_date_parts_are_those_the_training_dates_tell_and_vary() -> None:
+    days = pd.Series(pd.to_datetime(["2024-03-01", "2024-03-05", "2024-03-09"]))  # one year, one month
+    assert precision(days) == "day" and informative_parts(days, ALL_PARTS) == ("day", "dayofweek", "dayofyear")
+    stamps = pd.Series(pd.to_datetime(["2024-03-01 08:00", "2024-03-01 17:30"]))
+    assert precision(stamps) == "time" and informative_parts(stamps, ALL_PARTS) == ("hour",)
+    assert informative_parts(pd.Series(pd.to_datetime(["2024-03-01", "2024-03-01"])), ALL_PARTS) == ("year",)
+    assert informative_parts(pd.Series(pd.to_datetime([None, None])), ALL_PARTS) == ("year",)
+    # a model saved before the parts were chosen per column called date_parts with one tuple for all
+    frame = pd.DataFrame({"a": pd.to_datetime(["2024-03-05"]), "b": pd.to_datetime(["1999-01-01"])})
+    assert date_parts(frame, ("year", "day")).tolist() == [[2024, 5, 1999, 1]]
+    assert date_parts(frame, {"a": ("day",), "b": ("year",)}).tolist() == [[5, 1999]]
 
 
 def test_to_float_and_to_text_keep_missing_as_nan() -> None:

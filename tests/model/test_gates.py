@@ -78,6 +78,17 @@ def test_freshness_alerts_on_an_old_date_column_without_blocking():
     assert result["alerts"] == ["freshness"] and result["blocked_by"] == []
 
 
+def test_freshness_of_years_old_data_says_hours_and_days():
+    """A data set dated 1981 (a year-only date column): the alert reads as an age, not `393878 (limit 24)`."""
+    gate = gates.freshness_gate(pd.Timestamp("1981-01-01"), "latest value of column 'Year'", NOW, max_age_hours=24)
+    assert (gate.passed, gate.value) == (False, 376_968.0)
+    assert gate.detail == ("newest data 1981-01-01T00:00:00 (latest value of column 'Year'), "
+                           "376,968 h = 15,707 days old, older than 24 h")
+    result = gates.report({"freshness": gate}, NOW)
+    assert gates.summary_line(result) == "gates: PASSED (alerts: freshness) | freshness alert 376,968 h = 15,707 days (limit 24 h)"
+    assert gates.readable_age(5.25) == "5.2 h" and gates.readable_age(47.0) == "47.0 h"
+
+
 def test_freshness_passes_recent_data_and_uses_the_newest_of_several_date_columns():
     frame = pd.DataFrame({"a": pd.to_datetime(["2023-01-01"]), "b": pd.to_datetime(["2024-01-02T12:00:00"])})
     newest, origin = gates.newest_data_time(frame, [])
@@ -117,14 +128,23 @@ def test_read_datetime_columns_reads_only_dates(tmp_path: Path):
     assert gates.read_datetime_columns(path).columns.empty
 
 
-# --- accuracy -------------------------------------------------------------------------------------
+# --- the metric gate ------------------------------------------------------------------------------
+
+def test_quality_gate_is_the_gate_named_after_the_metric():
+    """gates.json names the metric gate after its metric (`rmse`); one written before that called it `accuracy`."""
+    rmse = {"passed": False, "blocking": True, "value": 60.1, "limit": 55.0, "detail": "candidate rmse 60.1000 vs ..."}
+    now = {"gates": {"schema": {"passed": True}, "freshness": {"passed": True}, "rmse": rmse, "latency": {"passed": True}}}
+    assert gates.quality_gate(now) == ("rmse", rmse)
+    assert gates.quality_gate({"gates": {"schema": {}, "accuracy": rmse}}) == ("accuracy", rmse)
+    assert gates.quality_gate({"gates": {"schema": {}}}) is None and gates.quality_gate({}) is None
+
 
 def test_accuracy_blocks_a_candidate_worse_than_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")
     good = fit(params, train)
     bad = fit(params, train, model="logistic_regression", C=1e-6)  # shrunk to one class
-    gate = gates.accuracy_gate(bad, (good, {"model_sha256": "f" * 64, "features": ["x1", "x2"]}), x, y, "accuracy", 0.02)
+    gate = gates.metric_gate(bad, (good, {"model_sha256": "f" * 64, "features": ["x1", "x2"]}), x, y, "accuracy", 0.02)
     bad_acc, good_acc = accuracy_score(y, bad.predict(x)), accuracy_score(y, good.predict(x))
     assert good_acc > 0.95 and bad_acc < 0.6
     assert (gate.passed, gate.blocking) == (False, True)
@@ -147,15 +167,15 @@ def test_accuracy_passes_within_tolerance_and_without_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")
     model = fit(params, train)
-    same = gates.accuracy_gate(model, (model, {"features": ["x1", "x2"]}), x, y, "accuracy", 0.0)
+    same = gates.metric_gate(model, (model, {"features": ["x1", "x2"]}), x, y, "accuracy", 0.0)
     assert same.passed and same.limit == pytest.approx(same.value)
-    alone = gates.accuracy_gate(model, None, x, y, "f1", 0.02)
+    alone = gates.metric_gate(model, None, x, y, "f1", 0.02)
     assert alone.passed and alone.limit is None and alone.detail.endswith("no production model")
 
 
 def test_accuracy_passes_when_production_needs_other_columns(params):
     x, y = split_xy(numeric_frame(seed=1), "target")
-    gate = gates.accuracy_gate(fit(params, numeric_frame()), (None, {"features": ["x1", "other"]}), x, y, "accuracy", 0.02)
+    gate = gates.metric_gate(fit(params, numeric_frame()), (None, {"features": ["x1", "other"]}), x, y, "accuracy", 0.02)
     assert gate.passed and "not comparable" in gate.detail and "other" in gate.detail
 
 
@@ -285,8 +305,8 @@ def test_report_and_summary_line():
     assert result["checked_at"] == "2024-01-03T00:00:00"
     assert result["gates"]["accuracy"] == {"passed": False, "blocking": True, "value": 0.5, "limit": 0.9, "detail": "worse"}
     assert gates.summary_line(result) == (
-        "gates: BLOCKED by accuracy (alerts: freshness) | schema ok 10 | freshness alert 48 (limit 24) | "
-        "accuracy blocked 0.5 (limit 0.9) | latency ok 2.5 (limit 100) | fairness off")
+        "gates: BLOCKED by accuracy (alerts: freshness) | schema ok 10 | freshness alert 48 h = 2 days (limit 24 h) | "
+        "accuracy blocked 0.5 (limit 0.9) | latency ok 2.5 ms (limit 100 ms) | fairness off")
     passing = gates.report({"latency": results["latency"]}, NOW)
     assert passing["passed"] is True and gates.summary_line(passing).startswith("gates: PASSED |")
     # The metric `dvc metrics show` compares: the verdict and counts, no text or time.
@@ -316,26 +336,26 @@ def test_error_gate_blocks_a_candidate_more_than_tolerance_worse_relative_to_pro
     good = fit_regressor(params, quantity_frame())
     bad = fit_regressor(params, quantity_frame(), alpha=500.0)  # shrunk towards the mean
     meta = {"features": list(x.columns), "task": "regression"}
-    gate = gates.accuracy_gate(bad, (good, meta), x, y, "rmse", 0.02)
+    gate = gates.metric_gate(bad, (good, meta), x, y, "rmse", 0.02)
     prod = gates.score(good, x, y, "rmse")
     assert (gate.passed, gate.limit) == (False, pytest.approx(prod * 1.02, abs=1e-6))
     assert gate.value > prod * 1.02 and "+ 2% tolerance (lower is better)" in gate.detail
-    assert gates.accuracy_gate(good, (bad, meta), x, y, "rmse", 0.02).passed  # lower error passes
-    assert gates.accuracy_gate(good, (good, meta), x, y, "mae", 0.0).passed
+    assert gates.metric_gate(good, (bad, meta), x, y, "rmse", 0.02).passed  # lower error passes
+    assert gates.metric_gate(good, (good, meta), x, y, "mae", 0.0).passed
 
 
 def test_r2_gate_is_a_score_with_an_absolute_tolerance(params):
     x, y = split_xy(quantity_frame(seed=1), "target")
     good, bad = fit_regressor(params, quantity_frame()), fit_regressor(params, quantity_frame(), alpha=500.0)
     meta = {"features": list(x.columns), "task": "regression"}
-    gate = gates.accuracy_gate(bad, (good, meta), x, y, "r2", 0.02)
+    gate = gates.metric_gate(bad, (good, meta), x, y, "r2", 0.02)
     assert not gate.passed and gate.limit == pytest.approx(gates.score(good, x, y, "r2") - 0.02, abs=1e-6)
 
 
 def test_a_production_model_of_the_other_task_is_not_comparable(params):
     x, y = split_xy(quantity_frame(seed=1), "target")
     classifier = fit(params, numeric_frame())  # features x1, x2: present in the test set
-    gate = gates.accuracy_gate(fit_regressor(params, quantity_frame()), (classifier, {"features": ["x1", "x2"]}),
+    gate = gates.metric_gate(fit_regressor(params, quantity_frame()), (classifier, {"features": ["x1", "x2"]}),
                                x, y, "rmse", 0.02)
     assert gate.passed and gate.limit is None
     assert gate.detail.endswith("production model not comparable (production is a classification model, "

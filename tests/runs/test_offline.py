@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from ctml import tracking
-from ctml.runs.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, offline_runs, print_runs, read_run,
-                                    run_ids, runs_table)
+from ctml.errors import UserError
+from ctml.runs.offline import (HEADERS, STRUCTURE_VERSIONS, UnreadableRun, detail_rows, details, find_run, offline_runs,
+                               print_runs, read_run, run_ids, runs_table)
 
 
 
@@ -96,6 +97,35 @@ def test_print_runs_aligned_table(workdir: Path, params, capsys: pytest.CaptureF
                  "neptune sync --path", "--project WORKSPACE/PROJECT"):
         assert hint in lines[4] and hint in docs, hint  # the printed hint is what the docs say
     assert f"neptune sync --path {workdir} --project" in lines[4]  # the folder that holds .neptune, as docs say
+
+
+def test_one_run_in_full_by_the_id_prefix_the_report_prints(workdir: Path, params, capsys: pytest.CaptureFixture) -> None:
+    """The report names each run by `python ct.py runs --show <8 characters>`: that command shows it readably."""
+    make_pipeline(params, "p1", "v1.0.0")
+    evaluate = offline_runs(workdir, stage="evaluate")[0]
+    assert find_run(workdir, evaluate.run_id[:8].upper()) is not None and find_run(workdir, evaluate.run_id[:8]).stage == "evaluate"
+    doc = details(evaluate)
+    assert (doc["stage"], doc["model_version"], doc["metrics"]) == ("evaluate", "v1.0.0", {"metrics/accuracy": 0.9, "metrics/f1": 0.95})
+    assert doc["fields"]["metrics/accuracy"] == 0.9 and doc["fields"]["pipeline/id"] == "p1"
+    ct_run = offline_runs(workdir, stage="ct")[0]
+    assert details(ct_run)["series"] == {"ct/drift_score": {"points": 2, "last": 0.42}}
+    rows = dict(detail_rows(ct_run))
+    assert rows["ct/drift_score (series)"] == "2 points, last 0.42" and rows["stage"] == "ct"
+    with pytest.raises(UserError, match="run id 'zzzz': no offline run"):
+        find_run(workdir, "zzzz")
+    with pytest.raises(UserError, match="--show needs a run id"):
+        find_run(workdir, " ")
+
+    import ct
+    for name in ("dvc.yaml", "params.yaml"):  # a project root, as ct.py looks for one
+        (workdir / name).write_text("")
+    (workdir / ".git").mkdir()
+    assert ct.main(["runs", "--show", evaluate.run_id[:8], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["run_id"] == evaluate.run_id and shown["fields"]["metrics/f1"] == 0.95
+    assert ct.main(["runs", "--show", evaluate.run_id[:8]]) == 0
+    table = capsys.readouterr().out
+    assert f"Offline run {evaluate.run_id}" in table and "metrics/accuracy" in table and "0.9" in table
 
 
 def test_print_runs_without_runs(workdir: Path, capsys: pytest.CaptureFixture) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ctml.ct.reporting.overview import Lineage, Overview, Version
+from ctml.runs.offline import metrics_text
 from ctml.errors import UserError
 from ctml.io import atomic_path
 
@@ -143,14 +144,14 @@ def _runs(data: Overview, out_dir: Path) -> str:
     if not data.runs:
         return '<p class="muted">No offline Neptune runs in this project.</p>'
     rows = []
-    for run in data.runs:  # the folder as text, not a link: it holds the client's log files, not a page to open
+    for run in data.runs:  # no link: the folder holds the client's binary log files, not a page to open
         folder = Path(os.path.relpath(run.directory, out_dir)).as_posix()
         rows.append([_e(run.created_at.strftime("%Y-%m-%d %H:%M:%S")), _e(run.stage), _e(run.status), _e(run.model_version),
-                     _e(run.fields.get("pipeline/experiment")), f'<code title="{html.escape(folder, quote=True)}">'
-                     f"{_e(run.run_id[:8])}</code>"])
-    return (_table(["created (UTC)", "stage", "status", "model", "experiment", "offline run"], rows)
-            + '<p class="muted">Every field of a run: <code>python ct.py runs</code>; into MLflow: '
-              '<code>python ct.py export-runs</code>.</p>')
+                     _e(run.fields.get("pipeline/experiment")), _e(metrics_text(run)),
+                     f'<code title="{html.escape(folder, quote=True)}">python ct.py runs --show {_e(run.run_id[:8])}</code>'])
+    return (_table(["created (UTC)", "stage", "status", "model", "experiment", "metrics", "every field"], rows)
+            + '<p class="muted">A run in full (fields, tags, series, files): the command beside it; all runs: '
+              '<code>python ct.py runs</code>; into MLflow: <code>python ct.py export-runs</code>.</p>')
 
 
 def render(data: Overview, out_dir: Path) -> str:

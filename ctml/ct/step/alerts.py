@@ -19,8 +19,12 @@ def step_events(record: StepRecord, params: Params, gates: GatesResult | None) -
         shown = f"accuracy {record.batch_accuracy:.3f}" if record.batch_accuracy is not None else f"RMSE {record.batch_rmse:.4g}"
         found.append(("accuracy_drop", f"{where}: {shown} on {record.labelled_rows or record.batch_rows} labelled rows"))
     if gates is not None and "freshness" in gates.alerts:
+        from ctml.model.gates import readable_age
+
+        age = ((gates.gates or {}).get("freshness") or {}).get("value")
+        shown = f": {readable_age(age)} old" if isinstance(age, (int, float)) else ""
         found.append(("freshness", f"{where}: the newest training data is older than gates.freshness_hours "
-                                   f"({params.gates.freshness_hours:g} h)"))
+                                   f"({params.gates.freshness_hours:g} h){shown}"))
     outcome = {"retrained": f"released model {record.model_version}", "blocked": "candidate blocked",
                "quarantined": "file quarantined", "awaiting_labels": "retrain waits for labels",
                "shadow_promoted": f"shadow {record.model_version} promoted", "shadow_retired": "shadow retired"}.get(record.status)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,19 @@ def finished(repo: Path) -> int:
     return sum(r["state"] in ("success", "failed") for r in exp_rows(repo).values())
 
 
+def readme_command_fits_120_columns(repo: Path) -> None:
+    """README's `dvc exp show` line, in a 120-column terminal: every column whole (none collapsed to `…`),
+    the grid's params shown, no line wider than the terminal (DVC's pager cuts it there)."""
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith("dvc exp show --only-changed"))
+    args = shlex.split(line.split("#", 1)[0])
+    shown = dvc(*args[1:], cwd=repo, COLUMNS="120").stdout
+    header = next(ln for ln in shown.splitlines() if "Experiment" in ln).split()
+    # (--only-changed: metrics equal across the grid are left out; queued experiments add a State column)
+    assert header[0] == "Experiment" and header[-2:] == ["train.n_estimators", "train.max_depth"], shown
+    assert not {"balanced_accuracy", "precision", "recall"} & set(header), shown
+    assert "…" not in shown and max(len(ln) for ln in shown.splitlines()) <= 120, shown
+
+
 @pytest.mark.slow
 def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promoted(measured: Path):
     repo = measured
@@ -74,6 +88,8 @@ def test_a_queued_grid_keeps_drift_logs_into_the_project_and_the_best_is_promote
         stages = {r.stage: r for r in offline_runs(repo) if r.fields.get("pipeline/experiment") == name}
         assert set(stages) == {"train", "evaluate", "drift", "gates"}, f"{name}: runs not in the project's .neptune"
         assert all(r.fields["pipeline/baseline_rev"] == head and f"exp:{name}" in r.tags for r in stages.values())
+
+    readme_command_fits_120_columns(repo)
 
     best = max(rows, key=lambda n: rows[n]["data"]["metrics"]["metrics/metrics.json"]["data"]["accuracy"])
     dvc("exp", "apply", best, cwd=repo)

@@ -3,6 +3,7 @@ offline `dvc plots show` / `dvc plots diff` page."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -54,9 +55,12 @@ def test_the_report_tells_what_happened_in_one_offline_page(project: Path, tmp_p
     assert "step-0003.csv" in text and " ".join(reason.split()) in text  # the quarantined batch and why
     png = re.search(r'src="data:image/png;base64,([^"]+)"', source)
     assert png and base64.b64decode(png.group(1)) == draw_timeline(history_records(project / "metrics/ct_history.csv"))
-    runs = re.findall(r'<code title="([^"]+)">', source)
-    assert runs and all((page.parent / run).is_dir() for run in runs)  # the offline Neptune runs, named
-    assert "href=" not in source  # no link to a folder of log files
+    runs = re.findall(r'<code title="([^"]+)">python ct.py runs --show ([0-9a-f-]{8})</code>', source)
+    assert runs and all((page.parent / folder).is_dir() for folder, _ in runs)  # the offline Neptune runs, named
+    assert "href=" not in source  # no link to a folder of log files: the command that shows the run readably
+    folder, prefix = runs[0]
+    shown = json.loads(ct(project, "runs", "--show", prefix, "--json").stdout)
+    assert Path(shown["directory"]).name == Path(folder).name and shown["fields"]
     assert screenshot_ink(page, tmp_path / "report.png") > 0.02, "the report renders blank"
 
     nested = tmp_path / "not" / "yet" / "there.html"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ct, dvc, git, history, read_json, rendered_dom, screenshot_ink
+from tests.helpers import (ROOT, copy_project, ct, dvc, git, history, read_json, rendered_dom, screenshot_ink, set_params,
+                           sh)
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +132,41 @@ def test_report_plots_and_metrics_tell_the_truth(task_project, task: str, tmp_pa
     check_report(repo, task, shots)
     check_plots(repo, task, shots)
     check_metrics_and_release_drift(repo)
+
+
+STAGES = ["ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates"]
+
+
+def readme_command(start: str) -> str:
+    """The first README line that starts with `start`, without its trailing comment."""
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith(start))
+    return line.split("   #", 1)[0].strip()
+
+
+def test_dvc_dag_and_repro_show_the_pipeline_not_every_batch(task_project, tmp_path):
+    """After CT folded batches and a second source was added: README's `dvc dag` line lists the seven stages
+    and their edges and no .dvc file; `dvc repro -q` (README's "Try" line) says what ran, not one
+    "didn't change, skipping" per batch, and still shows an error."""
+    repo = copy_project(task_project("binary"), tmp_path)
+    everything = dvc("dag", "--dot", cwd=repo).stdout  # what the filter removes: a node per tracked input
+    batches = re.findall(r'^"(data/batches/[^"]+\.parquet\.dvc)";$', everything, re.M)
+    assert len(batches) >= 2 and '"data/source/second.csv.dvc";' in everything
+    shown = sh("bash", "-c", readme_command("dvc dag --dot"), cwd=repo).stdout
+    nodes = re.findall(r'^"([^"]+)";$', shown, re.M)
+    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', shown, re.M))
+    assert sorted(nodes) == sorted(STAGES) and ".dvc" not in shown, shown
+    assert {("ingest", "validate"), ("preprocess", "train"), ("train", "evaluate"), ("evaluate", "drift"),
+            ("train", "gates")} <= edges and all(a in STAGES and b in STAGES for a, b in edges)
+
+    try_line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith("Try: "))
+    assert "dvc repro -q &&" in try_line
+    set_params(repo, train__n_estimators=60)
+    ran = dvc("repro", "-q", cwd=repo)
+    said = ran.stdout + ran.stderr
+    assert "didn't change" not in said and "train: random_forest (classification)" in said and "evaluate (classification): accuracy" in said
+    set_params(repo, train__n_estimators=-5)
+    bad = dvc("repro", "-q", cwd=repo, check=False)
+    assert bad.returncode != 0 and "error: params.yaml: key 'train.n_estimators' = -5" in bad.stdout + bad.stderr
+    set_params(repo, train__n_estimators=60)
+    loud = dvc("repro", cwd=repo).stdout  # without -q: the line per tracked input the README warns of
+    assert all(f"'{b}' didn't change, skipping" in loud for b in batches)

@@ -110,6 +110,11 @@ def test_step_events_name_what_happened(params):
                                 note="drift 0.500 > 0.3"), params, gates)
     assert [event for event, _ in events] == ["drift", "freshness", "retrained"]
     assert events[0][1] == "step 7 (data/incoming/a.csv): drift 0.500 above ct.threshold 0.3"
+    assert events[1][1] == "step 7 (data/incoming/a.csv): the newest training data is older than gates.freshness_hours (24 h)"
+    aged = GatesResult(passed=True, alerts=("freshness",), gates={"freshness": {"passed": False, "value": 393_878.2}})
+    assert step_events(record(drift_score=0.1), params, aged) == [
+        ("freshness", "step 7 (data/incoming/a.csv): the newest training data is older than gates.freshness_hours "
+                      "(24 h): 393,878 h = 16,412 days old")]
     assert events[-1][1] == "step 7 (data/incoming/a.csv): released model v1.2.0: drift 0.500 > 0.3"
     dropped = step_events(record(batch_accuracy=0.7, accuracy_drop=0.25, labelled_rows=60, triggers="accuracy_drop"),
                           params, None)
@@ -160,8 +165,9 @@ def test_simulate_alerts_drift_freshness_and_the_release_to_a_real_receiver(repo
     assert proc.returncode == (3 if step["status"] == "blocked" else 0), proc.stderr
     received = [body for body in received if body["event"] != "accuracy_drop"]  # the shift may cost accuracy too
     assert [body["event"] for body in received] == ["drift", "freshness", step["status"]]
-    assert received[1]["text"] == (f"[project] step {step['step']}: the newest training data is older than "
-                                   "gates.freshness_hours (24 h)")
+    assert received[1]["text"].startswith(f"[project] step {step['step']}: the newest training data is older than "
+                                          "gates.freshness_hours (24 h): ")
+    assert received[1]["text"].endswith(" days old")  # the rows ended in 2026-01: months, said in days
     assert all(body["step"] == step["step"] and body["project"] == "project" for body in received)
     secret = url.split("/", 3)[-1]
     assert all(secret not in json.dumps(body) for body in posted(received))
