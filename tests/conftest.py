@@ -27,6 +27,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2)
 
 
+@pytest.fixture
+def mount():
+    """`mount(args, target)`: a real mount (`mount ARGS TARGET`), or the test skipped with the reason where
+    the machine does not allow one; every mount the test made is undone after it, whatever happened."""
+    made: list[Path] = []
+
+    def mount_(args: list[str], target: Path) -> None:
+        proc = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount here ({proc.stderr.strip() or 'not permitted'}): needs root or CAP_SYS_ADMIN")
+        made.append(target)
+
+    yield mount_
+    for target in reversed(made):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     """The project after `dvc repro` on the built-in data (tracked offline), committed; and what tests of

@@ -115,6 +115,38 @@ def check_history(repo: Path, versions: list[str]) -> pd.DataFrame:
     return past
 
 
+PARK_HOOK = """import os
+import sys
+
+
+def _park(event, args):
+    if (event == {event!r} and {fragment!r} in repr(args) and sys.argv[0].endswith("ct.py")
+            and not os.path.exists({reached!r})):
+        open({reached!r}, "w").close()
+        with open({fifo!r}) as fifo:
+            fifo.read()
+
+
+sys.addaudithook(_park)
+"""
+
+
+def park_on_call(repo: Path, event: str, fragment: str) -> tuple[Path, dict[str, str]]:
+    """Park ct.py in the first call that raises the interpreter's audit event `event` (PEP 578:
+    `os.rename` for os.replace, `os.remove` for unlink, ...) with `fragment` in its arguments, before
+    the call runs, until the test kills it: the points between two file operations that no git hook
+    reaches. The hook is a sitecustomize on PYTHONPATH; it parks ct.py itself, never its dvc or
+    stage children, and changes nothing it observes. Returns the file touched on arrival (poll it,
+    then SIGKILL) and the environment to start ct.py with."""
+    where = repo.parent / f"park-{event}"
+    where.mkdir()
+    reached, fifo = where / "reached", where / "fifo"
+    os.mkfifo(fifo)
+    (where / "sitecustomize.py").write_text(PARK_HOOK.format(event=event, fragment=fragment, reached=str(reached),
+                                                             fifo=str(fifo)))
+    return reached, {"PYTHONPATH": os.pathsep.join(filter(None, (str(where), os.environ.get("PYTHONPATH"))))}
+
+
 def park_on_git_hook(repo: Path, hook: str, when: str) -> Path:
     """A git hook (`hook`, e.g. post-commit) that parks ct.py where the shell test `when` holds, until the
     test kills it; returns the file the hook touches on arrival (poll it, then SIGKILL at that point)."""

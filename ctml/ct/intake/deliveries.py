@@ -61,8 +61,9 @@ def deliveries(ctx: Context, pending: list[Delivery]) -> tuple[Iterator[Work], C
 
     Per file: taken once settled (`inbox.settled`), hashed, marked in flight (what recovery finishes
     or undoes), stepped; then its history row; then (`after`) archived and unmarked. The row before
-    the archive: a kill in between leaves the file in the inbox, a duplicate of a recorded step,
-    never an archived file without a row. A file whose bytes were processed before is a duplicate; a
+    the archive, and the marker (which names the file) until both are done: a kill in between leaves
+    recovery a recorded step whose file it archives (`session.start`), never an archived file
+    without a row nor a second row for one file. A file whose bytes were processed before is a duplicate; a
     file that fails in a way no check foresaw (an I/O error, a name) is set aside with one line and
     the loop goes on.
     """
@@ -84,7 +85,7 @@ def deliveries(ctx: Context, pending: list[Delivery]) -> tuple[Iterator[Work], C
                     return None
                 if ctx.commit:
                     lock.mark_inflight(ctx.root, {"phase": "step", "step": step, "scenario": DELIVERED[delivery.kind],
-                                                  "file": delivery.rel, "file_sha256": sha, "delivery": True,
+                                                  "file": delivery.rel, "file_sha256": sha, "delivery": inbox.identity(delivery),
                                                   "head": git(ctx.root, "rev-parse", "HEAD")})
                 try:
                     record = one_step(ctx, step, delivery, sha, seen)

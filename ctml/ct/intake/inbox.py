@@ -132,6 +132,22 @@ def unchanged(delivery: Delivery) -> bool:
     return _same(delivery)
 
 
+def identity(delivery: Delivery) -> dict[str, object]:
+    """What the in-flight marker keeps of a delivery under way (JSON: the name as hex bytes), so that
+    recovery can finish its archive (`recorded`)."""
+    return {"kind": delivery.kind, "name": os.fsencode(delivery.path.name).hex(), "size": delivery.size,
+            "mtime_ns": delivery.mtime_ns, "inode": delivery.inode}
+
+
+def recorded(root: Path, marked: dict[str, object]) -> Delivery | None:
+    """The delivery an in-flight marker names (`identity`), if it is still in its inbox as it was listed."""
+    folder = layout.INBOXES[marked["kind"]]
+    name = os.fsdecode(bytes.fromhex(str(marked["name"])))
+    delivery = Delivery(marked["kind"], root / folder / name, shown((folder / name).as_posix()), int(marked["size"]),
+                        int(marked["mtime_ns"]), int(marked["inode"]))
+    return delivery if _same(delivery) else None
+
+
 def digest(delivery: Delivery, chunk: int = 1 << 20) -> str:
     """The sha256 of the delivered bytes, read through a descriptor that refuses a symlink swapped in
     since the listing (O_NOFOLLOW) and never blocks on a FIFO; OSError when it is not that file."""

@@ -8,7 +8,7 @@ from ctml.config import load_params
 from ctml.ct.repo import lock
 from ctml.ct.context import Context
 from ctml.ct.context import Printer
-from ctml.ct.repo.vcs import project_root, unrelated_changes
+from ctml.ct.repo.vcs import project_root, uncommitted, unrelated_changes
 from ctml.errors import UserError
 from ctml.tracking.pipeline import new_pipeline_id
 
@@ -26,14 +26,38 @@ def start(ctx: Context) -> None:
         raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
                         "commit or stash it, or pass --no-commit")
     check_lockfile(ctx)
-    if lock.inflight(ctx.root) is None:
+    marker = lock.inflight(ctx.root)
+    if marker is None:
         move_legacy_batches(ctx)
-    else:
-        from ctml.ct.step.recovery import recover  # the step machinery: only when there is a step to finish or undo
+        if ctx.commit and uncommitted(ctx.root, layout.HISTORY):
+            ctx.say(f"recovery: {layout.HISTORY} has rows no commit holds (a ct.py killed before its commit, or run "
+                    "with --no-commit): committed with this command")
+        return
+    from ctml.ct.step.recovery import recover  # the step machinery: only when there is a step to finish or undo
 
-        note = recover(ctx)
-        failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
-        ctx.say(f"recovery: {note}{f'; {failure}' if failure else ''}")
+    recovery = recover(ctx, marker)
+    note = recovery.note
+    if recovery.stands and isinstance(marker.get("delivery"), dict):
+        note += archive_recorded(ctx, marker)
+    lock.finish_delivery(ctx.root)  # last: a kill before it recovers the same step again
+    failure = ctx.alert("recovered", f"recovery: {note}", details={"note": note})
+    ctx.say(f"recovery: {note}{f'; {failure}' if failure else ''}")
+
+
+def archive_recorded(ctx: Context, marker: dict[str, object]) -> str:
+    """The delivered file of a step that stands, still in the inbox after a kill between the step's
+    history row and its archive: archived under that step, as the loop would have (so one delivery has
+    one row, not a second one as a duplicate). Returns what to add to the recovery note."""
+    from ctml.ct.intake import inbox
+
+    delivery = inbox.recorded(ctx.root, marker["delivery"])
+    if delivery is None:  # archived or quarantined before the kill, or changed since: taken at its next look
+        return ""
+    try:
+        inbox.archive(ctx.root, delivery, int(marker["step"]), str(marker["file_sha256"]))
+    except OSError as exc:
+        return f"; {delivery.rel}: not archived ({exc.strerror or exc}): left in the inbox"
+    return f"; {delivery.rel} archived under step {marker['step']}"
 
 
 def check_lockfile(ctx: Context) -> None:
@@ -74,14 +98,19 @@ def move_legacy_batches(ctx: Context) -> None:
     ctx.say(f"batches: {len(legacy)} CT batch(es) moved into {folder}/ (the folder of the source they were folded under)")
 
 
-def has_work(ctx: Context) -> bool:
+def has_work(ctx: Context, first_look: bool = True) -> bool:
     """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, a model in
-    shadow, or a source (lineage) that production was not trained for. Costs a directory listing and, when a
-    model is in production, one small JSON read: what cron pays when nothing arrived."""
+    shadow, or a source (lineage) that production was not trained for; at a process's first look, also
+    history rows a ct.py killed before its commit left uncommitted (later rounds of `watch` follow its
+    own commits). Costs a directory listing, at the first look one `git status` of the history and,
+    when a model is in production, one small JSON read: what cron pays when nothing arrived (with the
+    lock held: `watch` rounds keep it short)."""
     from ctml.ct.intake import inbox
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
         return True
+    if first_look and ctx.commit and uncommitted(ctx.root, layout.HISTORY):
+        return True  # this command commits them
     if ctx.params.release.mode == "shadow" or (ctx.root / layout.SHADOW).exists():
         from ctml.ct.release.shadow import current
 

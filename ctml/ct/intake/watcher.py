@@ -52,7 +52,7 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
     from ctml.ct.intake.session import has_work, open_context, report_refused
 
     interval = open_context(args, commit=False).params.ct.watch_interval_s  # a bad params.yaml stops here, exit 1
-    done = 0
+    done, first_look = 0, True  # the first look also commits what a killed ct.py left uncommitted
     with Stop() as stop:
         print("watch: looking at data/incoming and data/labels; SIGTERM or Ctrl-C stops", flush=True)
         while not stop.event.is_set() and (rounds is None or done < rounds):
@@ -61,7 +61,8 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
                 interval = ctx.params.ct.watch_interval_s
                 with lock.exclusive(ctx.root):
                     report_refused(ctx)
-                    if has_work(ctx):
+                    work, first_look = has_work(ctx, first_look), False
+                    if work:
                         run_check(ctx, stop.event)
             except lock.Busy:
                 pass  # another ct.py holds the project: next round

@@ -43,9 +43,10 @@ def exclusive(root: Path) -> Iterator[None]:
 
 
 def mark_inflight(root: Path, info: dict[str, Any]) -> None:
-    """The step under way; a delivery loop's marker (`delivery: true`) stays marked as such."""
-    held = {"delivery": True} if (inflight(root) or {}).get("delivery") else {}
-    write_json(root / layout.INFLIGHT, {**info, **held})
+    """The step under way; a delivery loop's marker keeps its `delivery` (the file under way, what
+    recovery archives once the step stands) through the step's phases."""
+    held = {"delivery": previous} if (previous := (inflight(root) or {}).get("delivery")) else {}
+    write_json(root / layout.INFLIGHT, {**held, **info})
 
 
 def clear_inflight(root: Path) -> None:

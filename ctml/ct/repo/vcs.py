@@ -89,6 +89,11 @@ def is_state(path: str) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in STATE_PATHS)
 
 
+def uncommitted(root: Path, path: str | Path) -> bool:
+    """Whether a file differs from HEAD, or is new (e.g. history rows of a command killed before its commit)."""
+    return bool(git(root, "status", "--porcelain", "--", str(path)))
+
+
 def unrelated_changes(root: Path) -> list[str]:
     """Tracked files with uncommitted changes that are not CT's pipeline state."""
     # Raw -z output: `git()` strips, which would eat the leading space of the first " M path" line.

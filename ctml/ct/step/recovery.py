@@ -1,11 +1,11 @@
 """Crash recovery: finish or undo the step a killed ct.py left behind (`.ct/inflight.json`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ctml import layout
 from ctml.ct import history
-from ctml.ct.repo import lock
 from ctml.ct.release import shadow, tags
 from ctml.ct.release.production import current_version
 from ctml.ct.context import Context, now
@@ -16,16 +16,24 @@ from ctml.ct.step.run import record_step, rewrite_timeline
 from ctml.io import read_json
 
 
-def recover(ctx: Context) -> str | None:
-    """Finish or undo a step a killed ct.py left behind; returns what was done, if anything."""
-    marker = lock.inflight(ctx.root)
-    if marker is None:
-        return None
+@dataclass(frozen=True)
+class Recovery:
+    """What recovery did. `stands`: the step's work and history row stand (finished, or recorded before
+    the kill), so its delivered file, if still in the inbox, belongs in the archive under that step; a
+    discarded step's file stays, to be processed again. The marker stays for the caller, which
+    archives that file (the inbox is its layer) and then clears it: a kill before then recovers again."""
+
+    note: str
+    stands: bool
+
+
+def recover(ctx: Context, marker: dict[str, Any]) -> Recovery:
+    """Finish or undo the step a killed ct.py left behind (`marker`: its `.ct/inflight.json`)."""
     head = git(ctx.root, "rev-parse", "HEAD")
     version = marker.get("version")
     body = git(ctx.root, "log", "-1", "--format=%B")
     if marker.get("phase", "").startswith("shadow_") and (done := _recover_shadow(ctx, marker, head, body)):
-        return done
+        return Recovery(done, stands=True)
     if version and head != marker.get("head") and f"Model-Version: {version}" in body:
         # The release commit is in: the candidate passed its gates. Finish tags and push.
         message = marker.get("message") or tag_message(
@@ -34,14 +42,11 @@ def recover(ctx: Context) -> str | None:
         _record_interrupted(ctx, marker, status="retrained", note=note, version=version)
         rewrite_timeline(ctx)
         finish_release(ctx, version, message)
-        lock.finish_delivery(ctx.root)
-        return note
+        return Recovery(note, stands=True)
     step = marker.get("step")
     if isinstance(step, int) and step in {r.step for r in history.read(ctx.path(layout.HISTORY))}:
-        # Killed after the step's history row: the step is done (its work stays, for this command's commit);
-        # its file, if still in the inbox, is a duplicate of it (or, a failed step, retried).
-        lock.finish_delivery(ctx.root)
-        return f"finished step {step} (interrupted after its history row was written)"
+        # Killed after the step's history row: the step is done (its work stays, for this command's commit).
+        return Recovery(f"finished step {step} (interrupted after its history row was written)", stands=True)
     restore_state(ctx.root, keep=layout.CT_RECORDS)
     tags.forget(ctx)
     _remove_partial_writes(ctx)
@@ -49,8 +54,7 @@ def recover(ctx: Context) -> str | None:
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
                         version=current_version(ctx) or "")
     rewrite_timeline(ctx)
-    lock.finish_delivery(ctx.root)
-    return note
+    return Recovery(note, stands=False)
 
 
 def _recover_shadow(ctx: Context, marker: dict[str, Any], head: str, body: str) -> str | None:

@@ -126,32 +126,12 @@ def test_a_file_still_growing_is_not_settled_and_one_that_held_still_is(tmp_path
             inbox.digest(young)
 
 
-def _mount(args: list[str], target: Path) -> None:
-    import subprocess
-
-    proc = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount here ({proc.stderr.strip() or 'not permitted'}): needs root or CAP_SYS_ADMIN")
-
-
-@pytest.fixture
-def mounted():
-    """Mounts made by a test, unmounted after it whatever happened."""
-    import subprocess
-
-    made: list[Path] = []
-    yield made
-    for target in reversed(made):
-        subprocess.run(["umount", "-l", str(target)], capture_output=True)
-
-
-def test_an_inbox_on_another_filesystem_is_refused_before_any_step(tmp_path, mounted):
+def test_an_inbox_on_another_filesystem_is_refused_before_any_step(tmp_path, mount):
     from ctml.errors import UserError
 
     folder = tmp_path / "data/incoming"
     folder.mkdir(parents=True)
-    _mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], folder)
-    mounted.append(folder)
+    mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], folder)
     deliver(tmp_path, "data/incoming/a.csv", 1_000)
     with pytest.raises(UserError) as refused:
         inbox.check_places(tmp_path)
@@ -159,14 +139,13 @@ def test_an_inbox_on_another_filesystem_is_refused_before_any_step(tmp_path, mou
     assert "\n" not in str(refused.value) and (folder / "a.csv").read_text() == "a\n1\n"
 
 
-def test_a_read_only_inbox_is_refused_before_any_step(tmp_path, mounted):
+def test_a_read_only_inbox_is_refused_before_any_step(tmp_path, mount):
     from ctml.errors import UserError
 
     folder = tmp_path / "data/incoming"
     deliver(tmp_path, "data/incoming/a.csv", 1_000)
-    _mount(["--bind", str(folder)], folder)
-    mounted.append(folder)
-    _mount(["-o", "remount,bind,ro"], folder)
+    mount(["--bind", str(folder)], folder)
+    mount(["-o", "remount,bind,ro"], folder)
     with pytest.raises(UserError) as refused:
         inbox.check_places(tmp_path)
     assert str(refused.value).startswith("data/incoming: read-only") and (folder / "a.csv").exists()
