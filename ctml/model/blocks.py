@@ -35,12 +35,17 @@ def _by_kind(kinds: dict[str, str]) -> dict[str, list[str]]:
     return {kind: [c for c, k in kinds.items() if k == kind] for kind in ("numeric", "boolean", "datetime", "categorical")}
 
 
+def _parts(params: PreprocessParams) -> tuple[str, ...]:
+    """The date parts summarised: those asked for, and the year (what `DateParts` keeps when none varies)."""
+    return tuple(dict.fromkeys([*params.date_parts, "year"]))
+
+
 def _numbers(frame: pd.DataFrame, kinds: dict[str, str], params: PreprocessParams) -> np.ndarray:
-    """The numeric inputs of the imputers: numeric columns, then each date's parts (the order of the
-    ColumnTransformer's "num" and "date" pipelines)."""
+    """The numeric inputs summarised: numeric columns, then each date's parts (`_parts`), in the order of
+    the ColumnTransformer's "num" and "date" pipelines."""
     by = _by_kind(kinds)
     num = frame[by["numeric"]].to_numpy(dtype="float64", na_value=np.nan) if by["numeric"] else np.empty((len(frame), 0))
-    dates = date_parts(frame[by["datetime"]], tuple(params.date_parts)) if by["datetime"] else np.empty((len(frame), 0))
+    dates = date_parts(frame[by["datetime"]], _parts(params)) if by["datetime"] else np.empty((len(frame), 0))
     return np.column_stack([num, dates]) if num.size or dates.size else np.empty((len(frame), 0))
 
 
@@ -63,9 +68,39 @@ def block_stats(frame: pd.DataFrame, kinds: dict[str, str], params: PreprocessPa
     return {
         "rows": len(frame),
         "numbers": columns,
+        "precision": [_precision_facts(frame[name]) for name in by["datetime"]],
         "booleans": [{v: int((flags[:, j] == v).sum()) for v in (0.0, 1.0)} for j in range(flags.shape[1])],
         "categories": [_category_counts(frame[name]) for name in by["categorical"]],
     }
+
+
+def _precision_facts(values: pd.Series) -> dict[str, bool]:
+    """What `features.precision` asks of a date column, per block: any time of day, day, month."""
+    dates = pd.to_datetime(values, errors="coerce").dropna()
+    return {"time": bool(len(dates) and (dates.dt.normalize() != dates).any()), "day": bool(len(dates) and (dates.dt.day != 1).any()),
+            "month": bool(len(dates) and (dates.dt.month != 1).any())}
+
+
+def _date_inputs(stats: list[dict[str, Any]], kinds: dict[str, str], params: PreprocessParams) -> tuple[dict[str, tuple[str, ...]], list[int]]:
+    """The parts `DateParts` keeps per date column (`features.informative_parts`, from the blocks), and
+    the numeric inputs (`_numbers` positions) they are."""
+    from ctml.model.features import _PRECISION_PARTS
+
+    by, summarised = _by_kind(kinds), _parts(params)
+    chosen, inputs = {}, []
+    for c, name in enumerate(by["datetime"]):
+        facts = [s["precision"][c] for s in stats]
+        level = next((lv for lv in ("time", "day", "month") if any(f[lv] for f in facts)), "year")
+        at = {part: len(by["numeric"]) + c * len(summarised) + k for k, part in enumerate(summarised)}
+
+        def varies(part: str) -> bool:
+            cols = [s["numbers"][at[part]] for s in stats if s["numbers"][at[part]]["n"]]
+            return bool(cols) and min(c["sample"][0] for c in cols) != max(c["sample"][-1] for c in cols)
+
+        parts = tuple(p for p in params.date_parts if p in _PRECISION_PARTS[level] and varies(p)) or ("year",)
+        chosen[str(name)] = parts
+        inputs.extend(at[p] for p in parts)
+    return chosen, inputs
 
 
 def _category_counts(values: pd.Series) -> dict[str, int]:
@@ -197,14 +232,16 @@ def fit_from_stats(kinds: dict[str, str], params: PreprocessParams, stats: list[
             values = cat_columns[by["categorical"].index(name)]
             skeleton[name] = (values + [values[-1]] * (rows - len(values))) if values else [None] * rows
     fitted = build_preprocessor(kinds, params).fit(skeleton)
-    width = {"num": len(by["numeric"]), "date": len(by["datetime"]) * len(params.date_parts)}
-    offset = {"num": 0, "date": width["num"]}
+    chosen, date_inputs = _date_inputs(stats, kinds, params)
+    inputs = {"num": list(range(len(by["numeric"]))), "date": date_inputs}
     for key in ("num", "date"):
         if key not in fitted.named_transformers_:
             continue
         steps = fitted.named_transformers_[key].steps
         at = 1 if key == "date" else 0
-        js = range(offset[key], offset[key] + width[key])
+        if key == "date":
+            steps[0][1].parts_ = chosen
+        js = inputs[key]
         fill = np.array([_fill_rows(stats, j, params.numeric_imputer, middle[j] if middle else []) for j in js]).T
         names = by["numeric"] if key == "num" else None  # the "num" pipeline is fitted on named columns
         imputer = SimpleImputer(strategy=params.numeric_imputer, keep_empty_features=True).fit(
@@ -240,7 +277,7 @@ def _extremes(stats: list[dict[str, Any]], j: int, fill: float) -> list[float]:
     return [min(values), max(values)]
 
 
-def _standard(stats: list[dict[str, Any]], js: range, fill: np.ndarray) -> StandardScaler:
+def _standard(stats: list[dict[str, Any]], js: list[int], fill: np.ndarray) -> StandardScaler:
     from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
 
     moments = [_moments(stats, j, float(fill[i])) for i, j in enumerate(js)]
