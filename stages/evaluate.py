@@ -4,17 +4,20 @@ calibration a classifier's label-free performance estimates (CBPE) use, fitted o
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import joblib
 import pandas as pd
 
 from ctml import stage, tracking
+from ctml.dask import io as dask_io
 from ctml.model import images
 from ctml.drift import estimate
 from ctml.errors import run_main
-from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, reference_model, regression_metrics,
-                                 residual_histogram, residual_rows, roc_points, trails)
+from ctml.model.evaluate import (classification_metrics, confusion_rows, feature_importance, fit_reference, reference_rows,
+                                 reference_scores, regression_metrics, residual_histogram, residual_rows, roc_points, trails)
 from ctml.model.features import feature_names, split_xy
 from ctml.io import write_csv, write_json
 from ctml.model.estimator import load_verified
@@ -64,19 +67,40 @@ def calibration(model: Any, meta: dict[str, Any], proba: Any, y: pd.Series, para
     return estimate.fit_calibration(model, proba, y, sha, params.evaluate.calibration, params.seed)
 
 
-def predictions(model: Any, args: Any, params: Any, task: str) -> tuple[pd.Series, Any, Any]:
-    """(labels, predictions, probabilities or None) of the test split: here, or on the dask engine
-    predicted by the workers a row group at a time (the client holds these columns only)."""
+def predictions(model: Any, path: str, test: str, target: str, task: str, client: Any) -> tuple[pd.Series, Any, Any]:
+    """(labels, predictions, probabilities or None) of the test split by the model saved at `path`: here,
+    or on the dask engine predicted by the workers a row group at a time (the client holds these columns only)."""
     classification = task == "classification" and hasattr(model, "predict_proba")
-    if params.compute.engine == "dask":
-        from ctml.dask import io as dask_io
+    if client is not None:
         from ctml.dask import train as dask_train
 
-        with dask_io.client_for(params.compute.scheduler) as client:
-            got = dask_train.predict_parts(client, args.model, args.test, params.data.target, classification)
-        return pd.Series(got["y"], name=params.data.target), got["pred"], got.get("proba")
-    x, y = split_xy(pd.read_parquet(args.test), params.data.target)
+        got = dask_train.predict_parts(client, path, test, target, classification)
+        return pd.Series(got["y"], name=target), got["pred"], got.get("proba")
+    x, y = split_xy(pd.read_parquet(test), target)
     return y, model.predict(x), model.predict_proba(x) if classification else None
+
+
+def reference_metrics(model: Any, args: Any, params: Any, task: str, client: Any) -> dict[str, Any]:
+    """The reference model's test metrics (`ctml.model.evaluate.fit_reference`), fitted on the same rows
+    of the train split on both engines (`reference_rows`); on the dask engine the workers hand over those
+    rows and predict the test split."""
+    import pyarrow.parquet as pq
+
+    target = params.data.target
+    rows = reference_rows(pq.ParquetFile(args.train).metadata.num_rows, params.seed)
+    if client is None:
+        train = pd.read_parquet(args.train)
+        train = train if rows is None else train.iloc[rows]
+    else:
+        train = dask_io.take(client, args.train, rows)
+    fitted = fit_reference(model, *split_xy(train, target), task, params.seed)
+    del train
+    with tempfile.TemporaryDirectory(prefix="ctml-reference-", dir=Path(args.model).resolve().parent) as tmp:
+        path = str(Path(tmp) / "reference.joblib")
+        if client is not None:
+            joblib.dump(fitted, path)  # for the workers: a shared filesystem, as every path the cluster reads
+        y, pred, proba = predictions(fitted, path, args.test, target, task, client)
+    return reference_scores(fitted, y, pred, proba, task)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -90,11 +114,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--calibration", required=True, help="output: CBPE calibration of a classifier (JSON)")
     p.add_argument("--reference", required=True, help="output: a library-default model's test metrics on the same split (JSON)")
     args, params = stage.parse(p, argv)
-    with tracking.stage_run("evaluate", params, section="evaluate") as run:
+    with tracking.stage_run("evaluate", params, section="evaluate") as run, dask_io.engine_client(params.compute) as client:
         run.data_input("test_split", args.test)
         model, meta = load_verified(args.model, args.meta)
         task = task_of_model(model)
-        y, pred, proba = predictions(model, args, params, task)
+        y, pred, proba = predictions(model, args.model, args.test, params.data.target, task, client)
         if task == "regression":
             scores, drawn = regression_plots(pred, y, params.evaluate.residual_bins)
         else:
@@ -108,9 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             run.upload(f"plots/{name}", out / f"{name}.png")
         not_applicable(out, task)
         write_json(args.calibration, calibration(model, meta, proba, y, params))
-        target = params.data.target
-        reference = reference_model(model, *split_xy(pd.read_parquet(args.train), target),
-                                    *split_xy(pd.read_parquet(args.test), target), task, params.seed)
+        reference = reference_metrics(model, args, params, task, client)
         write_json(args.metrics, scores)
         write_json(args.reference, reference)
         run.metrics("metrics", scores)

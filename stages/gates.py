@@ -7,10 +7,12 @@ way; `ct.py` reads it and promotes only a candidate whose blocking gates all pas
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ctml import layout, stage, tracking
@@ -45,6 +47,48 @@ def production_lineage(production: str | Path) -> str | None:
     return read_json(path).get("lineage") if path.exists() else None
 
 
+@dataclass
+class TestSplit:
+    """What the gates read of the test split. Locally the frame itself in every role; on the dask engine
+    the workers' predictions in the models' place (`gates.Predicted`), the column names, the sensitive
+    column, and the first rows (the latency probe's requests and the compiled model's check)."""
+
+    y: pd.Series
+    candidate: Any
+    production: tuple[Any, dict[str, Any]] | None
+    names: pd.DataFrame  # the test split's feature columns (the accuracy gates read the names only)
+    groups: pd.DataFrame  # the fairness gate's column (every row)
+    rows: pd.DataFrame  # the first rows
+
+
+PROBE_ROWS = 10_000  # dask engine: the rows the compiled model is checked on (the local engine: the whole split)
+
+
+def on_cluster(args: Any, params: Any, candidate: Any, production: tuple[Any, dict[str, Any]] | None) -> TestSplit:
+    """The test split predicted by the workers a row group at a time, by the candidate and (when it can
+    score this split) production; the client reads the labels, the sensitive column and the first rows."""
+    import pyarrow.parquet as pq
+
+    from ctml.dask import io as dask_io
+    from ctml.dask import train as dask_train
+
+    target, column = params.data.target, params.gates.fairness.sensitive_column
+    names = pd.DataFrame(columns=[n for n in pq.read_schema(args.test).names if n != target])
+    groups = pd.read_parquet(args.test, columns=[column]) if column in names.columns else names
+    rows = next(pq.ParquetFile(args.test).iter_batches(batch_size=PROBE_ROWS)).to_pandas().drop(columns=[target])
+    classification = task_of_model(candidate) == "classification"
+    with dask_io.client_for(params.compute.scheduler) as client:
+        def predicted(model: Any, path: str) -> tuple[gates.Predicted, np.ndarray]:
+            got = dask_train.predict_parts(client, path, args.test, target, classification and hasattr(model, "predict_proba"))
+            return gates.Predicted(model, got["pred"], got.get("proba")), got["y"]
+
+        mine, y = predicted(candidate, args.model)
+        theirs = production
+        if production is not None and gates.not_comparable(candidate, production[1], names) is None:
+            theirs = (predicted(production[0], str(Path(args.production) / "model.joblib"))[0], production[1])
+    return TestSplit(pd.Series(y, name=target), mine, theirs, names, groups, rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--model", required=True, help="candidate model pipeline (joblib)")
@@ -65,20 +109,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         metric = gate_metric(g.metric, task)
         production = gates.load_production(args.production)
         same_lineage = production is None or production_lineage(args.production) in (None, layout.data_lineage(params.data))
-        x, y = split_xy(pd.read_parquet(args.test), params.data.target)
+        if params.compute.engine == "dask":
+            test = on_cluster(args, params, candidate, production)
+        else:
+            x, y = split_xy(pd.read_parquet(args.test), params.data.target)
+            test = TestSplit(y, candidate, production, x, x, x)
+        y = test.y
         now = datetime.now(timezone.utc)
         newest, origin = gates.newest_data_time(gates.read_datetime_columns(args.data),
                                                 data_files(args.batches, params.data))
-        query = load_and_query(args.model, args.meta, args.schema, x, params.validate_, g.latency_samples)
+        query = load_and_query(args.model, args.meta, args.schema, test.rows, params.validate_, g.latency_samples)
         latencies = gates.single_row_latencies_ms(query, g.latency_samples, g.p95_latency_ms, g.latency_confidence)
         results = {
             "schema": gates.schema_gate(read_json(args.validation)),
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
-            metric: gates.metric_gate(candidate, production, x, y, metric, g.tolerance) if same_lineage
-            else gates.naive_gate(candidate, x, y, pd.read_parquet(args.data, columns=[params.data.target])[params.data.target]
-                                  .dropna(), metric),
+            metric: gates.metric_gate(test.candidate, test.production, test.names, y, metric, g.tolerance) if same_lineage
+            else gates.naive_gate(test.candidate, test.names, y, pd.read_parquet(
+                args.data, columns=[params.data.target])[params.data.target].dropna(), metric),
             "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),
-            "fairness": fairness(candidate, x, y, task, g.fairness),
+            "fairness": fairness(test.candidate, test.groups, y, task, g.fairness),
         }
         result = gates.report(results, now)
         write_json(args.out, result)

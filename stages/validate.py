@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -10,9 +11,11 @@ import pandas as pd
 from ctml import stage, tracking
 from ctml.config import DataParams
 from ctml.errors import UserError, run_main
-from ctml.data.exclusions import excluded_columns
+from ctml.dask.io import engine_client
+from ctml.data import profile
+from ctml.data.exclusions import excluded_from
 from ctml.io import atomic_path, read_json, write_json
-from ctml.data.schema import check_frame, excluded, follow, infer_schema
+from ctml.data.schema import check_block, check_table, excluded, follow_from, infer_from
 from ctml.data.task import check_training_labels, in_force, recorded_task
 
 
@@ -56,6 +59,45 @@ def write_lines(path: str | Path, lines: list[str]) -> None:
         tmp.write_text("".join(f"{line}\n" for line in lines or [NONE]))
 
 
+@dataclass
+class Table:
+    """The training data as validate reads it: its column names, its profile (`ctml.data.profile`) and its
+    label column; locally the frame too. On the dask engine (`client`) the workers profile and check a row
+    group each (`ctml.dask.validate`) and the client reads the labels alone. The findings combine exactly,
+    so both engines record the same schema and report the same problems."""
+
+    path: str
+    columns: list[str]
+    facts: dict[str, dict[str, Any]]
+    labels: pd.Series
+    frame: pd.DataFrame | None
+
+
+def read_table(path: str, target: str, client: Any) -> Table:
+    if client is None:
+        frame = pd.read_parquet(path)
+        return Table(path, list(frame.columns), profile.of_frame(frame, target), frame[target], frame)
+    import pyarrow.parquet as pq
+
+    from ctml.dask import validate as dask_validate
+
+    return Table(path, pq.read_schema(path).names, dask_validate.profile_on_cluster(client, path, target),
+                 pd.read_parquet(path, columns=[target])[target], None)
+
+
+def table_problems(table: Table, schema: dict[str, Any], vp: Any, client: Any) -> list[str]:
+    """Every violation of `schema` (`ctml.data.schema.check_frame`'s list)."""
+    if not len(table.labels):
+        return ["no rows"]
+    if client is None:
+        blocks = [check_block(table.frame, schema, vp)]
+    else:
+        from ctml.dask import validate as dask_validate
+
+        blocks = dask_validate.check_on_cluster(client, table.path, schema, vp)
+    return check_table(table.columns, blocks, table.labels, schema, vp)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = stage.parser(__doc__)
     p.add_argument("--data", required=True, help="training data (Parquet)")
@@ -64,25 +106,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--problems", required=True, help="every problem and warning in full, one per line (text)")
     args, params = stage.parse(p, argv)
     data, vp = params.data, params.validate_
-    with tracking.stage_run("validate", params, section="validate") as run:
+    with tracking.stage_run("validate", params, section="validate") as run, engine_client(params.compute) as client:
         run.data_input("raw", args.data)
-        frame = pd.read_parquet(args.data)
+        table = read_table(args.data, data.target, client)
         schema_path = Path(args.schema)
         schema = read_json(schema_path) if schema_path.exists() else None
-        task = in_force(frame[data.target], data, schema)
-        check_training_labels(frame[data.target], data.target, task.task)
+        task = in_force(table.labels, data, schema)
+        check_training_labels(table.labels, data.target, task.task)
         recorded = needs_recording(schema, data, task.task)
         if recorded:
-            schema = infer_schema(frame, data.source, data.target, task, excluded_columns=excluded_columns(frame, data, vp),
-                                  date_formats=data.date_formats, id_column=data.id_column,
-                                  chosen={"features": data.features, "exclude": data.exclude})
+            schema = infer_from(table.facts, table.labels, data.source, data.target, task,
+                                excluded_columns=excluded_from(table.columns, table.facts, data, vp),
+                                date_formats=data.date_formats, id_column=data.id_column,
+                                chosen={"features": data.features, "exclude": data.exclude})
         check_bounds(schema, vp.bounds)
-        problems = check_frame(frame, schema, vp)
+        problems = table_problems(table, schema, vp, client)
         warnings = notes(schema)
         write_lines(args.problems, problems + warnings)
         # Only facts about the data: whether the schema was recorded now depends on history, and
         # a report that changed with it would re-run every downstream stage for nothing.
-        report = {"rows": len(frame), "columns": len(schema["columns"]), "excluded": len(excluded(schema)),
+        report = {"rows": len(table.labels), "columns": len(schema["columns"]), "excluded": len(excluded(schema)),
                   "violations": len(problems), "passed": not problems}
         run.metrics("validation", {**report, "schema_recorded": recorded})
         run.log("task", {"task": task.task, "reason": task.reason})
@@ -90,14 +133,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
             hint = "" if recorded else f"; if the change is intended, delete {schema_path} to record the data anew"
             raise UserError(f"{args.data}: {problems[0]}{more}; all of them in {args.problems}{hint}")
-        write_json(schema_path, follow(schema, frame))  # the ranges of this training data: what batches meet next
+        write_json(schema_path, follow_from(schema, table.facts, table.labels))  # the ranges of this training data: what batches meet next
         write_json(args.out, report)
         for line in warnings:
             print(f"validate: {line}")
         if taken := dates_taken(schema, data):
             print(f"validate: dates: {taken}")
         why = "named by data.task" if data.task != "auto" else f"data.task auto: {task.reason}"
-        print(f"validate: {len(frame)} rows pass the schema{' (recorded now)' if recorded else ''}; task {task.task} ({why})")
+        print(f"validate: {len(table.labels)} rows pass the schema{' (recorded now)' if recorded else ''}; task {task.task} ({why})")
 
 
 if __name__ == "__main__":

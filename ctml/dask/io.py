@@ -1,4 +1,4 @@
-"""Dask plumbing shared by the ingest and drift engines: a client, and files as Parquet parts.
+"""Dask plumbing shared by the stages on the dask engine: a client, files as Parquet parts, row groups as tasks.
 
 Paths handed to the cluster must be readable by its workers: with a LocalCluster they are; with a
 remote cluster the project directory (and the system temp directory) must be on a shared filesystem.
@@ -6,10 +6,11 @@ remote cluster the project directory (and the system temp directory) must be on 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ctml.errors import UserError
@@ -32,6 +33,12 @@ def client_for(scheduler: str) -> Iterator[Any]:
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         yield client
+
+
+def engine_client(compute: Any) -> Any:
+    """A context with a client of the cluster on the dask engine (`client_for`), with None locally: a stage
+    opens one for all its work (a LocalCluster starts in seconds)."""
+    return client_for(compute.scheduler) if compute.engine == "dask" else nullcontext(None)
 
 
 def partition(src: str | Path, dest: str | Path, rows: int, csv_format: Mapping[str, str] | None = None) -> Path:
@@ -61,3 +68,36 @@ def partition(src: str | Path, dest: str | Path, rows: int, csv_format: Mapping[
     if written == 0:
         raise UserError(f"{src}: has no rows")
     return dest
+
+
+def row_groups(path: str | Path) -> list[tuple[str, int]]:
+    """(file, row group) of every row group of a Parquet file: the unit of work of a task. The path is
+    absolute: a worker's working directory is its own."""
+    import pyarrow.parquet as pq
+
+    return [(str(Path(path).resolve()), i) for i in range(pq.ParquetFile(path).num_row_groups)]
+
+
+def read_group(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
+    """One row group (of `row_groups`) as a frame, only `columns` when given."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(part[0]).read_row_group(part[1], columns=columns).to_pandas()
+
+
+def _take(part: tuple[str, int], positions: np.ndarray) -> pd.DataFrame:
+    return read_group(part).iloc[positions]
+
+
+def take(client: Any, path: str | Path, positions: np.ndarray | None) -> pd.DataFrame:
+    """The rows of a Parquet file at `positions` (sorted; None: every row), each row group's read by a
+    worker: the client holds the rows taken only."""
+    import pyarrow.parquet as pq
+
+    groups = row_groups(path)
+    meta = pq.ParquetFile(path).metadata
+    starts = np.cumsum([0] + [meta.row_group(i).num_rows for _, i in groups])
+    wanted = [None if positions is None else positions[(positions >= starts[k]) & (positions < starts[k + 1])] - starts[k]
+              for k in range(len(groups))]
+    parts = client.gather([client.submit(_take, g, slice(None) if w is None else w, pure=False) for g, w in zip(groups, wanted)])
+    return pd.concat(parts, ignore_index=True)

@@ -19,20 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import TrainParams
-
-
-def row_groups(path: str | Path) -> list[tuple[str, int]]:
-    """(file, row group) of every row group of a Parquet file: the unit of work of a task. The path is
-    absolute: a worker's working directory is its own."""
-    import pyarrow.parquet as pq
-
-    return [(str(Path(path).resolve()), i) for i in range(pq.ParquetFile(path).num_row_groups)]
-
-
-def _read(part: tuple[str, int], columns: list[str] | None = None) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(part[0]).read_row_group(part[1], columns=columns).to_pandas()
+from ctml.dask.io import read_group, row_groups
 
 
 def _features(part: tuple[str, int], preprocessor_path: str, features: list[str]) -> pd.DataFrame:
@@ -40,12 +27,12 @@ def _features(part: tuple[str, int], preprocessor_path: str, features: list[str]
     import joblib
 
     preprocessor = joblib.load(preprocessor_path)
-    out = np.asarray(preprocessor.transform(_read(part, features)), dtype="float32")
+    out = np.asarray(preprocessor.transform(read_group(part, features)), dtype="float32")
     return pd.DataFrame(out, columns=[f"f{i}" for i in range(out.shape[1])])
 
 
 def _codes(part: tuple[str, int], target: str, classes: list[Any] | None) -> pd.Series:
-    labels = _read(part, [target])[target]
+    labels = read_group(part, [target])[target]
     if classes is None:
         return labels.astype("float32")
     return pd.Series(np.searchsorted(np.asarray(classes), labels.to_numpy()), name=target, dtype="int32")
@@ -104,7 +91,7 @@ def _predict_part(part: tuple[str, int], model_path: str, target: str, classific
     import joblib
 
     model = joblib.load(model_path)
-    frame = _read(part)
+    frame = read_group(part)
     x = frame.drop(columns=[target])
     out = {"y": frame[target].to_numpy(), "pred": np.asarray(model.predict(x))}
     if classification and hasattr(model, "predict_proba"):

@@ -24,6 +24,7 @@ class Fault:
     values: np.ndarray  # the column's values (what a message shows)
     noun: str  # "value", "non-finite value", "unknown class", ...
     rule: str  # the rest of the sentence, ending with the rule and its key
+    order: int = 0  # the rule's place among its column's rules (a column's problems are listed in this order)
 
     def message(self, name: str, what: str = "column") -> str:
         """About the first row that breaks the rule."""
@@ -57,19 +58,19 @@ def numeric_faults(name: str, col: pd.Series, spec: dict[str, Any], vp: Validate
     faults = []
     infinite = np.isinf(values)
     if infinite.any():
-        faults.append(Fault(infinite, values, "non-finite value", "(rule: values must be finite)"))
+        faults.append(Fault(infinite, values, "non-finite value", "(rule: values must be finite)", 0))
     finite = np.isfinite(values)
     if "min" in spec:
         lo, hi = absurd_limits(spec["min"], spec["max"], vp.absurd_factor)
         absurd = finite & ((values < lo) | (values > hi))
         if absurd.any():
             faults.append(Fault(absurd, values, "value", f"absurdly far outside the recorded range [{spec['min']:g}, "
-                                f"{spec['max']:g}] (beyond [{lo:g}, {hi:g}]; rule: validate.absurd_factor {vp.absurd_factor})"))
+                                f"{spec['max']:g}] (beyond [{lo:g}, {hi:g}]; rule: validate.absurd_factor {vp.absurd_factor})", 1))
     bound = vp.bounds.get(name)
     if bound is not None and bound.min is not None and (below := finite & (values < bound.min)).any():
-        faults.append(Fault(below, values, "value", f"below the declared bound {bound.min:g} (rule: validate.bounds.{name}.min)"))
+        faults.append(Fault(below, values, "value", f"below the declared bound {bound.min:g} (rule: validate.bounds.{name}.min)", 2))
     if bound is not None and bound.max is not None and (above := finite & (values > bound.max)).any():
-        faults.append(Fault(above, values, "value", f"above the declared bound {bound.max:g} (rule: validate.bounds.{name}.max)"))
+        faults.append(Fault(above, values, "value", f"above the declared bound {bound.max:g} (rule: validate.bounds.{name}.max)", 3))
     return faults
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ctml.config import ValidateParams
+from ctml.data import profile
 from ctml.data.tables import cast_column, cast_to_kinds, feature_kinds, plain
 from ctml.data.rules import label_faults, numeric_faults
 from ctml.data.task import TaskDecision, missing_problem, recorded_task
@@ -47,17 +48,22 @@ def excluded(schema: dict[str, Any]) -> dict[str, str]:
     return schema.get("excluded", {})
 
 
-def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecision, *,
-                 excluded_columns: Mapping[str, str] | None = None, date_formats: Mapping[str, str] | None = None,
-                 id_column: str = "", chosen: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecision, **keys: Any) -> dict[str, Any]:
     """The contract of `frame`: each feature's kind (the columns of `excluded_columns` are none) and
     range, the task and what its labels may be (the classes of a classifier, the range of a
     regression target), and what the data params were that shaped it (`chosen`: data.features and
     data.exclude, recorded when set)."""
+    return infer_from(profile.of_frame(frame, target), frame[target], source, target, task, **keys)
+
+
+def infer_from(facts: dict[str, dict[str, Any]], labels: pd.Series, source: str, target: str, task: TaskDecision, *,
+               excluded_columns: Mapping[str, str] | None = None, date_formats: Mapping[str, str] | None = None,
+               id_column: str = "", chosen: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """`infer_schema` from the table's profile (`ctml.data.profile`) and its label column."""
     skip, formats = dict(excluded_columns or {}), dict(date_formats or {})
-    columns = {name: {"kind": kind, **({"date_format": formats.get(name, "auto")} if kind == "datetime" else {})}
-               for name, kind in feature_kinds(frame, target).items() if name not in skip}
-    labels = frame[target].dropna()
+    columns = {name: {"kind": f["kind"], **({"date_format": formats.get(name, "auto")} if f["kind"] == "datetime" else {})}
+               for name, f in facts.items() if name not in skip}
+    labels = labels.dropna()
     schema: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "source": source,
@@ -73,31 +79,36 @@ def infer_schema(frame: pd.DataFrame, source: str, target: str, task: TaskDecisi
     }
     if task.task == "classification":
         schema["classes"] = sorted(plain(v) for v in labels.unique())
-    return follow(schema, frame)
+    return follow_from(schema, facts, labels)
 
 
 def follow(schema: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
     """The schema with each feature's missing share, [min, max] or categories (and a regression
     target's range) re-recorded from `frame`, the training data: kinds, exclusions, task and classes
     stay as recorded."""
+    return follow_from(schema, profile.of_frame(frame, schema["target"]), frame[schema["target"]])
+
+
+def follow_from(schema: dict[str, Any], facts: dict[str, dict[str, Any]], labels: pd.Series) -> dict[str, Any]:
+    """`follow` from the training data's profile and its label column."""
     columns = {name: {"kind": spec["kind"], **({"date_format": spec["date_format"]} if "date_format" in spec else {}),
-                      **_profile(frame[name], spec["kind"])} for name, spec in schema["columns"].items()}
+                      **_profile(facts[name], spec["kind"])} for name, spec in schema["columns"].items()}
     out = {**schema, "columns": columns}
     if recorded_task(schema) == "regression":
-        values = cast_column(frame[schema["target"]].dropna(), "numeric")
+        values = cast_column(labels.dropna(), "numeric")
         out["label_min"], out["label_max"] = float(values.min()), float(values.max())
     return out
 
 
-def _profile(col: pd.Series, kind: str) -> dict[str, Any]:
-    spec: dict[str, Any] = {"missing_share": float(col.isna().mean())}
-    present = col.dropna()
-    if kind == "numeric" and len(present):
-        spec["min"], spec["max"] = float(present.min()), float(present.max())
-    elif kind == "datetime" and len(present):
-        spec["min"], spec["max"] = present.min().isoformat(), present.max().isoformat()
+def _profile(facts: dict[str, Any], kind: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"missing_share": facts["missing"] / facts["n"] if facts["n"] else float("nan")}
+    present = facts["n"] - facts["missing"]
+    if kind == "numeric" and present:
+        spec["min"], spec["max"] = float(facts["min"]), float(facts["max"])
+    elif kind == "datetime" and present:
+        spec["min"], spec["max"] = facts["min"].isoformat(), facts["max"].isoformat()
     elif kind == "categorical":
-        spec["categories"] = sorted(map(str, present.unique()))
+        spec["categories"] = sorted(facts.get("categories", set()))
     return spec
 
 
@@ -119,22 +130,60 @@ def _check_numeric(name: str, col: pd.Series, spec: dict[str, Any], vp: Validate
     return [fault.message(name, what) for fault in numeric_faults(name, col, spec, vp)]
 
 
-def _check_kind(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidateParams) -> list[str]:
+def check_block(frame: pd.DataFrame, schema: dict[str, Any], vp: ValidateParams) -> dict[str, dict[str, Any]]:
+    """What `check_frame` needs to know of one block of rows, per recorded column it has: rows, missing
+    values and, when some are present, the kind's findings (each combines exactly across blocks)."""
+    out = {}
+    for name, spec in schema["columns"].items():
+        if name in frame.columns:
+            col = frame[name]
+            facts: dict[str, Any] = {"n": len(col), "missing": int(col.isna().sum())}
+            if facts["missing"] < len(col):
+                facts.update(_kind_facts(name, col, spec, vp))
+            out[name] = facts
+    return out
+
+
+def _kind_facts(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidateParams) -> dict[str, Any]:
     kind = spec["kind"]
     if kind == "numeric":
-        return _check_numeric(name, col, spec, vp)
-    found = feature_kinds(col.to_frame(), target="")[name]
-    if found != kind:
-        shown = f" (e.g. {_example(name, col, kind)!r})" if col.notna().any() else ""
-        return [f"column '{name}': recorded {kind}, found {found}{shown} (kinds recorded from data.source"
-                f"{'; data.date_columns says how dates are written' if kind == 'datetime' else ''})"]
+        found = "non-numeric" if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col.dtype) else kind
+    else:
+        found = feature_kinds(col.to_frame(), target="")[name]
+    if found != kind:  # what to show: the first value that does not parse as the kind (the rule batches are typed by), else the first
+        _, mistyped = cast_to_kinds(col.to_frame(name), {name: kind})
+        return {"found": found, "mistyped": [mistyped[0].value] if mistyped else [], "first": _first(col.dropna())}
+    if kind == "numeric":
+        return {"faults": [(fault.order, fault.message(name)) for fault in numeric_faults(name, col, spec, vp)]}
     if kind == "categorical":
-        allowed = set(spec["categories"])
         present = col.dropna().astype(str)
-        unknown = present[~present.isin(allowed)]
-        if len(present) and len(unknown) / len(present) > vp.max_unknown_category_share:
-            listed = ", ".join(sorted(allowed)[:10])
-            return [f"column '{name}': unknown category {_first(unknown)!r} "
+        unknown = present[~present.isin(set(spec["categories"]))]
+        return {"present": len(present), "unknown": len(unknown), "first_unknown": [_first(unknown)] if len(unknown) else []}
+    return {}
+
+
+def _kind_problems(name: str, spec: dict[str, Any], parts: list[dict[str, Any]], vp: ValidateParams) -> list[str]:
+    """The kind's problems of a column from its blocks' findings (blocks without a value left out)."""
+    kind = spec["kind"]
+    wrong = [p for p in parts if "found" in p]
+    if wrong:
+        example = next((p["mistyped"][0] for p in wrong if p["mistyped"]), wrong[0]["first"])
+        if kind == "numeric":
+            return [f"column '{name}': recorded numeric, found non-numeric value {example!r} (kinds recorded from data.source)"]
+        return [f"column '{name}': recorded {kind}, found {wrong[0]['found']} (e.g. {example!r}) (kinds recorded from data.source"
+                f"{'; data.date_columns says how dates are written' if kind == 'datetime' else ''})"]
+    if kind == "numeric":
+        first: dict[int, str] = {}
+        for part in parts:
+            for order, message in part["faults"]:
+                first.setdefault(order, message)  # each rule about its first offending row
+        return [first[order] for order in sorted(first)]
+    if kind == "categorical":
+        present, unknown = sum(p["present"] for p in parts), sum(p["unknown"] for p in parts)
+        if present and unknown / present > vp.max_unknown_category_share:
+            example = next(p["first_unknown"][0] for p in parts if p["first_unknown"])
+            listed = ", ".join(sorted(spec["categories"])[:10])
+            return [f"column '{name}': unknown category {example!r} "
                     f"(allowed: {listed}; rule: validate.max_unknown_category_share {vp.max_unknown_category_share})"]
     return []
 
@@ -142,33 +191,42 @@ def _check_kind(name: str, col: pd.Series, spec: dict[str, Any], vp: ValidatePar
 def check_frame(frame: pd.DataFrame, schema: dict[str, Any], vp: ValidateParams, *, require_target: bool = True) -> list[str]:
     """All violations of `schema` in `frame`, each one line naming the column, the rule and its key.
     Excluded columns (identifiers, free text, mostly empty) may be there or not and are not checked."""
-    problems: list[str] = []
     if frame.empty:
         return ["no rows"]
     target = schema["target"]
+    labels = frame[target] if target in frame.columns else None
+    return check_table(list(frame.columns), [check_block(frame, schema, vp)], labels, schema, vp, require_target=require_target)
+
+
+def check_table(columns: list[str], blocks: list[dict[str, dict[str, Any]]], labels: pd.Series | None, schema: dict[str, Any],
+                vp: ValidateParams, *, require_target: bool = True) -> list[str]:
+    """`check_frame` of a table from its column names, its blocks' findings (`check_block`, in row
+    order) and its label column (None when it has none)."""
+    problems: list[str] = []
+    target = schema["target"]
     expected = set(schema["columns"]) | set(excluded(schema)) | ({target} if require_target else set())
     for name in schema["columns"]:
-        if name not in frame.columns:
+        if name not in columns:
             problems.append(f"column '{name}': missing (recorded in the schema from data.source)")
-    if require_target and target not in frame.columns:
+    if require_target and target not in columns:
         problems.append(f"label column '{target}': missing (data.target)")
-    for name in frame.columns:
+    for name in columns:
         if name not in expected and name != target:
             problems.append(f"column '{name}': not in the schema (unexpected column; the schema is recorded from data.source)")
     for name, spec in schema["columns"].items():
-        if name not in frame.columns:
+        if name not in columns:
             continue
-        col = frame[name]
-        share = float(col.isna().mean())
+        parts = [b[name] for b in blocks]
+        share = sum(p["missing"] for p in parts) / sum(p["n"] for p in parts)
         limit = min(vp.max_missing_share, spec["missing_share"] + vp.missing_tolerance)
         if share > limit + 1e-12:
             problems.append(f"column '{name}': {share:.0%} missing, above the allowed {limit:.0%} (rules: "
                             f"validate.max_missing_share {vp.max_missing_share}, validate.missing_tolerance {vp.missing_tolerance} "
                             f"over the recorded {spec['missing_share']:.0%})")
         if share < 1.0:
-            problems.extend(_check_kind(name, col, spec, vp))
-    if target in frame.columns:
-        problems.extend(_check_labels(frame[target], schema, vp))
+            problems.extend(_kind_problems(name, spec, [p for p in parts if p["missing"] < p["n"]], vp))
+    if labels is not None:
+        problems.extend(_check_labels(labels, schema, vp))
     return problems
 
 

@@ -128,10 +128,23 @@ def residual_histogram(residuals: pd.Series, bins: int) -> pd.DataFrame:
 REFERENCE_MODELS = {"classification": "HistGradientBoostingClassifier()", "regression": "HistGradientBoostingRegressor()"}
 
 
-def reference_model(model: Any, x_train: pd.DataFrame, y_train: pd.Series, x_test: pd.DataFrame, y_test: pd.Series,
-                    task: str, seed: int) -> dict[str, Any]:
-    """The test metrics of a library-default model of the task (`REFERENCE_MODELS`), fitted on the same
-    training split with the configured model's preprocessing, under the same metric names.
+REFERENCE_ROWS = 200_000  # rows of the train split the reference model learns from, at most
+
+
+def reference_rows(n: int, seed: int) -> np.ndarray | None:
+    """Positions of the train split's rows the reference model is fitted on: None (every row) up to
+    `REFERENCE_ROWS`, else a seeded sample in row order. Why a sample: the reference is a yardstick
+    for the configured model, not a candidate; on a big split it would cost as much as training, and
+    on the dask engine it would bring the whole split into the client process. Both engines take the
+    same positions, so the reference's metrics are the same on both."""
+    if n <= REFERENCE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, REFERENCE_ROWS, replace=False))
+
+
+def fit_reference(model: Any, x_train: pd.DataFrame, y_train: pd.Series, task: str, seed: int) -> Any:
+    """A library-default model of the task (`REFERENCE_MODELS`), fitted on (a sample of, `reference_rows`)
+    the same training split with the configured model's preprocessing.
 
     Why: a test score alone does not say whether it is good; a model that trails a default one of the
     same library on the same rows is a configuration to revisit (measured: a depth-5 forest had twice a
@@ -140,13 +153,14 @@ def reference_model(model: Any, x_train: pd.DataFrame, y_train: pd.Series, x_tes
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     default = (HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor)(random_state=seed)
-    fitted = clone(model).set_params(model=default).fit(x_train, y_train)
-    pred = fitted.predict(x_test)
+    return clone(model).set_params(model=default).fit(x_train, y_train)
+
+
+def reference_scores(fitted: Any, y_test: pd.Series, pred: Any, proba: Any, task: str) -> dict[str, Any]:
+    """The reference model's test metrics, under the configured model's metric names."""
     if task == "regression":
-        scores = regression_metrics(y_test, pred)
-    else:
-        scores = classification_metrics(y_test, pred, fitted.predict_proba(x_test), fitted.classes_)
-    return {"name": REFERENCE_MODELS[task], **scores}
+        return {"name": REFERENCE_MODELS[task], **regression_metrics(y_test, pred)}
+    return {"name": REFERENCE_MODELS[task], **classification_metrics(y_test, pred, proba, fitted.classes_)}
 
 
 def trails(scores: dict[str, float], reference: dict[str, Any], metric: str, tolerance: float) -> bool:

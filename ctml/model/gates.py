@@ -108,6 +108,28 @@ def load_production(directory: str | Path) -> tuple[Any, dict[str, Any]] | None:
     return load_verified(directory / "model.joblib", directory / "model.json")
 
 
+class Predicted:
+    """A model's predictions of the test split, made elsewhere (by the dask workers, a row group each), in
+    the place of the model for the gates: `predict` and `predict_proba` answer with them whatever rows
+    they are given, and the rest (its task, `classes_`) is the model's. So each gate runs its own code
+    on the same numbers as the local engine, and the client never holds the test split's features."""
+
+    def __init__(self, model: Any, pred: np.ndarray, proba: np.ndarray | None) -> None:
+        self.model, self.pred = model, pred
+        if proba is not None:
+            self.predict_proba = lambda x: proba
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.pred
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.model.classes_
+
+    def __sklearn_tags__(self) -> Any:  # a regressor's predictions are a regressor's (task_of_model)
+        return self.model.__sklearn_tags__()
+
+
 def score(model: Any, x: pd.DataFrame, y: pd.Series, metric: str) -> float:
     """`metric` (a name from ctml.model.evaluate.METRIC_SPECS, of the model's task) of `model` on (x, y)."""
     if task_of_model(model) == "regression":

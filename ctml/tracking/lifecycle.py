@@ -104,6 +104,14 @@ def _start(stage: str, params: Params | None, section: str | None, cfg: Settings
     return run
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB: what a stage held at its fullest (its own
+    process only; dask workers and other children are not counted). Linux reports kilobytes."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 @contextmanager
 def stage_run(stage: str, params: Params | None, section: str | None = None, *,
               pipeline: str | None = None, model_version: str | None = None) -> Iterator[Run]:
@@ -112,7 +120,7 @@ def stage_run(stage: str, params: Params | None, section: str | None = None, *,
     Logs at the start: `pipeline/{stage,id,model_version,step}` (also as tags; in a `dvc exp run` also
     `pipeline/{experiment,baseline_rev}` and the tag `exp:<name>`), the whole resolved config
     under `config/`, the stage's own params section under `parameters/`, `run/{started_at,git_commit,
-    libraries,mode,tracking_init_s}`; at the end: `run/{status,duration_s,error,metric_keys}` and
+    libraries,mode,tracking_init_s}`; at the end: `run/{status,duration_s,peak_rss_mb,error,metric_keys}` and
     `sys/failed`. `pipeline` and `model_version` default to CT_PIPELINE_ID / CT_MODEL_VERSION; the
     step of a ct.py command (CT_STEP) is recorded when set.
     An exception in the block is recorded (status failed) and re-raised unchanged.
@@ -133,4 +141,4 @@ def stage_run(stage: str, params: Params | None, section: str | None = None, *,
         error = redact(first_line(exc))
         raise
     finally:
-        run._finish(status, error, time.perf_counter() - started, cfg.timeout_s)
+        run._finish(status, error, time.perf_counter() - started, cfg.timeout_s, peak_rss_mb())

@@ -128,10 +128,10 @@ class Run:
             with self._guard("sys/tags"):
                 neptune_client.add_tags(self._handle, [str(t) for t in tags])
 
-    def _finish(self, status: str, error: str | None, duration_s: float, timeout_s: float) -> None:
+    def _finish(self, status: str, error: str | None, duration_s: float, timeout_s: float, peak_rss_mb: float) -> None:
         if self._handle is None:
             return
-        fields: dict[str, Any] = {"run/status": status, "run/duration_s": round(duration_s, 4),
+        fields: dict[str, Any] = {"run/status": status, "run/duration_s": round(duration_s, 4), "run/peak_rss_mb": peak_rss_mb,
                                   "run/metric_keys": json.dumps(self._metric_keys)}
         if error:
             fields["run/error"] = error

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctml.runs.offline import offline_runs
 from tests.helpers import dvc, env, git, make_project, ran_stages, set_params
 
 pytestmark = pytest.mark.slow
@@ -84,6 +85,9 @@ def test_pipeline_on_a_scheduler_address_trains_xgboost_on_the_workers(project: 
     git("commit", "-qm", "cluster", cwd=project)
     out = dvc("repro", cwd=project, **{"PYTHONPATH": str(project)}).stdout
     assert ran_stages(out) == ["ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates"]
+    assert "preprocess: " in out and "(dask engine)" in out.split("preprocess: ")[1].splitlines()[0]
+    peaks = {run.stage: run.fields["run/peak_rss_mb"] for run in offline_runs(project)}
+    assert all(peaks[stage] > 0 for stage in ("ingest", "validate", "preprocess", "train", "evaluate", "gates")), peaks
     metrics = json.loads((project / "metrics/metrics.json").read_text())
     assert metrics["accuracy"] > 0.8
     meta = json.loads((project / "models/model.json").read_text())

@@ -1,7 +1,6 @@
 """The validate stage in-process: the schema is recorded once, then held; failures keep the last good files."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +10,8 @@ import yaml
 
 from ctml.errors import run_main
 from ctml.io import write_parquet
+from stages import validate
 from tests.helpers import ROOT
-
-_spec = importlib.util.spec_from_file_location("stage_validate", ROOT / "stages" / "validate.py")
-validate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(validate)
 
 
 def params_file(tmp_path: Path, source: str = "data/source/t.csv", task: str = "auto", validate_: dict | None = None,

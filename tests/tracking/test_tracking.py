@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -457,3 +458,16 @@ def test_stopped_runs_do_not_pile_up_in_a_long_lived_process(workdir: Path, para
         tracemalloc.stop()
     assert per_run_kb < 20, f"{per_run_kb:.1f} KB kept per stopped run"
     assert len(offline_runs(workdir, stage="drift")) == 25
+
+
+def test_a_stage_run_records_its_process_peak_memory(workdir: Path, params) -> None:
+    def rss_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    before = rss_mb()
+    with tracking.stage_run("preprocess", params, section="preprocess"):
+        held = np.ones(200 * 2**20 // 8)  # 200 MB, every page touched
+        during = rss_mb()
+        del held
+    recorded = only_run(workdir).fields["run/peak_rss_mb"]
+    assert during >= before + 190 and recorded >= during - 1  # the peak, not the RSS at the end

@@ -1,18 +1,12 @@
 """The train/test split of the preprocess stage: deterministic; stratified when it can be, by row hash for regression."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from ctml.data import split as preprocess
 from ctml.errors import UserError
-from tests.helpers import ROOT
-
-_spec = importlib.util.spec_from_file_location("stage_preprocess", ROOT / "stages" / "preprocess.py")
-preprocess = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(preprocess)
 
 
 def labelled(counts: dict[str, int]) -> pd.DataFrame:
