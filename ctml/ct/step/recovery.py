@@ -111,7 +111,7 @@ def _remove_orphan_reasons(ctx: Context, step: int) -> None:
     written first): the batch is still in its inbox and is quarantined again, with its own reason, when
     the discarded step's file is processed again. A reason with its batch beside it stays."""
     folder = ctx.path(layout.QUARANTINE)
-    for reason in folder.glob(f"step-{step:04d}*.reason.txt"):
+    for reason in [*folder.glob(f"step-{step:04d}.reason.txt"), *folder.glob(f"step-{step:04d}.*.reason.txt")]:
         stem = reason.name.removesuffix(".reason.txt")
         beside = [p for p in folder.iterdir() if p != reason and (p.name == stem or (
             p.name.startswith(f"{stem}.") and "." not in p.name[len(stem) + 1:]))]
