@@ -113,16 +113,6 @@ def test_a_kill_while_a_quarantine_alert_waits_loses_nothing_and_reuses_no_name(
     assert_clean(repo)
 
 
-@pytest.fixture
-def two_versions(released_repo: Path) -> Path:
-    """v1.1.0 in production, v1.0.0 to roll back to."""
-    set_params(released_repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=released_repo)
-    ct(released_repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
-    assert tags(released_repo).keys() >= {"model@v1.1.0"}
-    return released_repo
-
-
 def assert_rollback_changed_nothing(repo: Path, proc, before: dict, head: str, production: str) -> str:
     """The rollback failed with one line and left everything as it was; returns the line."""
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr

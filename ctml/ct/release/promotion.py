@@ -177,20 +177,39 @@ def rollback(ctx: Context, version: str | None) -> tuple[str, str, str]:
     head = git(ctx.root, "rev-parse", "HEAD")
     # Before any change: every object the target needs fetched and read back intact, or refused with nothing changed.
     dvcdata.ensure(ctx.root, tags.tag_of(target), target, verify=True)
+    # A kill from here on is finished or undone by the next ct.py (ctml.ct.step.recovery): the marker
+    # names the commit the tree goes back to and the rollback the commit would record.
+    lock.mark_inflight(ctx.root, {"phase": "rollback", "head": head, "from": current, "to": target})
     try:
         restore_state(ctx.root, tags.tag_of(target), keep=layout.CT_RECORDS)
         tags.forget(ctx)
         remeasure_drift(ctx)
         verify_production(ctx)
-        commit_state(ctx.root, f"ct: roll back production {current} -> {target}")
+        commit_state(ctx.root, rollback_subject(current, target))
     except BaseException:  # all or nothing: the tree back to HEAD (still production's commit), then the error
         if git(ctx.root, "rev-parse", "HEAD") == head:
             restore_state(ctx.root, keep=layout.CT_RECORDS)
             tags.forget(ctx)
+            lock.clear_inflight(ctx.root)
         raise
-    tag = tags.assign_prod(ctx.root, target, f"rollback from {current}")
-    tags.forget(ctx)
+    tag = finish_rollback(ctx, current, target)
     return current, target, tag
+
+
+def rollback_subject(current: str, target: str) -> str:
+    """The rollback commit's subject: how recovery tells a rollback commit that is in from one that is not."""
+    return f"ct: roll back production {current} -> {target}"
+
+
+def finish_rollback(ctx: Context, current: str, target: str) -> str:
+    """The prod tag for the rollback commit at HEAD, unless the newest prod tag already names `target`;
+    also how recovery completes a rollback killed after its commit. Returns the new prod tag ('' if none)."""
+    tag = ""
+    if tags.of(ctx).production_version() != target:
+        tag = tags.assign_prod(ctx.root, target, f"rollback from {current}")
+        tags.forget(ctx)
+    lock.clear_inflight(ctx.root)
+    return tag
 
 
 def remeasure_drift(ctx: Context) -> None:

@@ -13,7 +13,6 @@ from typing import Sequence
 
 from ctml import layout
 from ctml.errors import UserError
-from ctml.io import atomic_path
 
 # Files CT owns and commits: the pipeline state. Anything else modified is a user's change.
 STATE_PATHS = tuple(p.as_posix() for p in (
@@ -121,18 +120,17 @@ def restore_state(root: Path, rev: str = "HEAD", keep: Sequence[str | Path] = ()
 
     Untracked batch and production files are removed too (DVC restores the ones `rev` tracks), so
     a half-folded batch can never leak into the next training run. Files in `keep` (CT's own
-    append-only records, e.g. the history of steps not committed yet) keep their current content.
+    append-only records, e.g. the history of steps not committed yet) are never touched (excluded from
+    every git command here), so they keep their current content even when a kill cuts this short: a
+    copy put back at the end would be lost with it, and rows with it.
     """
-    kept = {rel: (root / rel).read_bytes() for rel in keep if (root / rel).is_file()}
-    git(root, "reset", "-q", rev, "--", *STATE_PATHS)
+    spare = [f":(exclude){Path(rel).as_posix()}" for rel in keep]
+    git(root, "reset", "-q", rev, "--", *STATE_PATHS, *spare)
     at_rev = [p for p in STATE_PATHS if git(root, "ls-tree", "--name-only", rev, "--", p)]
     if at_rev:
-        git(root, "checkout", rev, "--", *at_rev)
-    git(root, "clean", "-fdq", "--", *STATE_PATHS)
+        git(root, "checkout", rev, "--", *at_rev, *spare)
+    git(root, "clean", "-fdq", "--", *STATE_PATHS, *spare)
     git(root, "clean", "-fdxq", "--", layout.BATCHES.as_posix(), layout.PRODUCTION.as_posix())
     from ctml.ct.repo import warm
 
     warm.checkout(root)
-    for rel, content in kept.items():
-        with atomic_path(root / rel) as tmp:
-            tmp.write_bytes(content)

@@ -10,7 +10,7 @@ from ctml.ct.release import shadow, tags
 from ctml.ct.release.production import current_version
 from ctml.ct.context import Context, now
 from ctml.ct.records import Status, StepRecord
-from ctml.ct.release.promotion import finish_release, tag_message
+from ctml.ct.release.promotion import finish_release, finish_rollback, rollback_subject, tag_message
 from ctml.ct.repo.vcs import git, restore_state
 from ctml.ct.step.run import record_step, rewrite_timeline
 from ctml.io import read_json
@@ -32,6 +32,8 @@ def recover(ctx: Context, marker: dict[str, Any]) -> Recovery:
     head = git(ctx.root, "rev-parse", "HEAD")
     version = marker.get("version")
     body = git(ctx.root, "log", "-1", "--format=%B")
+    if marker.get("phase") == "rollback":
+        return Recovery(_recover_rollback(ctx, marker, head, body), stands=False)
     if marker.get("phase", "").startswith("shadow_") and (done := _recover_shadow(ctx, marker, head, body)):
         return Recovery(done, stands=True)
     if version and head != marker.get("head") and f"Model-Version: {version}" in body:
@@ -50,6 +52,8 @@ def recover(ctx: Context, marker: dict[str, Any]) -> Recovery:
     restore_state(ctx.root, keep=layout.CT_RECORDS)
     tags.forget(ctx)
     _remove_partial_writes(ctx)
+    if isinstance(step, int):
+        _remove_orphan_reasons(ctx, step)
     note = f"discarded an interrupted step (state restored to {head[:8]})"
     _record_interrupted(ctx, marker, status="failed", note=f"interrupted: {note}",
                         version=current_version(ctx) or "")
@@ -81,11 +85,38 @@ def _recover_shadow(ctx: Context, marker: dict[str, Any], head: str, body: str) 
     return None
 
 
+def _recover_rollback(ctx: Context, marker: dict[str, Any], head: str, body: str) -> str:
+    """A rollback is all or nothing across a kill too: its commit in -> its prod tag (if missing);
+    anything earlier (part of the tree restored, drift half re-measured) -> the tree back to the
+    commit it started from, production unchanged. No history row: a rollback is not a step."""
+    current, target = marker["from"], marker["to"]
+    if head != marker["head"] and body.startswith(rollback_subject(current, target)):
+        finish_rollback(ctx, current, target)
+        return f"completed the interrupted rollback {current} -> {target}"
+    restore_state(ctx.root, keep=layout.CT_RECORDS)
+    tags.forget(ctx)
+    _remove_partial_writes(ctx)
+    return f"undid an interrupted rollback {current} -> {target} (production stays {current}; run it again)"
+
+
 def _remove_partial_writes(ctx: Context) -> None:
     """Temp files of atomic writes a kill cut short (`.<name>.<random>.tmp`, e.g. a half-written model)."""
     for folder in layout.OUTPUT_DIRS:
         for tmp in ctx.path(folder).rglob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+
+
+def _remove_orphan_reasons(ctx: Context, step: int) -> None:
+    """The reason file of a quarantine a kill cut short before its batch moved beside it (the reason is
+    written first): the batch is still in its inbox and is quarantined again, with its own reason, when
+    the discarded step's file is processed again. A reason with its batch beside it stays."""
+    folder = ctx.path(layout.QUARANTINE)
+    for reason in [*folder.glob(f"step-{step:04d}.reason.txt"), *folder.glob(f"step-{step:04d}.*.reason.txt")]:
+        stem = reason.name.removesuffix(".reason.txt")
+        beside = [p for p in folder.iterdir() if p != reason and (p.name == stem or (
+            p.name.startswith(f"{stem}.") and "." not in p.name[len(stem) + 1:]))]
+        if not beside:
+            reason.unlink()
 
 
 def _record_interrupted(ctx: Context, marker: dict[str, Any], status: Status, note: str, version: str) -> None:
