@@ -108,6 +108,9 @@ def _load(script: Path) -> ModuleType:
     if key not in _modules:
         spec = importlib.util.spec_from_file_location(f"_ct_stage_{script.stem}", script)
         module = importlib.util.module_from_spec(spec)
+        # Registered before it runs, as `import` does: a stage's @dataclass (or pickle, or typing) looks its
+        # module up in sys.modules, and found nothing ("'NoneType' object has no attribute '__dict__'").
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         _modules[key] = module
     return _modules[key]
