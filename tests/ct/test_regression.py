@@ -82,7 +82,7 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     out = proc.stdout
     assert "baseline: released model v2.0.0" in out  # a new task is a new lineage: a new major version
     # The gates that promoted it (metrics/gates.json is re-measured against the new production on release).
-    baseline = json.loads(git("show", "model@v2.0.0:models/production/gates.json", cwd=repo).stdout)["gates"]["accuracy"]
+    baseline = json.loads(git("show", "model@v2.0.0:models/production/gates.json", cwd=repo).stdout)["gates"]["rmse"]
     # The first model of a new lineage is held to a naive model of its task, not to another lineage's production.
     assert baseline["passed"] and "vs a naive model (mean)" in baseline["detail"] and baseline["detail"].endswith(
         "first model of its lineage, not compared with another lineage's production")
@@ -94,7 +94,7 @@ def test_switching_a_ct_project_to_regression_starts_a_new_lineage_and_catches_c
     concept = past.iloc[-1]  # ct.start_step = 3: labels mirrored above the pivot, features as before
     assert concept["drift_score"] <= concept["threshold"] and concept["error_increase"] > 0.2
     assert concept["note"].startswith("rmse increase")  # the trigger, whatever the gates said of the candidate
-    assert (concept["status"], concept["gates"]) in (("retrained", "passed"), ("blocked", "blocked:accuracy"))
+    assert (concept["status"], concept["gates"]) in (("retrained", "passed"), ("blocked", "blocked:rmse"))
     assert proc.returncode == (3 if concept["status"] == "blocked" else 0), proc.stderr  # 3: a blocked candidate needs a person
     assert read_json(repo / "models/production/model.json")["task"] == "regression"
     assert len(pd.read_csv(repo / "metrics/plots/residuals.csv")) > 100
