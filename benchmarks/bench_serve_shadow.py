@@ -36,8 +36,8 @@ from benchmarks.bench_serve import run_clients  # noqa: E402
 from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
 from benchmarks.venvs import python_of  # noqa: E402
 from ctml.serve.protocol import infer_body, row_bodies  # noqa: E402
-from tests.helpers import VENV_BIN, ct, dvc, git, make_project, read_json, set_params, sh  # noqa: E402
-from tests.serving import kinds, poll, start  # noqa: E402
+from tests.helpers import VENV_BIN, ct, dvc, git, make_project, read_json, set_params, sh, wait_for  # noqa: E402
+from tests.serving import kinds, start  # noqa: E402
 
 LOADS = [("1 row", 1, 300), ("1 row", 8, 1_200), ("1,000 rows", 1, 20), ("1,000 rows", 8, 40)]  # (rows, clients, requests)
 BATCH_ROWS, CHECK_ROWS = 1_000, 50
@@ -83,7 +83,7 @@ def ours(project: Path, rows: pd.DataFrame) -> dict[str, object]:
     out: dict[str, object] = {}
     try:
         with server.client() as c:
-            poll(lambda: 'ct_serve_shadow_info{sha256=' in c.get("/metrics").text, timeout=60)
+            wait_for(lambda: 'ct_serve_shadow_info{sha256=' in c.get("/metrics").text, timeout=60)
             out["with shadow"] = figures(host, port, bodies)
             text = c.get("/metrics").text
             out["shadow rows"] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -91,7 +91,7 @@ def ours(project: Path, rows: pd.DataFrame) -> dict[str, object]:
             out["skipped rows"] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                                       if line.startswith("ct_serve_shadow_skipped_rows_total"))
             sh(f"{VENV_BIN}/gto", "deprecate", "model", "v1.1.0", "shadow", cwd=project)
-            poll(lambda: 'ct_serve_shadow_info{sha256=' not in c.get("/metrics").text, timeout=60)
+            wait_for(lambda: 'ct_serve_shadow_info{sha256=' not in c.get("/metrics").text, timeout=60)
             out["production only"] = figures(host, port, bodies)
             out["labels"] = [labels_of(post(host, port, b))[0] for b in bodies["1 row"][:CHECK_ROWS]]
     finally:
@@ -131,7 +131,7 @@ def mlserver(project: Path, rows: pd.DataFrame, folder: Path, adaptive: bool) ->
                 return conn.getresponse().status == 200
             except OSError:
                 return False
-        poll(ready, timeout=180, every=0.5)
+        wait_for(ready, timeout=180, every=0.5)
         out: dict[str, object] = {"figures": figures("127.0.0.1", port, bodies)}
         out["labels"] = [labels_of(post("127.0.0.1", port, b))[0] for b in bodies["1 row"][:CHECK_ROWS]]
     finally:

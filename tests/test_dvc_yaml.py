@@ -3,6 +3,7 @@ them makes `dvc status` (and ct.py's warm path) see the stage as changed."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import shlex
 from pathlib import Path
@@ -15,9 +16,29 @@ from tests.helpers import ROOT, dvc
 PACKAGE = "ctml"
 
 
+@functools.cache
+def _parsed(text: str) -> ast.Module:
+    """A module's tree, parsed once per distinct text: the dep checks walk the same files once per stage
+    and per trimmed dvc.yaml, and parsing was nearly all of their time."""
+    return ast.parse(text)
+
+
+@functools.cache
+def _imported_names(text: str) -> frozenset[str]:
+    """Dotted names a module's text imports anywhere, found once per distinct text."""
+    names: set[str] = set()
+    for node in ast.walk(_parsed(text)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from ctml import io`
+    return frozenset(names)
+
+
 def _is_docstring_only(path: Path) -> bool:
     """A package `__init__.py` with nothing but a docstring cannot change what a stage does."""
-    body = ast.parse(path.read_text()).body
+    body = _parsed(path.read_text()).body
     return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
 
 
@@ -32,15 +53,8 @@ def _module_file(root: Path, dotted: str) -> Path | None:
 def _imported(root: Path, path: Path) -> set[Path]:
     """Project modules `path` imports anywhere (lazy imports in functions included), with the
     packages Python runs on the way (`ctml.drift.detect` runs `ctml/drift/__init__.py`)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from ctml import io`
     found: set[Path] = set()
-    for name in names:
+    for name in _imported_names(path.read_text()):
         if name.split(".")[0] != PACKAGE:
             continue
         parts = name.split(".")
@@ -79,12 +93,13 @@ def stage_modules(root: Path, cmd: str) -> set[str]:
     return modules
 
 
-def missing_deps(root: Path, stages: dict) -> list[tuple[str, str]]:
-    """(stage, module) pairs where the stage imports the module but dvc.yaml lists neither it nor a folder holding it."""
+def missing_deps(root: Path, stages: dict, modules: dict[str, set[str]] | None = None) -> list[tuple[str, str]]:
+    """(stage, module) pairs where the stage imports the module but dvc.yaml lists neither it nor a folder
+    holding it. `modules`: each stage's `stage_modules`, when the caller already has them."""
     missing = []
     for name, stage in stages.items():
         deps = [str(d).rstrip("/") for d in stage.get("deps", [])]
-        needed = stage_modules(root, stage["cmd"])
+        needed = modules[name] if modules is not None else stage_modules(root, stage["cmd"])
         for module in sorted(needed):
             if not any(module == d or module.startswith(d + "/") for d in deps):
                 missing.append((name, module))
@@ -118,11 +133,12 @@ def test_no_code_dep_is_listed_for_nothing(stages):
 
 
 def test_the_check_fails_when_one_dep_is_removed(stages):
+    modules = {name: stage_modules(ROOT, stage["cmd"]) for name, stage in stages.items()}  # deps do not change them
     for name, stage in stages.items():
         deps = [d for d in stage["deps"] if str(d).startswith(PACKAGE)]
         for dep in deps:
             trimmed = {**stages, name: {**stage, "deps": [d for d in stage["deps"] if d != dep]}}
-            assert any(s == name for s, _ in missing_deps(ROOT, trimmed)), f"{name}: removing {dep} went unnoticed"
+            assert any(s == name for s, _ in missing_deps(ROOT, trimmed, modules)), f"{name}: removing {dep} went unnoticed"
 
 
 def test_closure_follows_lazy_and_from_imports(tmp_path: Path):
