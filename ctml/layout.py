@@ -17,7 +17,7 @@ DVC_LOCK = Path("dvc.lock")
 
 # data
 SOURCE_DIR = Path("data/source")  # a user's own source files (dvc add-ed)
-BATCHES = Path("data/batches")  # CT batches folded into training, one folder per lineage (DVC-tracked)
+BATCHES = Path("data/batches")  # CT batches folded into training, one folder per lineage (each folder DVC-tracked)
 INCOMING = Path("data/incoming")  # the inbox a feed delivers batches to (any number of CSV/Parquet files)
 LABELS = Path("data/labels")  # the inbox of delayed labels (id column + label column), same rules
 INBOXES = {"batch": INCOMING, "labels": LABELS}  # what a file of each kind is, by the inbox it arrived in
@@ -113,6 +113,23 @@ def data_lineage(data: Any) -> str:
 def lineage_batches(batches: str | Path, data: Any) -> Path:
     """The folder of CT batches the current `data` section trains on, under the batches folder."""
     return Path(batches) / data_lineage(data)
+
+
+def batch_pointer(folder: str | Path) -> Path:
+    """The `.dvc` file that tracks a lineage's folder of CT batches as one directory, beside it.
+
+    Why one per folder, not one per batch: `dvc dag` draws a node per `.dvc` file and `dvc repro`
+    prints a line per `.dvc` file, so a pointer per batch grew both with every batch ever folded.
+    """
+    folder = Path(folder)
+    return folder.parent / f"{folder.name}.dvc"
+
+
+def batch_manifest(folder: str | Path) -> Path:
+    """The git-tracked record of a lineage folder's batches (step, delivered file, hashes, rows), beside
+    it: a directory's `.dvc` file has no per-file `meta`, and `ct.py lineage` reads this at any tag."""
+    folder = Path(folder)
+    return folder.parent / f"{folder.name}.batches.json"
 
 
 def replay_source(data: str | Path) -> Path:

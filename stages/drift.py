@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from ctml import layout, stage, tracking
-from ctml.data.tables import batch_files
+from ctml.data.folds import batch_files
 from ctml.drift import detect, ranges
 from ctml.config import DriftParams
 from ctml.drift.reference import Segment, open_reference, training_segments

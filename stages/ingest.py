@@ -12,7 +12,8 @@ from typing import Sequence
 import pandas as pd
 
 from ctml import layout, stage, tracking
-from ctml.data.tables import assemble_training_data, batch_files, drop_unlabelled, load_source, normalize
+from ctml.data.folds import batch_files
+from ctml.data.tables import assemble_training_data, drop_unlabelled, load_source, normalize
 from ctml.errors import run_main
 from ctml.io import write_parquet
 

@@ -293,22 +293,6 @@ def drop_unlabelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int
     return frame[labelled].reset_index(drop=True), int((~labelled).sum())
 
 
-def batch_files(batches_dir: str | Path) -> list[Path]:
-    """CT batches folded into training, in the order they arrived.
-
-    A batch that DVC tracks but is absent (fresh clone without `dvc pull`) is an error, not a
-    silently smaller training set.
-    """
-    batches_dir = Path(batches_dir)
-    if not batches_dir.is_dir():
-        return []
-    for pointer in sorted(batches_dir.glob("*.parquet.dvc")):
-        data_file = pointer.with_suffix("")
-        if not data_file.exists():
-            raise UserError(f"{data_file}: tracked by DVC but missing; run `dvc pull`")
-    return sorted(batches_dir.glob("*.parquet"))
-
-
 def assemble_training_data(source: pd.DataFrame, batches: list[pd.DataFrame], policy: str, window_rows: int, *,
                            target: str = "", max_growth: float = 0.2, cap_min_rows: int = 1_000_000,
                            seed: int = 0) -> pd.DataFrame:

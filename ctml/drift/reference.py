@@ -106,7 +106,8 @@ def _lock_hashes(root: Path) -> dict[str, str]:
 
 
 def _dvc_file_md5(path: Path) -> str | None:
-    """The md5 of a `dvc add`-ed file (a CT batch), from its `.dvc` file."""
+    """The md5 in the `.dvc` file beside `path` (`dvc add`-ed: a source file, or a folder of CT batches
+    as `<md5>.dir`)."""
     import yaml
 
     dvcfile = path.with_name(path.name + ".dvc")
@@ -116,29 +117,38 @@ def _dvc_file_md5(path: Path) -> str | None:
     return outs[0].get("md5")
 
 
+def _listed_md5(root: Path, folder_md5: str, inside: str) -> str | None:
+    """A file's md5 in the `.dir` listing DVC cached for a directory it tracks (None when not cached)."""
+    manifest = root / ".dvc" / "cache" / "files" / "md5" / folder_md5[:2] / folder_md5[2:]
+    try:
+        entries = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    return next((e["md5"] for e in entries if e.get("relpath") == inside), None)
+
+
 def recorded_md5(path: Path) -> str | None:
-    """The md5 DVC recorded for `path`: its `.dvc` file (a folded CT batch), dvc.lock, or the `.dir`
-    manifest in the DVC cache of a directory dvc.lock records; None when DVC records none (then
-    nothing is cached)."""
+    """The md5 DVC recorded for `path`: its `.dvc` file, the `.dir` listing in the DVC cache of a
+    directory a `.dvc` file tracks (a lineage's folder of CT batches) or dvc.lock records, or
+    dvc.lock; None when DVC records none (then nothing is cached)."""
     path = path.resolve()
     root = next((p for p in path.parents if (p / ".dvc").is_dir()), None)
     if root is None:
         return None
     if (md5 := _dvc_file_md5(path)) is not None:
         return md5
+    for folder in path.parents:
+        if folder == root:
+            break
+        if (md5 := _dvc_file_md5(folder)) is not None and md5.endswith(".dir"):
+            return _listed_md5(root, md5, path.relative_to(folder).as_posix())
     rel = path.relative_to(root).as_posix()
     hashes = _lock_hashes(root)
     if rel in hashes and not hashes[rel].endswith(".dir"):
         return hashes[rel]
     for folder, md5 in hashes.items():
         if md5.endswith(".dir") and rel.startswith(folder.rstrip("/") + "/"):
-            manifest = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-            try:
-                entries = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                return None
-            inside = rel[len(folder.rstrip("/")) + 1:]
-            return next((e["md5"] for e in entries if e.get("relpath") == inside), None)
+            return _listed_md5(root, md5, rel[len(folder.rstrip("/")) + 1:])
     return None
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ctml import layout
+from ctml.data.folds import read_manifest
 from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, tags
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,9 @@ def test_sudden_drift_retrains_exactly_once_at_the_shift(readme_demo):
     timeline = pd.read_csv(repo / "metrics/ct_timeline.csv")  # the data `dvc plots show` draws; no PNG per command
     assert sorted(timeline.loc[timeline["series"] == "drift score", "step"]) == sorted(past["step"])
     assert not (repo / "metrics/ct_timeline.png").exists()
-    assert len(list((repo / "data/batches").glob("*/batch-0003.parquet.dvc"))) == 1  # in the source's lineage folder
+    [folded] = (repo / "data/batches").glob("*/batch-0003.parquet")  # in the source's lineage folder, tracked with it
+    assert layout.batch_pointer(folded.parent).is_file() and not list((repo / "data/batches").rglob("*.parquet.dvc"))
+    assert [(b.file, b.step, b.rows) for b in read_manifest(folded.parent)] == [("batch-0003.parquet", 3, 200)]
     assert dvc("status", "--json", "ingest", "train", "evaluate", cwd=repo).stdout.strip() == "{}"
 
 

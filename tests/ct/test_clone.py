@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ctml.data.folds import read_manifest
 from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params, sha256, tags
 
 pytestmark = pytest.mark.slow
@@ -84,3 +85,25 @@ def test_every_command_in_a_clone_without_data_changes_nothing(origin: tuple[Pat
             files = "models/model.joblib" if args[0] == "predict" else "data/raw/train.parquet, data/prepared/train.parquet"
             assert line.startswith(f"error: {label}: {files}"), shown  # the version and the files
             assert "remote 'store' (~/.dvcstore/ct); nothing was changed" in line, shown
+
+
+def test_a_clone_pulls_the_folded_batches_and_ingests_the_same_bytes(origin: tuple[Path, Path], tmp_path: Path):
+    """The lineage's folder of CT batches (one DVC directory) comes with `dvc pull`; without it, or without
+    one of its batches, ingest stops with one line naming the batch."""
+    repo, home = origin
+    copy = clone(repo, tmp_path / "copy")
+    [pointer] = (copy / "data/batches").glob("*.dvc")
+    folder = pointer.with_name(pointer.name.removesuffix(".dvc"))
+    [folded] = read_manifest(folder)
+    batch = f"{folder.relative_to(copy).as_posix()}/{folded.file}"
+    missing = f"error: {batch}: tracked by DVC but missing; run `dvc pull`"
+    ingest = ("repro", "--force", "--single-item", "ingest")
+    unpulled = dvc(*ingest, cwd=copy, check=False, HOME=str(home))
+    assert unpulled.returncode != 0 and missing in unpulled.stdout + unpulled.stderr, unpulled.stdout + unpulled.stderr
+    dvc("pull", cwd=copy, HOME=str(home))
+    assert sha256(copy / batch) == sha256(repo / batch)
+    dvc(*ingest, cwd=copy, HOME=str(home))
+    assert sha256(copy / "data/raw/train.parquet") == sha256(repo / "data/raw/train.parquet")
+    (copy / batch).unlink()
+    gone = dvc(*ingest, cwd=copy, check=False, HOME=str(home))
+    assert gone.returncode != 0 and missing in gone.stdout + gone.stderr

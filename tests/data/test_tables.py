@@ -11,7 +11,6 @@ import pytest
 from ctml.data.tables import (
     Mistyped,
     assemble_training_data,
-    batch_files,
     cast_to_kinds,
     feature_kinds,
     kind_of,
@@ -217,16 +216,6 @@ def test_kind_of_reads_the_dtype() -> None:
     assert kind_of(pd.Series([True, None], dtype="boolean")) == "boolean"
     assert kind_of(pd.Series(pd.to_datetime(["2020-01-01"]))) == "datetime"
     assert kind_of(pd.Series(["a"])) == "categorical"
-
-
-def test_batch_files_in_arrival_order_and_missing_tracked_batch(tmp_path: Path) -> None:
-    assert batch_files(tmp_path / "absent") == []
-    for name in ("step-002.parquet", "step-001.parquet"):
-        write_parquet(tmp_path / name, pd.DataFrame({"a": [1]}))
-    assert [p.name for p in batch_files(tmp_path)] == ["step-001.parquet", "step-002.parquet"]
-    (tmp_path / "step-003.parquet.dvc").write_text("outs: []\n")
-    with pytest.raises(UserError, match=r"step-003.parquet: tracked by DVC but missing; run `dvc pull`"):
-        batch_files(tmp_path)
 
 
 def test_assemble_training_data_append_and_window() -> None:

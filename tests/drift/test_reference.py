@@ -2,6 +2,7 @@
 from, and giving the very report an uncached run gives. Real `dvc add` in a temporary repo."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,16 @@ def test_the_nearest_stretch_is_the_one_the_batch_is_like():
     params = PARAMS.drift
     assert detect.nearest([r.summaries for r in refs], shifted.iloc[400:][list(kinds)], kinds, params) == 1
     assert detect.nearest([r.summaries for r in refs], normal.iloc[400:][list(kinds)], kinds, params) == 0
+
+
+def test_a_batch_in_a_dvc_tracked_folder_is_keyed_by_its_entry_in_the_folders_listing(tracked: Path):
+    """CT tracks each lineage's folder of batches as one directory: a batch's md5 is its entry in the
+    `.dir` listing DVC cached for that folder, the md5 `dvc add` of the file alone would record."""
+    folder = tracked / "data" / "batches" / "iris-0a1b2c3d"
+    folder.mkdir(parents=True)
+    for step, seed in ((1, 3), (2, 4)):
+        mixed(200, seed).to_parquet(folder / f"batch-000{step}.parquet", index=False)
+    dvc("add", "-q", "data/batches/iris-0a1b2c3d", cwd=tracked)
+    for name in ("batch-0001.parquet", "batch-0002.parquet"):
+        assert recorded_md5(folder / name) == hashlib.md5((folder / name).read_bytes()).hexdigest()
+    assert recorded_md5(folder / "batch-0003.parquet") is None

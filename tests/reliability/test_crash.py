@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params, store, tags, wait_for
-from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes
+from ctml import layout
+from ctml.config import load_params
+from tests.helpers import ct, dvc, git, history, set_params, store, tags, wait_for
+from tests.reliability.support import (check_history, check_releases, kill_group, park_on_call, snapshot, start_ct,
+                                       tracked_changes)
 from tests.standins import posted, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -191,3 +194,25 @@ def test_a_blocked_candidate_is_discarded_without_losing_earlier_steps(released_
     after = snapshot(repo)
     assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
     assert tracked_changes(repo) == ""
+
+
+def test_sigkill_between_the_folder_add_and_its_manifest_then_the_next_run_recovers(drifting: Path) -> None:
+    """Killed after `dvc add` of the lineage folder rewrote its .dvc file, before the batch's line in the
+    folder's manifest: the step is discarded whole (folder, .dvc file and manifest as at HEAD)."""
+    repo = drifting
+    before, rows = snapshot(repo), len(history(repo))
+    folder = repo / layout.lineage_batches(layout.BATCHES, load_params(repo / layout.PARAMS).data)
+    reached, extra_env = park_on_call(repo, "os.rename", ".batches.json'")
+    proc = start_ct(repo, *RETRAIN, **extra_env)
+    wait_for(reached.exists, proc=proc, what="the manifest's write", timeout=300)
+    kill_group(proc)
+    assert layout.batch_pointer(folder).exists() and not layout.batch_manifest(folder).exists()
+
+    rerun = ct(repo, *NEXT_RUN)
+    assert "recovery: discarded an interrupted step" in rerun.stdout
+    past = check_history(repo, check_releases(repo))
+    assert past["status"].tolist()[rows:] == ["failed", "ok"] and "interrupted" in past["note"].tolist()[rows]
+    after = snapshot(repo)
+    assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not layout.batch_pointer(folder).exists() and not folder.exists()
+    assert tracked_changes(repo) == "" and json.loads(dvc("status", "--json", cwd=repo).stdout) == {}

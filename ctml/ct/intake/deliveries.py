@@ -4,7 +4,7 @@ first (`ctml.ct.step.trial`): its evidence is what the server answered, taken fr
 before their steps measure anything against the production that decision leaves.
 
 Exactly once: a processed file leaves its inbox (archived, or quarantined), and a file whose bytes
-were processed before (its sha256 in the history, or in a folded batch's .dvc `meta`) is recorded
+were processed before (its sha256 in the history, or in a lineage's record of its folded batches) is recorded
 as a duplicate of that step and archived, never checked or folded again. A step that failed (or
 was interrupted and undone) does not count as processed: the same bytes delivered again are retried.
 """
@@ -34,6 +34,7 @@ from ctml.ct.step.run import new_record, run_step
 from ctml.ct.repo import lock
 from ctml.ct.repo.vcs import git
 from ctml.ct.step.quarantine import quarantine
+from ctml.data.folds import every_batch
 from ctml.io import shown
 
 NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (retried, or already pointing elsewhere)
@@ -41,17 +42,15 @@ NOT_PROCESSED = ("failed", "duplicate")  # statuses whose file may come again (r
 
 def processed(root: Path) -> dict[str, int]:
     """sha256 -> the step that processed those bytes: from the history, and from the folded batches'
-    .dvc `meta` (a release whose history row a kill prevented)."""
-    import yaml
-
+    records (a release whose history row a kill prevented): each lineage folder's manifest, and the
+    per-batch .dvc `meta` of a layout not migrated yet."""
     seen: dict[str, int] = {}
     for record in history.read(root / layout.HISTORY):
         if record.file_sha256 and record.status not in NOT_PROCESSED:
             seen.setdefault(record.file_sha256, record.step)
-    for pointer in sorted((root / layout.BATCHES).rglob("*.parquet.dvc")):
-        meta = (yaml.safe_load(pointer.read_text()) or {}).get("meta") or {}
-        if meta.get("file_sha256"):
-            seen.setdefault(meta["file_sha256"], int(meta.get("step") or 0))
+    for batch in every_batch(root / layout.BATCHES):
+        if batch.delivered_sha256:
+            seen.setdefault(batch.delivered_sha256, batch.step or 0)
     return seen
 
 

@@ -21,18 +21,29 @@ def open_context(args: argparse.Namespace, commit: bool) -> Context:
 
 
 def start(ctx: Context) -> None:
-    """Refuse to commit over a user's unrelated change, then finish or undo what a killed run left."""
+    """Refuse to commit over a user's unrelated change, finish or undo what a killed run left, then
+    migrate batches an older version left (once: one DVC folder per lineage)."""
     if ctx.commit and (changed := unrelated_changes(ctx.root)):
         raise UserError(f"{changed[0]}: uncommitted change outside the pipeline state ({len(changed)} file(s)); "
                         "commit or stash it, or pass --no-commit")
     check_lockfile(ctx)
     marker = lock.inflight(ctx.root)
     if marker is None:
-        move_legacy_batches(ctx)
         if ctx.commit and uncommitted(ctx.root, layout.HISTORY):
             ctx.say(f"recovery: {layout.HISTORY} has rows no commit holds (a ct.py killed before its commit, or run "
                     "with --no-commit): committed with this command")
-        return
+    else:
+        recovered(ctx, marker)
+    from ctml.data.folds import needs_migration
+
+    if needs_migration(ctx.root / layout.BATCHES):  # an older version tracked each batch with a .dvc file
+        from ctml.ct.step.fold import migrate
+
+        migrate(ctx)
+
+
+def recovered(ctx: Context, marker: dict[str, object]) -> None:
+    """Finish or undo the step, release or rollback a killed ct.py left in flight, and say which."""
     from ctml.ct.step.recovery import recover  # the step machinery: only when there is a step to finish or undo
 
     recovery = recover(ctx, marker)
@@ -80,36 +91,21 @@ def check_lockfile(ctx: Context) -> None:
                         f"committed one: `git checkout HEAD -- {layout.DVC_LOCK}`")
 
 
-def move_legacy_batches(ctx: Context) -> None:
-    """CT batches folded before lineage folders (at the top of data/batches) move into the folder of
-    the lineage production was trained for, so the training data they belong to keeps them (`dvc move`:
-    the bytes stay in the DVC cache, the .dvc pointers move; the next commit records the move)."""
-    legacy = sorted(ctx.path(layout.BATCHES).glob("batch-*.parquet.dvc"))
-    if not legacy:
-        return
-    from ctml.ct.repo import warm
-    from ctml.ct.release.promotion import production_lineage
-
-    folder = layout.BATCHES / (production_lineage(ctx) or layout.data_lineage(ctx.params.data))
-    ctx.path(folder).mkdir(parents=True, exist_ok=True)
-    for pointer in legacy:
-        data = pointer.with_suffix("")
-        warm.move(ctx.root, data.relative_to(ctx.root), folder / data.name)
-    ctx.say(f"batches: {len(legacy)} CT batch(es) moved into {folder}/ (the folder of the source they were folded under)")
-
-
 def has_work(ctx: Context, first_look: bool = True) -> bool:
-    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, a model in
-    shadow, a pipeline that has run with nothing released yet (its baseline to release), or a source
-    (lineage) that production was not trained for; at a process's first look, also history rows a ct.py
-    killed before its commit left uncommitted (later rounds of `watch` follow its own commits). Costs a
-    directory listing, at the first look one `git status` of the history and, when a model is in
-    production, one small JSON read: what cron pays when nothing arrived (with the lock held: `watch`
-    rounds keep it short)."""
+    """Whether `ct.py check` has anything to do: a delivery in an inbox, a step to recover, batches in an
+    older version's layout (to migrate), a model in shadow, a pipeline that has run with nothing released
+    yet (its baseline to release), or a source (lineage) that production was not trained for; at a
+    process's first look, also history rows a ct.py killed before its commit left uncommitted (later
+    rounds of `watch` follow its own commits). Costs directory listings, at the first look one `git
+    status` of the history and, when a model is in production, one small JSON read: what cron pays when
+    nothing arrived (with the lock held: `watch` rounds keep it short)."""
     from ctml.ct.intake import inbox
+    from ctml.data.folds import needs_migration
 
     if inbox.pending(ctx.root) or lock.inflight(ctx.root) is not None:
         return True
+    if needs_migration(ctx.root / layout.BATCHES):
+        return True  # this command migrates the batches an older version tracked one .dvc file each
     if first_look and ctx.commit and uncommitted(ctx.root, layout.HISTORY):
         return True  # this command commits them
     if ctx.params.release.mode == "shadow" or (ctx.root / layout.SHADOW).exists():

@@ -10,6 +10,7 @@ import yaml
 from ctml import layout
 from ctml.ct.release import tags
 from ctml.ct.repo.vcs import git
+from ctml.data.folds import described, from_pointer, parse_manifest
 from ctml.data.task import recorded_task
 
 
@@ -19,19 +20,20 @@ def show(root: Path, rev: str, path: str | Path) -> str | None:
 
 
 def folded_batches(root: Path, rev: str, lineage: str) -> list[dict[str, Any]]:
-    """The CT batches folded into training at `rev` (those of its lineage's folder, or at the top of
-    data/batches in a release made before lineage folders), from their .dvc pointers: file, md5,
-    size, and the step and delivered file they came from."""
+    """The CT batches folded into training at `rev`, in the order they were folded: file, md5, size,
+    the step and delivered file they came from, rows. Read from the lineage folder's manifest, and from
+    the per-batch .dvc pointers of releases made before one DVC folder per lineage (in the lineage's
+    folder, or at the top of data/batches in a release made before lineage folders)."""
+    folder = layout.BATCHES / lineage
+    manifest = layout.batch_manifest(folder).as_posix()
+    folders = {layout.BATCHES.as_posix(), folder.as_posix()}
     found = []
-    folders = {layout.BATCHES.as_posix(), (layout.BATCHES / lineage).as_posix()}
     for name in git(root, "ls-tree", "-r", "--name-only", rev, f"{layout.BATCHES.as_posix()}/").splitlines():
-        if name.endswith(".parquet.dvc") and Path(name).parent.as_posix() in folders:
-            pointer = yaml.safe_load(show(root, rev, name) or "{}")
-            out = (pointer.get("outs") or [{}])[0]
-            meta = pointer.get("meta") or {}
-            found.append({"file": name[:-4], "md5": out.get("md5"), "size": out.get("size"), "step": meta.get("step"),
-                          "delivered": meta.get("file") or None, "delivered_sha256": meta.get("file_sha256") or None})
-    return found
+        if name == manifest:
+            found += [described(b, folder) for b in parse_manifest(show(root, rev, name) or "", f"{rev}:{name}")]
+        elif name.endswith(".parquet.dvc") and Path(name).parent.as_posix() in folders:
+            found.append(described(from_pointer(name, show(root, rev, name) or ""), Path(name).parent))
+    return sorted(found, key=lambda b: Path(b["file"]).name)
 
 
 def trained_for(params: dict[str, Any]) -> tuple[str, str, str, str]:

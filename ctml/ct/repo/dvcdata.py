@@ -109,7 +109,7 @@ def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = 
                 if not out.use_cache or out.hash_info is None or not out.hash_info.value:
                     continue
                 rel = repo.fs.relpath(out.fs_path, repo.root_dir)
-                if (wanted and rel not in wanted) or (workspace and (root / rel).exists()):
+                if (wanted and rel not in wanted) or (workspace and _present(root / rel, _nfiles(out))):
                     continue
                 if workspace:
                     result.not_in_workspace.append(rel)
@@ -120,6 +120,20 @@ def check(root: Path, rev: str, workspace: bool = False, only: Sequence[Path] = 
                     continue
                 (result.remote_only if remote is not None and _exists(remote, oids) else result.missing).append(rel)
         return result
+
+
+def _nfiles(out: Any) -> int | None:
+    """The files DVC recorded in a directory a `.dvc` file tracks (None for anything else)."""
+    return getattr(out.meta, "nfiles", None) if getattr(out.stage, "is_data_source", False) else None
+
+
+def _present(path: Path, nfiles: int | None) -> bool:
+    """Whether an output is in the working tree: a file, or a directory (a lineage's folder of CT batches)
+    with at least the files DVC recorded in it (one deleted batch brings the folder back, as a deleted
+    file of its own would)."""
+    if nfiles is None or not path.is_dir():
+        return path.exists()
+    return sum(1 for p in path.rglob("*") if p.is_file()) >= nfiles
 
 
 def _refuse(found: Availability, label: str) -> UserError:
@@ -179,11 +193,12 @@ def _outputs_present(root: Path) -> bool:
     wanted = []
     if lock.exists():
         for stage in (yaml.load(lock.read_text(), Loader=loader) or {}).get("stages", {}).values():
-            wanted += [root / out["path"] for out in stage.get("outs", [])]
+            wanted += [(root / out["path"], None) for out in stage.get("outs", [])]
     for pointer in git(root, "ls-files", "--", "*.dvc").splitlines():
         where = (root / pointer).parent
-        wanted += [where / out["path"] for out in (yaml.load((root / pointer).read_text(), Loader=loader) or {}).get("outs", [])]
-    return all(path.exists() for path in wanted)
+        wanted += [(where / out["path"], out.get("nfiles")) for out in
+                   (yaml.load((root / pointer).read_text(), Loader=loader) or {}).get("outs", [])]
+    return all(_present(path, nfiles) for path, nfiles in wanted)
 
 
 def fetch(root: Path, rev: str, found: Availability) -> None:

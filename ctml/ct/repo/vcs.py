@@ -115,6 +115,14 @@ def commit_state(root: Path, message: str, extra_paths: Sequence[str] = ()) -> s
     return git(root, "rev-parse", "HEAD")
 
 
+def commit_paths(root: Path, message: str, paths: Sequence[str]) -> None:
+    """Commit `paths` alone (their additions, changes and deletions), whatever else is changed or staged."""
+    paths = [p for p in paths if (root / p).exists()]
+    git(root, "add", "-A", "--", *paths)
+    if git(root, "diff", "--cached", "--name-only", "--", *paths):
+        git(root, "commit", "-q", "-m", message, "--", *paths)
+
+
 def restore_state(root: Path, rev: str = "HEAD", keep: Sequence[str | Path] = ()) -> None:
     """Put pipeline state (files and DVC outputs) back to `rev`, dropping uncommitted CT work.
 

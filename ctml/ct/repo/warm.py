@@ -382,13 +382,9 @@ def commit_if_only(root: Path, stage: str, dep: str) -> bool:
 
 
 def add(root: Path, path: str | Path) -> None:
-    """`dvc add PATH` (PATH relative to the project root)."""
+    """`dvc add PATH` (PATH relative to the project root): a file, or a folder tracked as one directory
+    (a lineage's CT batches: DVC hashes only the files its state database does not know)."""
     _call(root, f"dvc add {path}", lambda repo: repo.add(str(path)))
-
-
-def move(root: Path, src: str | Path, dst: str | Path) -> None:
-    """`dvc move SRC DST`: a `dvc add`-ed file and its .dvc pointer (and .gitignore entries) moved."""
-    _call(root, f"dvc move {src} {dst}", lambda repo: repo.move(str(src), str(dst)))
 
 
 def commit(root: Path, stage: str) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, tags
+from tests.helpers import copy_project, ct, dvc, git, history, read_json, set_params, sha256, tags
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,11 @@ def demo(readme_demo: tuple[Path, str]) -> Path:
 
 
 def old_batches(repo: Path) -> dict[str, str]:
-    return {p.relative_to(repo).as_posix(): p.read_text() for p in (repo / "data/batches").rglob("batch-*.parquet.dvc")}
+    """Each lineage folder's .dvc file and manifest, and every batch file's bytes (as hex digests), by path."""
+    batches = repo / "data/batches"
+    records = [*batches.glob("*.dvc"), *batches.glob("*.batches.json")]
+    return {**{p.relative_to(repo).as_posix(): p.read_text() for p in records},
+            **{p.relative_to(repo).as_posix(): sha256(p) for p in batches.rglob("batch-*.parquet")}}
 
 
 def test_replay_of_a_real_csv_after_the_demo_is_a_new_lineage(demo: Path, tmp_path: Path):
@@ -52,7 +56,7 @@ def test_replay_of_a_real_csv_after_the_demo_is_a_new_lineage(demo: Path, tmp_pa
     assert new[0] == "model@v2.0.0", new  # the new source's baseline: a new major version
     assert all(old_batches(repo).get(path) == text for path, text in before.items()), "old batches stay, untouched"
     training = pd.read_parquet(repo / "data/raw/train.parquet")
-    folded = [p for p in (repo / "data/batches").rglob("batch-*.parquet") if p.relative_to(repo).as_posix() + ".dvc" not in before]
+    folded = [p for p in (repo / "data/batches").rglob("batch-*.parquet") if p.relative_to(repo).as_posix() not in before]
     reference = yaml.safe_load((repo / "params.yaml").read_text())["ct"]["reference_rows"]
     assert len(training) == reference + sum(len(pd.read_parquet(p)) for p in folded), "no old CT batch in the new data"
     assert "mean radius" not in training.columns

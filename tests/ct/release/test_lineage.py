@@ -6,7 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from ctml.ct.release.lineage import lineage_of
+from ctml import layout
+from ctml.ct.release.lineage import folded_batches, lineage_of
+from ctml.data.folds import FoldedBatch, write_manifest
 from tests.helpers import git
 
 
@@ -42,7 +44,41 @@ def test_lineage_reads_model_data_params_metrics_and_batches_from_the_tag(tmp_pa
     assert info["data"] == {"source": "sklearn:iris", "target": "target", "task": "auto", "lineage": "sklearn-iris-dc6e00b6",
                             "train_rows": 426, "train_split_sha256": "cd" * 32, "training_data_md5": "0123",
                             "batches": [{"file": "data/batches/batch-0003.parquet", "md5": "feed", "size": 42, "step": None,
-                                         "delivered": None, "delivered_sha256": None}],
+                                         "delivered": None, "delivered_sha256": None, "rows": None}],
                             "ranges": {"petal": [0.1, 2.5]}, "excluded": {"Unnamed: 0": "row identifier"}}
     assert info["metrics"] == {"accuracy": 0.97} and info["gates"]["passed"] is True
     assert info["libraries"] == {"scikit-learn": "1.9.1"} and info["neptune_runs"] == []
+
+
+def commit(repo: Path, message: str) -> str:
+    git("-c", "user.name=T", "-c", "user.email=t@x", "add", "-A", cwd=repo)
+    git("-c", "user.name=T", "-c", "user.email=t@x", "commit", "-qm", message, cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo).stdout.strip()
+
+
+def test_batches_read_from_a_folders_manifest_and_from_the_per_file_pointers_of_older_releases(tmp_path: Path):
+    """The lineage view at a tag made with one .dvc file per batch, and at one made with one DVC folder
+    per lineage (its manifest), lists the same records; another lineage's batches are not listed."""
+    repo = tmp_path / "p"
+    folder = repo / "data/batches/iris-0a1b2c3d"
+    folder.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=repo)
+    meta = {"step": 4, "source": "sklearn:iris", "file": "data/incoming/x.csv", "file_sha256": "ee" * 32}
+    (folder / "batch-0004.parquet.dvc").write_text(yaml.safe_dump({"outs": [{"md5": "feed", "size": 42}], "meta": meta}))
+    (folder / "batch-0002.parquet.dvc").write_text(yaml.safe_dump({"outs": [{"md5": "beef", "size": 40}],
+                                                                   "meta": {**meta, "step": 2, "file": ""}}))
+    (repo / "data/batches/other-11111111.batches.json").write_text('{"batches": [{"file": "batch-0009.parquet"}]}')
+    older = commit(repo, "release with per-file pointers")
+    for pointer in folder.glob("*.dvc"):
+        pointer.unlink()
+    layout.batch_pointer(folder).write_text("outs:\n- md5: 1234.dir\n  path: iris-0a1b2c3d\n")
+    write_manifest(folder, [FoldedBatch("batch-0002.parquet", 2, "sklearn:iris", "", "ee" * 32, "beef", 40, 30),
+                            FoldedBatch("batch-0004.parquet", 4, "sklearn:iris", "data/incoming/x.csv", "ee" * 32, "feed", 42, 31)])
+    newer = commit(repo, "migrated: one folder")
+    old, new = folded_batches(repo, older, "iris-0a1b2c3d"), folded_batches(repo, newer, "iris-0a1b2c3d")
+    assert [b["file"] for b in old] == [b["file"] for b in new] == \
+        ["data/batches/iris-0a1b2c3d/batch-0002.parquet", "data/batches/iris-0a1b2c3d/batch-0004.parquet"]
+    assert [{**b, "rows": None} for b in new] == old
+    assert new[1] == {"file": "data/batches/iris-0a1b2c3d/batch-0004.parquet", "md5": "feed", "size": 42, "step": 4,
+                      "delivered": "data/incoming/x.csv", "delivered_sha256": "ee" * 32, "rows": 31}
+    assert new[0]["delivered"] is None

@@ -34,7 +34,7 @@ def fold_batch(repo: Path) -> None:
     frame = pd.read_parquet(repo / "data/raw/train.parquet").sample(60, random_state=9)
     folder = lineage_folder(repo)
     frame.to_parquet(folder / "batch-0001.parquet", index=False)
-    dvc("add", "-q", str((folder / "batch-0001.parquet").relative_to(repo)), cwd=repo)
+    dvc("add", "-q", str(folder.relative_to(repo)), cwd=repo)  # as CT tracks it: the lineage folder, one directory
 
 
 def outputs(repo: Path) -> dict[str, bytes]:

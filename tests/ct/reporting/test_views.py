@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ctml import layout
+from ctml.data.folds import read_manifest
+from tests.ct.reporting.conftest import FIRST_SOURCE
 from tests.helpers import (ROOT, copy_project, ct, dvc, git, history, read_json, rendered_dom, screenshot_ink, set_params,
                            sh)
 
@@ -143,20 +146,33 @@ def readme_command(start: str) -> str:
     return line.split("   #", 1)[0].strip()
 
 
-def test_dvc_dag_and_repro_show_the_pipeline_not_every_batch(task_project, tmp_path):
-    """After CT folded batches and a second source was added: README's `dvc dag` line lists the seven stages
-    and their edges and no .dvc file; `dvc repro -q` (README's "Try" line) says what ran, not one
-    "didn't change, skipping" per batch, and still shows an error."""
+def test_dvc_dag_and_repro_show_one_node_per_lineage_folder_not_every_batch(task_project, tmp_path):
+    """After CT folded batches under two sources (the second one `dvc add`-ed): README's `dvc dag` draws the
+    seven stages, one node per lineage's folder of batches, the source and production's model pointer, and
+    nothing per batch; a user's `dvc repro` prints at most one "didn't change" line per folder; `dvc repro -q`
+    (README's "Try" line) says what ran and still shows an error."""
     repo = copy_project(task_project("binary"), tmp_path)
-    everything = dvc("dag", "--dot", cwd=repo).stdout  # what the filter removes: a node per tracked input
-    batches = re.findall(r'^"(data/batches/[^"]+\.parquet\.dvc)";$', everything, re.M)
-    assert len(batches) >= 2 and '"data/source/second.csv.dvc";' in everything
-    shown = sh("bash", "-c", readme_command("dvc dag --dot"), cwd=repo).stdout
-    nodes = re.findall(r'^"([^"]+)";$', shown, re.M)
-    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', shown, re.M))
-    assert sorted(nodes) == sorted(STAGES) and ".dvc" not in shown, shown
+    first, second = (layout.lineage_key(source, "target", "auto") for source in (FIRST_SOURCE["binary"], "data/source/second.csv"))
+    folders = [f"data/batches/{key}.dvc" for key in (first, second)]
+    assert sorted(p.relative_to(repo).as_posix() for p in (repo / "data/batches").glob("*.dvc")) == sorted(folders)
+    assert all(len(read_manifest(repo / "data/batches" / key)) >= 1 for key in (first, second))  # both lineages folded
+    command = readme_command("dvc dag")
+    assert command == "dvc dag", command
+    drawn = sh("bash", "-c", command, cwd=repo).stdout
+    dot = dvc("dag", "--dot", cwd=repo).stdout  # the same graph, in a form to read back exactly
+    nodes = re.findall(r'^"([^"]+)";$', dot, re.M)
+    edges = set(re.findall(r'^"([^"]+)" -> "([^"]+)";$', dot, re.M))
+    assert sorted(nodes) == sorted([*STAGES, *folders, "data/source/second.csv.dvc", "models/production/model.joblib.dvc"]), dot
+    assert all(node in drawn for node in nodes) and ".parquet" not in drawn, drawn
     assert {("ingest", "validate"), ("preprocess", "train"), ("train", "evaluate"), ("evaluate", "drift"),
-            ("train", "gates")} <= edges and all(a in STAGES and b in STAGES for a, b in edges)
+            ("train", "gates")} | {(folder, "ingest") for folder in folders} <= edges
+
+    loud = dvc("repro", cwd=repo)  # a user's plain `dvc repro` after the CT steps
+    unchanged = [ln for ln in (loud.stdout + loud.stderr).splitlines() if "didn't change" in ln]
+    assert not any(".parquet" in ln for ln in unchanged), unchanged
+    for folder in folders:
+        assert sum(folder in ln for ln in unchanged) <= 1, unchanged
+    assert len(unchanged) <= len(nodes), unchanged  # one line per node at most: per folder, not per batch
 
     try_line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith("Try: "))
     assert "dvc repro -q &&" in try_line
@@ -167,6 +183,3 @@ def test_dvc_dag_and_repro_show_the_pipeline_not_every_batch(task_project, tmp_p
     set_params(repo, train__n_estimators=-5)
     bad = dvc("repro", "-q", cwd=repo, check=False)
     assert bad.returncode != 0 and "error: params.yaml: key 'train.n_estimators' = -5" in bad.stdout + bad.stderr
-    set_params(repo, train__n_estimators=60)
-    loud = dvc("repro", cwd=repo).stdout  # without -q: the line per tracked input the README warns of
-    assert all(f"'{b}' didn't change, skipping" in loud for b in batches)
