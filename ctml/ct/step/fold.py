@@ -24,6 +24,7 @@ from ctml import layout
 from ctml.ct.context import Context
 from ctml.ct.records import StepRecord
 from ctml.ct.repo import warm
+from ctml.ct.repo.vcs import commit_paths, git
 from ctml.data.folds import (
     FoldedBatch,
     from_pointer,
@@ -131,7 +132,9 @@ def migrate(ctx: Context) -> None:
     _drop_top_level_ignores(batches)
     folders = sorted({*moved, *resumed})
     for folder in folders:
-        warm.add(ctx.root, folder.relative_to(ctx.root))
+        rel = folder.relative_to(ctx.root).as_posix()
+        git(ctx.root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", rel)  # else DVC: "already tracked by SCM"
+        warm.add(ctx.root, rel)
     if not at_top:  # the same files read, so the same training data: recorded, not re-run
         _record_unchanged_stages(ctx)
     count = sum(len(read_manifest(folder)) for folder in folders)
@@ -139,8 +142,6 @@ def migrate(ctx: Context) -> None:
     line = (f"batches: {count} CT batch(es) tracked one .dvc file each (an older layout) now tracked as one DVC folder "
             f"per lineage: {names}; where each came from is in the .batches.json beside it")
     if ctx.commit:
-        from ctml.ct.repo.vcs import commit_paths
-
         commit_paths(ctx.root, "ct: CT batches tracked as one DVC folder per lineage, so dvc dag and dvc repro show "
                      "one entry per lineage, not one per batch ever folded", [layout.BATCHES.as_posix(), layout.DVC_LOCK.as_posix()])
     ctx.say(line)
