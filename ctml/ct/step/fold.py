@@ -5,8 +5,9 @@ Each lineage's folder is tracked by DVC as one directory (`data/batches/<lineage
 provenance in a git-tracked manifest beside it (`ctml.data.folds`). Why one directory and not a `.dvc`
 file per batch, as before: `dvc dag` drew a node, and a user's `dvc repro` printed a "didn't change,
 skipping" line, for every batch ever folded. Adding the folder again costs the new batch only: DVC's
-state database knows the other files by inode, mtime and size and does not read them again (traced:
-`dvc add` of a folder of 50 batches with one new opens only the new one).
+state database knows the other files by inode, mtime and size and does not read them again
+(benchmarks/results.md, "Batch folder": with 50 batches folded, adding the folder read 3.1 MB, the new
+batch, and took 0.95x the time of adding that batch as a file of its own).
 
 What is pushed, pulled and checked out is unchanged: the folder's files are DVC objects as the
 per-file batches were, listed by the folder's `.dir` object, so a fresh clone's `dvc pull` brings the
