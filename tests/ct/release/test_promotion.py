@@ -44,7 +44,7 @@ def test_lineage_of_a_version_two_retrains_back(retrained_twice):
 
 def test_compare_shows_what_changed_sorted_side_by_side(retrained_twice):
     repo = retrained_twice
-    changes = json.loads(ct(repo, "compare", "v1.0.0", "v1.2.0", "--json").stdout)
+    changes = json.loads(ct(repo, "compare", "v1.0.0", "v1.2.0", "--json").stdout)["changes"]
     old, new = (flat(read_json_at(repo, tag, "metrics/metrics.json")) for tag in ("model@v1.0.0", "model@v1.2.0"))
     metrics = {c["key"]: (c["old"], c["new"]) for c in changes if c["file"] == "metrics/metrics.json"}
     assert metrics == {k: (old[k], new[k]) for k in old if old[k] != new[k]} and "accuracy" in metrics
@@ -73,6 +73,14 @@ def test_compare_says_what_the_gate_measured_on_the_same_rows(retrained_twice, t
     line = next(ln for ln in ct(repo, "compare", "v1.1.0", "v1.2.0").stdout.splitlines() if "same test rows" in ln)
     assert line.startswith(f"v1.2.0 at its release, on the same test rows: candidate accuracy {candidate:.4f} "
                            f"vs production {production:.4f} (sha256 "), (line, old)
+    # --json says the same, as numbers: the candidate's at full precision, production's as the line gives it.
+    same = json.loads(ct(repo, "compare", "v1.1.0", "v1.2.0", "--json").stdout)["same_rows"]
+    v11 = json.loads(ct(repo, "lineage", "v1.1.0", "--json").stdout)["model"]["sha256"]  # production at v1.2.0's release
+    assert (same["version"], same["metric"], same["against"], same["passed"]) == ("v1.2.0", "accuracy", "production", True)
+    assert same["candidate"] == pytest.approx(candidate, abs=1e-6) and same["against_score"] == pytest.approx(production, abs=5e-5)
+    assert v11.startswith(same["production_sha256"]) and line.endswith(same["detail"])
+    assert f"candidate accuracy {same['candidate']:.4f} vs production {same['against_score']:.4f} (sha256 " \
+           f"{same['production_sha256']})" in line
 
 
 def flat(metrics: dict) -> dict:
