@@ -15,13 +15,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def retrained_twice(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """v1.0.0 baseline, then two drift retrains: v1.1.0 and v1.2.0. Do not modify: copy it."""
+    """v1.0.0 baseline, then two drift retrains: v1.1.0 on a shift, v1.2.0 on a shift twice as large (simulated
+    batches come from the source, so a batch without a shift is no drift after the first). Do not modify: copy it."""
     def build(parent: Path) -> None:
         repo = copy_project(baseline_repo, parent)
         set_params(repo, ct__start_step=1)
         git("commit", "-qam", "drift from the first step", cwd=repo)
         ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
-        ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "200", "--seed", "5")
+        set_params(repo, ct__shift_magnitude=3.0)
+        git("commit", "-qam", "a larger shift", cwd=repo)
+        ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", "--seed", "5")
         versions = sorted(t for t in git("tag", "--list", "model@*", cwd=repo).stdout.split())
         assert versions == ["model@v1.0.0", "model@v1.1.0", "model@v1.2.0"], versions
 
