@@ -208,6 +208,9 @@ class _Child:
 
 
 class ShadowScorer:
+    """The server's side: the micro-batch thread offers, the reload thread checks, shutdown stops;
+    the state (which child, which version it was asked for and confirmed) changes under one lock."""
+
     def __init__(self, folder: Path, check: Path, rules: ValidateParams, capture: Capture, metrics: Metrics,
                  log: Callable[[str], None]) -> None:
         """`folder`: the shadow's local copy; `check`: the test split (see `Load`)."""
