@@ -12,6 +12,7 @@ Times are naive UTC throughout, as `ctml.data.tables.normalize` stores dates.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -206,6 +207,25 @@ def naive_gate(candidate: Any, x: pd.DataFrame, y: pd.Series, y_train: pd.Series
     return Gate(bool(better), True, value, round(float(base), 6),
                 f"candidate {metric} {value:.4f} vs a naive model ({name}) {base:.4f}: first model of its lineage, "
                 "not compared with another lineage's production")
+
+
+# What `metric_gate` and `naive_gate` write in their detail, read back by `held_against`.
+_HELD_AGAINST = re.compile(r"^candidate \S+ \S+ vs (?:production (?P<production>\S+) \(sha256 (?P<sha256>[0-9a-fA-F]+)\)"
+                           r"|a naive model \((?P<naive>[^)]+)\) (?P<naive_score>\S+):)")
+
+
+def held_against(gate: Mapping[str, Any]) -> tuple[str, float | None, str | None]:
+    """What a metric gate of gates.json held the candidate against on the same test rows: `("production",
+    its score, its sha256 prefix)`, `("naive model (mean)", its score, None)`, or `("nothing", None, None)`
+    (no production model, or one of another lineage). Read back from the detail, the one place the gate
+    writes the other model's score (gates.json written by any version says it the same way), at the
+    detail's precision."""
+    found = _HELD_AGAINST.match(str(gate.get("detail", "")))
+    if found is None:
+        return "nothing", None, None
+    if found["production"] is not None:
+        return "production", float(found["production"]), found["sha256"]
+    return f"naive model ({found['naive']})", float(found["naive_score"]), None
 
 
 QUANTILE = 0.95  # the latency gate bounds the p95
