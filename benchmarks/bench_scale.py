@@ -20,15 +20,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
@@ -36,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
+from tests.helpers import dask_cluster  # noqa: E402
 
 STAGES = ("ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates")
 YARDSTICK = textwrap.dedent("""
@@ -64,40 +62,6 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tup
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         seconds, kb = report.read().split()[-2:]
     return float(seconds), int(kb) / 1024, proc.stdout
-
-
-@contextlib.contextmanager
-def cluster(tmp: Path, workers: int, memory_limit: str, env: dict[str, str], pythonpath: Path) -> Iterator[tuple[str, list[int]]]:
-    """A scheduler and `workers` single-thread workers with `memory_limit` on 127.0.0.1: (address, worker pids)."""
-    dask = str(Path(sys.executable).with_name("dask"))
-    info, run_env = tmp / "scheduler.json", {**env, "PYTHONPATH": str(pythonpath)}
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info)], env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        deadline = time.monotonic() + 120
-        while not info.exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("the dask scheduler did not start in 120 s")
-            time.sleep(0.2)
-        address = json.loads(info.read_text())["address"]
-        workers_procs = [subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--memory-limit",
-                                           memory_limit, "--no-dashboard", "--host", "127.0.0.1"], env=run_env, cwd=tmp,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
-        procs += workers_procs
-        from distributed import Client
-
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(workers, timeout=120)
-            pids = sorted(client.run(os.getpid).values())  # the worker processes (their nannies started them)
-        yield address, pids
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def peak_mb(pid: int) -> float:
@@ -182,7 +146,7 @@ def main() -> None:
             script.write_text(YARDSTICK)
             seconds, mb, out = timed([sys.executable, str(script), str(source)], tmp, env, args.timeout)
             yard = (seconds, mb, float(out.split()[-1]))
-        with (cluster(tmp, args.workers, args.memory_limit, env, ROOT) if args.engine == "dask"
+        with (dask_cluster(tmp, args.workers, args.memory_limit, ROOT) if args.engine == "dask"
               else contextlib.nullcontext(("", []))) as (scheduler, worker_pids):
             repo = project(tmp, source, args.engine, args.model, scheduler)
             stages = run_stages(repo, env, args.timeout, worker_pids)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import built_once, copy_project, ct, git, set_params, tags
+from tests.helpers import built_once, copy_project, retrain_on_drift, tags
 
 
 @pytest.fixture(scope="session")
@@ -13,9 +13,7 @@ def two_versions_built(released: Path, tmp_path_factory: pytest.TempPathFactory)
     """v1.1.0 in production, v1.0.0 to roll back to: one retrain, paid once per test run. Do not modify."""
     def build(parent: Path) -> None:
         repo = copy_project(released, parent)
-        set_params(repo, ct__start_step=1)
-        git("commit", "-qam", "drift from the first step", cwd=repo)
-        ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
+        retrain_on_drift(repo)
         assert tags(repo).keys() >= {"model@v1.1.0"}
 
     return built_once(tmp_path_factory, "two-versions", build)[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ct, git, history, set_params, store, tags, wait_for
+from tests.helpers import ct, drift_from_the_first_step, git, history, set_params, store, tags, wait_for
 from tests.reliability.support import check_history, check_releases, kill_group, snapshot, start_ct, tracked_changes
 from tests.standins import posted, webhook_receiver
 
@@ -88,8 +88,7 @@ MOMENTS = {
 @pytest.fixture
 def drifting(released_repo: Path) -> Path:
     """Drift from the first simulated step on, committed so ct.py accepts the tree."""
-    set_params(released_repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=released_repo)
+    drift_from_the_first_step(released_repo)
     return released_repo
 
 

@@ -68,6 +68,15 @@ def shadow_repo(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return repo
 
 
+def requests_until(server: Server, repo: Path, rows: pd.DataFrame, stop: threading.Event, statuses: list[int]) -> None:
+    """Single-row requests one after another on one connection, each status kept, until `stop` is set."""
+    with server.client() as client:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            statuses.append(infer(client, repo, rows.iloc[i % len(rows):i % len(rows) + 1]).status_code)
+
+
 def production_version(repo: Path) -> str:
     return json.loads(ct(repo, "status", "--json").stdout)["production_version"]
 
@@ -122,13 +131,7 @@ def test_a_better_shadow_is_promoted_and_served_without_a_failed_request(shadow_
             wait_for(lambda: labelled_rows(repo) >= TRAFFIC + 25, timeout=60)
             assert shadow_rows(c) >= TRAFFIC
 
-            def background() -> None:  # requests throughout the decision and the swap
-                with server.client() as b:
-                    for i in itertools.count():
-                        if stop.is_set():
-                            return
-                        statuses.append(infer(b, repo, rows.iloc[i % len(rows):i % len(rows) + 1]).status_code)
-            thread = threading.Thread(target=background)
+            thread = threading.Thread(target=requests_until, args=(server, repo, rows, stop, statuses))  # through the swap
             thread.start()
             with webhook_receiver() as (url, received):
                 out = ct(repo, "check", CT_ALERT_WEBHOOK=url).stdout
@@ -171,14 +174,7 @@ def test_the_shadow_runs_below_the_server_a_killed_one_costs_no_request_and_none
     stop = threading.Event()
     pids: list[int] = []
 
-    def background() -> None:  # requests before, during and after the kill
-        with server.client() as b:
-            for i in itertools.count():
-                if stop.is_set():
-                    return
-                statuses.append(infer(b, repo, rows.iloc[i % len(rows):i % len(rows) + 1]).status_code)
-
-    thread = threading.Thread(target=background)
+    thread = threading.Thread(target=requests_until, args=(server, repo, rows, stop, statuses))  # through the kill
     try:
         with server.client() as c:
             wait_for(lambda: shadow_loaded(c), timeout=120)

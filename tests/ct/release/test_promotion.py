@@ -8,7 +8,8 @@ import joblib
 import pandas as pd
 import pytest
 
-from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params
+from tests.helpers import (built_once, copy_project, ct, drift_from_the_first_step, dvc,
+                           git, read_json, retrain_on_drift, set_params)
 
 pytestmark = pytest.mark.slow
 
@@ -19,9 +20,7 @@ def retrained_twice(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactor
     batches come from the source, so a batch without a shift is no drift after the first). Do not modify: copy it."""
     def build(parent: Path) -> None:
         repo = copy_project(baseline_repo, parent)
-        set_params(repo, ct__start_step=1)
-        git("commit", "-qam", "drift from the first step", cwd=repo)
-        ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
+        retrain_on_drift(repo)
         set_params(repo, ct__shift_magnitude=3.0)
         git("commit", "-qam", "a larger shift", cwd=repo)
         ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", "--seed", "5")
@@ -130,8 +129,7 @@ def test_rollback_without_history_is_refused(repo):
 def test_a_release_runs_the_gates_once_and_keeps_their_verdict(repo):
     """The gates judged the candidate against the production it replaces; promoting it must not
     run them again (the model against itself) and the release commit keeps that verdict."""
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
+    drift_from_the_first_step(repo)
     out = ct(repo, "-v", "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200").stdout
     ran = [line.split()[1].rstrip(":") for line in out.splitlines() if line.strip().startswith("stage ")]
     assert ran.count("gates") == 1 and ran.count("train") == 1, out
