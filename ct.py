@@ -20,7 +20,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from ctml.cpu import prefer_avx2_on_zen4
+from ctml.cpu import passive_openmp_waits, prefer_avx2_on_zen4
 from ctml.cli import (check, compare, export_runs, history, lineage, predict, promote, report, rollback, runs, serve,
                       simulate, status, watch)
 from ctml.errors import run_main
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    prefer_avx2_on_zen4()  # before any command imports NumPy (ctml/cpu.py)
+    prefer_avx2_on_zen4()  # before any command imports NumPy or scikit-learn (ctml/cpu.py)
+    passive_openmp_waits()
     args = build_parser().parse_args(argv)
     args.verbosity = 0 if args.quiet else (2 if args.verbose else 1)
     return args.run(args) or 0

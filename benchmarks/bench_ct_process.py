@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def make(tree: Path, dest: Path, env: dict[str, str]) -> Path:
     return dest
 
 
-def measure(project: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+def measure(base: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """One round on a fresh copy of the released project: every round measures the same steps (a
+    model that has learnt the shifted data does not retrain on it again, so rounds may not chain)."""
+    project = base.parent / f"round-{len(list(base.parent.glob('round-*')))}"
+    shutil.copytree(base, project, symlinks=True)
     dvc = str(Path(sys.executable).parent / "dvc")
     ct = [sys.executable, "ct.py", "-q", "simulate"]
     noop = [timed([dvc, "repro"], project, env) for _ in range(3)]

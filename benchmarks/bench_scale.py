@@ -3,9 +3,10 @@
 The table (benchmarks/scale_data.py): 20 numeric, 3 categorical, a date and a binary label. The
 yardstick reads the same CSV with pandas, one-hot encodes it and fits RandomForest(120, depth 5,
 n_jobs=-1) on a stratified 75% (issue 30's script). The project runs each stage with
-`dvc repro --single-item STAGE` under /usr/bin/time (wall time and the peak RSS of the largest
-process of the stage: the stage's own, or a Dask worker's on the dask engine where workers are
-processes started by the stage), on the engine and model asked for. The typed frame's size is the
+`dvc repro --single-item STAGE` under /usr/bin/time (wall time and the peak RSS of the stage's own
+process), on the engine and model asked for. On the dask engine the benchmark starts a real cluster
+on 127.0.0.1 (`dask scheduler` and `--workers` `dask worker --memory-limit` processes, reached through
+`compute.scheduler`) and reports, after each stage, the workers' peak RSS so far (VmHWM). The typed frame's size is the
 in-memory size of data/raw/train.parquet read with pandas.
 
     python benchmarks/bench_scale.py --rows 1000000 [--engine local|dask] [--model random_forest]
@@ -17,6 +18,7 @@ has a timeout (--timeout seconds, default 1800).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import load_line, machine_info, write_section  # noqa: E402
+from tests.helpers import dask_cluster  # noqa: E402
 
 STAGES = ("ingest", "validate", "preprocess", "train", "evaluate", "drift", "gates")
 YARDSTICK = textwrap.dedent("""
@@ -61,7 +64,18 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tup
     return float(seconds), int(kb) / 1024, proc.stdout
 
 
-def project(tmp: Path, source: Path, engine: str, model: str, workers: int, memory_limit: str) -> Path:
+def peak_mb(pid: int) -> float:
+    """A live process's peak RSS so far (VmHWM), in MB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def project(tmp: Path, source: Path, engine: str, model: str, scheduler: str) -> Path:
     from tests.helpers import git, make_project
 
     repo = make_project(tmp / "project")
@@ -71,18 +85,21 @@ def project(tmp: Path, source: Path, engine: str, model: str, workers: int, memo
     params["data"]["source"] = "data/source/big.csv"
     params["train"]["model"] = model
     params["compute"]["engine"] = engine
-    if engine == "dask":
-        params["compute"]["workers"] = workers
-        params["compute"]["memory_limit"] = memory_limit
+    params["compute"]["scheduler"] = scheduler
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "benchmark source", cwd=repo)
     return repo
 
 
-def run_stages(repo: Path, env: dict[str, str], timeout: float) -> dict[str, tuple[float, float]]:
+def run_stages(repo: Path, env: dict[str, str], timeout: float, workers: list[int]) -> dict[str, tuple[float, float, float]]:
+    """Per stage: (seconds, the stage process's peak RSS, the workers' largest peak RSS so far) in MB."""
     dvc = str(Path(sys.executable).with_name("dvc"))
-    return {stage: timed([dvc, "repro", "--single-item", stage], repo, env, timeout)[:2] for stage in STAGES}
+    out = {}
+    for stage in STAGES:
+        seconds, mb, _ = timed([dvc, "repro", "--single-item", stage], repo, env, timeout)
+        out[stage] = (seconds, mb, max((peak_mb(pid) for pid in workers), default=0.0))
+    return out
 
 
 def retrain_growth(repo: Path, env: dict[str, str], retrains: int, batch_rows: int, timeout: float) -> list[float]:
@@ -106,8 +123,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--engine", choices=("local", "dask"), default="local")
     p.add_argument("--model", default="random_forest")
-    p.add_argument("--workers", type=int, default=2, help="dask: LocalCluster worker processes")
-    p.add_argument("--memory-limit", default="0", help="dask: memory limit per worker (e.g. 1GB)")
+    p.add_argument("--workers", type=int, default=2, help="dask: worker processes of the cluster started here")
+    p.add_argument("--memory-limit", default="2GB", help="dask: memory limit per worker (e.g. 1GB)")
     p.add_argument("--retrains", type=int, default=0)
     p.add_argument("--batch-rows", type=int, default=100_000)
     p.add_argument("--no-yardstick", action="store_true")
@@ -129,26 +146,33 @@ def main() -> None:
             script.write_text(YARDSTICK)
             seconds, mb, out = timed([sys.executable, str(script), str(source)], tmp, env, args.timeout)
             yard = (seconds, mb, float(out.split()[-1]))
-        repo = project(tmp, source, args.engine, args.model, args.workers, args.memory_limit)
-        stages = run_stages(repo, env, args.timeout)
-        typed = int(subprocess.run([sys.executable, "-c", TYPED_SIZE, str(repo / "data/raw/train.parquet")],
-                                   capture_output=True, text=True, check=True).stdout) / 2**20
-        metrics = json.loads((repo / "metrics/metrics.json").read_text())
-        gates = json.loads((repo / "metrics/gates.json").read_text())
-        growth = retrain_growth(repo, env, args.retrains, args.batch_rows, args.timeout) if args.retrains else []
-    total = sum(s for s, _ in stages.values())
-    peak = max(m for _, m in stages.values())
+        with (dask_cluster(tmp, args.workers, args.memory_limit, ROOT) if args.engine == "dask"
+              else contextlib.nullcontext(("", []))) as (scheduler, worker_pids):
+            repo = project(tmp, source, args.engine, args.model, scheduler)
+            stages = run_stages(repo, env, args.timeout, worker_pids)
+            typed = int(subprocess.run([sys.executable, "-c", TYPED_SIZE, str(repo / "data/raw/train.parquet")],
+                                       capture_output=True, text=True, check=True).stdout) / 2**20
+            metrics = json.loads((repo / "metrics/metrics.json").read_text())
+            gates = json.loads((repo / "metrics/gates.json").read_text())
+            growth = retrain_growth(repo, env, args.retrains, args.batch_rows, args.timeout) if args.retrains else []
+    total = sum(s for s, _, _ in stages.values())
+    peak = max(m for _, m, _ in stages.values())
+    dask = args.engine == "dask"
     lines = [machine_info(), f"Load average at start: {start_load}; at end: {load_line()} (other sessions share the "
              "machine: compare ratios, not seconds).", "",
              f"`python benchmarks/bench_scale.py --rows {args.rows} --engine {args.engine} --model {args.model}"
              + (f" --workers {args.workers} --memory-limit {args.memory_limit}" if args.engine == "dask" else "")
              + (f" --retrains {args.retrains} --batch-rows {args.batch_rows}" if args.retrains else "") + "`. "
              f"Typed training frame: {typed:.0f} MB in memory.", "",
-             "| stage | time (s) | peak RSS (MB) | peak / typed frame |", "|---|---:|---:|---:|"]
-    lines += [f"| {stage} | {s:.1f} | {m:.0f} | {m / typed:.2f}x |" for stage, (s, m) in stages.items()]
-    lines.append(f"| **pipeline** (sum of stages) | **{total:.1f}** | **{peak:.0f}** | **{peak / typed:.2f}x** |")
+             "| stage | time (s) | peak RSS (MB) | peak / typed frame |" + (" workers' peak so far (MB) |" if dask else ""),
+             "|---|---:|---:|---:|" + ("---:|" if dask else "")]
+    lines += [f"| {stage} | {s:.1f} | {m:.0f} | {m / typed:.2f}x |" + (f" {w:.0f} |" if dask else "")
+              for stage, (s, m, w) in stages.items()]
+    lines.append(f"| **pipeline** (sum of stages) | **{total:.1f}** | **{peak:.0f}** | **{peak / typed:.2f}x** |"
+                 + (f" {max(w for _, _, w in stages.values()):.0f} |" if dask else ""))
     if yard:
-        lines.append(f"| plain pandas + scikit-learn script (yardstick) | {yard[0]:.1f} | {yard[1]:.0f} | {yard[1] / typed:.2f}x |")
+        lines.append(f"| plain pandas + scikit-learn script (yardstick) | {yard[0]:.1f} | {yard[1]:.0f} | {yard[1] / typed:.2f}x |"
+                     + (" |" if dask else ""))
         lines += ["", f"Ratio pipeline / yardstick: **{total / yard[0]:.2f}x** time, {peak / yard[1]:.2f}x peak memory. "
                   f"Accuracy on the test split: pipeline {metrics.get('accuracy')}, yardstick {yard[2]:.4f}."]
     else:

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from ctml.config import Params, load_params
-from ctml.cpu import prefer_avx2_on_zen4
+from ctml.cpu import passive_openmp_waits, prefer_avx2_on_zen4
 from tests.helpers import ROOT, VENV_BIN, built_once, copy_project, ct, dvc, env, git, make_project, python
 
-# The test process computes as ct.py and the stages do (ctml/cpu.py); NumPy is not imported yet.
+# The test process computes as ct.py and the stages do (ctml/cpu.py); NumPy and scikit-learn are not imported yet.
 prefer_avx2_on_zen4()
+passive_openmp_waits()
 
 # Variables that steer tracking; tests that read back tracking start from none of them.
 TRACKING_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY",

@@ -1,6 +1,7 @@
 """Shared test plumbing: a real project copy in a temporary git repo, and real CLI calls into it."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -190,6 +191,19 @@ def set_params(repo: Path, **updates: Any) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def drift_from_the_first_step(repo: Path) -> None:
+    """`ct.start_step: 1`, committed (ct.py works on a committed params.yaml): simulated `sudden` batches
+    drift from the next step on."""
+    set_params(repo, ct__start_step=1)
+    git("commit", "-qam", "drift from the first step", cwd=repo)
+
+
+def retrain_on_drift(repo: Path, steps: int = 1, **extra_env: str) -> subprocess.CompletedProcess:
+    """`drift_from_the_first_step`, then `steps` sudden steps of 200 rows: the first retrains and releases."""
+    drift_from_the_first_step(repo)
+    return ct(repo, "simulate", "--scenario", "sudden", "--steps", str(steps), "--batch-size", "200", **extra_env)
+
+
 def ran_stages(output: str) -> list[str]:
     """Stage names `dvc repro` actually ran, read from its output."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
@@ -222,3 +236,35 @@ def screenshot_ink(page: Path, out: Path) -> float:
     chromium(page, f"--screenshot={out}", "--window-size=1280,1600")
     pixels = matplotlib.image.imread(out)[..., :3]
     return float((pixels.min(axis=-1) < 0.95).mean())
+
+
+@contextlib.contextmanager
+def dask_cluster(folder: Path, workers: int, memory_limit: str, pythonpath: Path) -> Iterator[tuple[str, list[int]]]:
+    """A real cluster on 127.0.0.1: `dask scheduler` and `workers` single-thread `dask worker` processes
+    with `memory_limit`, importing the project at `pythonpath`; yields (scheduler address, worker pids),
+    and stops every process it started whatever happened."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    info, run_env = folder / "scheduler.json", {**env(), "PYTHONPATH": str(pythonpath)}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=run_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    try:
+        wait_for(info.exists, timeout=120, what="the scheduler file")
+        address = json.loads(info.read_text())["address"]
+        procs += [subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--memory-limit",
+                                    memory_limit, "--no-dashboard", "--host", "127.0.0.1"], env=run_env, cwd=folder,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=120)
+            pids = sorted(client.run(os.getpid).values())  # the worker processes (their nannies started them)
+        yield address, pids
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

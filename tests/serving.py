@@ -86,3 +86,8 @@ def metric(text: str, name: str, **labels: str) -> float:
         if key == want:
             return float(value)
     return 0.0
+
+
+def nice_of(pid: int) -> int:
+    """A process's niceness: the 19th field of /proc/PID/stat (the 17th after the command's ')')."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])

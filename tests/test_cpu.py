@@ -1,4 +1,5 @@
-"""ctml.cpu: NumPy kept off its AVX-512 sort on AMD Zen 4 only, before NumPy loads, and never over the user's choice."""
+"""ctml.cpu: OpenMP threads that sleep while they wait, and NumPy kept off its AVX-512 sort on AMD Zen 4 only;
+both before NumPy and scikit-learn load, and never over the user's choice."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ctml.cpu import AVX512_GROUPS, VARIABLE, is_zen4, prefer_avx2_on_zen4
+from ctml.cpu import AVX512_GROUPS, OPENMP_WAIT, VARIABLE, is_zen4, passive_openmp_waits, prefer_avx2_on_zen4
 from tests.helpers import ROOT
 
 
@@ -63,3 +64,24 @@ def test_a_stage_process_on_zen4_runs_numpy_on_avx2():
     clean = {k: v for k, v in os.environ.items() if k != VARIABLE}
     assert _numpy_uses_avx512(clean) is False
     assert _numpy_uses_avx512({**clean, VARIABLE: ""}) is True  # the user opted out: NumPy's own choice
+
+
+def test_openmp_waits_are_passive_unless_the_user_said(monkeypatch):
+    monkeypatch.delenv(OPENMP_WAIT, raising=False)
+    assert passive_openmp_waits() is True and os.environ[OPENMP_WAIT] == "PASSIVE"
+    monkeypatch.setenv(OPENMP_WAIT, "ACTIVE")  # the user's choice wins
+    assert passive_openmp_waits() is False and os.environ[OPENMP_WAIT] == "ACTIVE"
+
+
+def test_a_stage_process_and_ct_py_start_with_passive_openmp_waits():
+    """Set before scikit-learn loads its OpenMP runtime: in a stage process (stages/__init__.py runs
+    first) and in ct.py's own process, where warm stages run."""
+    env = {k: v for k, v in os.environ.items() if k != OPENMP_WAIT}
+    code = "import stages, os, sklearn.ensemble; print(os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    code = ("import runpy, sys, os; sys.argv = ['ct.py', '--help']\n"
+            "try:\n    runpy.run_path('ct.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "PASSIVE"

@@ -10,41 +10,29 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p = sub.add_parser("compare", parents=[common], help="params and metrics that differ between two versions")
     p.add_argument("old")
     p.add_argument("new")
-    p.add_argument("--json", action="store_true", help="a JSON list of changes (kind, file, key, old, new, diff)")
+    p.add_argument("--json", action="store_true", help="JSON: {changes: [{kind, file, key, old, new, diff}], same_rows: "
+                   "{version, metric, candidate, against, against_score, production_sha256, passed, detail} or null}")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ctml.ct.release import tags
-    from ctml.ct.release.compare import changes
+    from ctml.ct.release.compare import changes, same_rows
     from ctml.ct.repo.vcs import project_root
     from ctml.ct.reporting.console import print_json, table
 
     root = project_root()
     old, new = tags.resolve(root, args.old), tags.resolve(root, args.new)
-    found = changes(root, old, new)
+    found, gate = changes(root, old, new), same_rows(root, new)
     if args.json:
-        print_json([c.as_json() for c in found])
+        print_json({"changes": [c.as_json() for c in found], "same_rows": gate.as_json() if gate else None})
         return 0
-    if not found:
+    if found:
+        table(f"{old} -> {new}: {len(found)} changed", ["kind", "file", "key", old, new, "change"],
+              [[c.kind, c.file, c.key, c.old, c.new, c.diff] for c in found])
+    else:
         print(f"{old} and {new}: same params and metrics")
-        return 0
-    table(f"{old} -> {new}: {len(found)} changed", ["kind", "file", "key", old, new, "change"],
-          [[c.kind, c.file, c.key, c.old, c.new, c.diff] for c in found])
-    if same_rows := gate_detail(root, new):
-        print(f"{new} at its release, on the same test rows: {same_rows}")
+    if gate is not None:
+        print(f"{new} at its release, on the same test rows: {gate.detail}")
     return 0
 
-
-def gate_detail(root, version: str) -> str | None:
-    """The metric gate's detail in `version`'s gates.json (candidate vs production on one test set)."""
-    import json
-
-    from ctml import layout
-    from ctml.ct.release import tags
-    from ctml.ct.release.lineage import show
-    from ctml.model.gates import quality_gate
-
-    text = show(root, tags.tag_of(version), layout.GATES)
-    found = quality_gate(json.loads(text)) if text else None
-    return found[1].get("detail") if found else None

@@ -28,17 +28,22 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def _frames(args: argparse.Namespace, ctx: Context, seed: int) -> Iterator[pd.DataFrame]:
-    """One frame per step: simulated from the training data, or the replayed file's rows."""
-    import pandas as pd
+    """One frame per step: simulated from the source data as ingest types it, or the replayed file's rows.
 
+    The source, not the training data: once a retrain has folded a shifted batch in, the training data
+    holds shifted rows, so batches drawn from it were shifted too: `--scenario none` after a `sudden`
+    retrain drifted (12 of 30 features) and retrained again, and a persisting shift was applied twice."""
     from ctml.ct.intake import scenarios
+    from ctml.data.tables import drop_unlabelled, load_source, normalize
     from ctml.io import read_json, read_table
     from ctml.data.task import recorded_task
 
+    data = ctx.params.data
     if args.scenario == "replay":
-        yield from scenarios.replay_batches(read_table(args.data, ctx.params.data.csv.model_dump()), ctx.params.ct.reference_rows, args.batch_size)
+        yield from scenarios.replay_batches(read_table(args.data, data.csv.model_dump()), ctx.params.ct.reference_rows, args.batch_size)
         return
-    reference = pd.read_parquet(ctx.path(layout.RAW))
+    reference, _ = drop_unlabelled(normalize(load_source(data.source, data.csv.model_dump()), data.target, data.date_formats),
+                                   data.target)
     task = recorded_task(read_json(ctx.path(layout.SCHEMA)))
     for i in range(1, args.steps + 1):
         yield scenarios.make_batch(reference, ctx.params.data.target, args.scenario, i, args.steps,

@@ -39,11 +39,14 @@ class Metrics:
                                       registry=r)
         self.shadow_rows = Counter("ct_serve_shadow_rows", "rows the shadow scored", registry=r)
         self.shadow_skipped = Counter("ct_serve_shadow_skipped_rows", "rows production answered that the shadow did not score "
-                                      "(its queue full, or rows it refused)", registry=r)
+                                      "(its queue full, rows it refused, or held by a process that died)", registry=r)
         self.shadow_agreements = Counter("ct_serve_shadow_agreements", "rows the shadow labelled as production did", registry=r)
         self.shadow_predictions = Counter("ct_serve_shadow_predictions", "the shadow's predictions by class (classifiers)",
                                           ["label"], registry=r)
-        self.shadow_seconds = Histogram("ct_serve_shadow_call_seconds", "the shadow's model call per micro-batch",
+        self.shadow_crashes = Counter("ct_serve_shadow_crashes", "shadow processes that died (the next reload starts another)",
+                                      registry=r)
+        self.shadow_seconds = Histogram("ct_serve_shadow_call_seconds", "the shadow's model calls (in its process: one per "
+                                        "micro-batch, or per backlog of them)",
                                         buckets=LATENCY_BUCKETS, registry=r)
         self.feedback = Counter("ct_serve_feedback", "feedback requests by result", ["result"], registry=r)
 

@@ -6,8 +6,8 @@ reference. The batcher reads that reference once per micro-batch, so no request 
 swap and none mixes versions; each response names the version that answered it. A model that fails
 its integrity check is never loaded: the old one keeps serving, and the failure is logged and counted.
 The server never takes the CT lock: it only reads git tags and models/production. A version in
-shadow (`release.mode: shadow`) is loaded the same way from .ct/shadow/ and scored beside production
-after each reply (ctml.serve.shadow); it never answers a request.
+shadow (`release.mode: shadow`) is found the same way and scored beside production after each reply,
+in a process of its own that loads it from .ct/shadow/ (ctml.serve.shadow); it never answers a request.
 """
 from __future__ import annotations
 
@@ -62,11 +62,10 @@ class Runtime:
             self._swap(self._load(prod))
         self.capture = Capture(root, params.data.target, sp.capture_rows, sp.capture_seconds, sp.capture_sample, self.metrics)
         self.feedback = Feedback(root / layout.SERVED_REQUESTS, sp.feedback_retention_hours)
-        self.shadow: Served | None = None
-        self.shadow_waiting: tuple[str, str] | None = None
-        self.shadow_scorer = ShadowScorer(lambda: self.shadow, self.capture, self.metrics)
+        self.shadow = ShadowScorer(root / layout.SHADOW, root / layout.TEST_SPLIT, params.validate_, self.capture,
+                                   self.metrics, log)
         self.check_shadow()
-        self.batcher = Batcher(self.current, sp.batch_wait_ms / 1000, sp.max_batch_rows, self._scored, self.shadow_scorer.offer)
+        self.batcher = Batcher(self.current, sp.batch_wait_ms / 1000, sp.max_batch_rows, self._scored, self.shadow.offer)
         self.stopping = threading.Event()
         self.reloader = threading.Thread(target=self._watch, name="ct-serve-reload", daemon=True)
         self.reloader.start()
@@ -114,39 +113,7 @@ class Runtime:
             why = None if found is None else shadows.problem(self.root, found)
         except UserError as exc:
             found, why = None, str(exc)
-        old = self.shadow
-        if found is None or why is not None:
-            if old is not None and (found is None or found.version != old.version):
-                self.shadow = None
-                self.metrics.shadowing(None)
-                self.metrics.shadow_reloads.labels("removed").inc()
-                log(f"shadow {old.version} left the shadow stage: scoring production only")
-            if why is not None and found is not None:
-                self._shadow_failed(found.version, why)
-            return
-        if old is not None and (found.version, found.sha256) == (old.version, old.sha256):
-            return
-        folder = self.root / layout.SHADOW
-        try:
-            served = scoring.load(folder / "model.joblib", folder / "model.json", folder / "schema.json", found.version,
-                                  self.params.validate_, self._check_rows())
-        except (UserError, OSError, ValueError) as exc:
-            self._shadow_failed(found.version, str(exc))
-            return
-        self.shadow = served
-        self.metrics.shadowing(served.version, served.sha256)
-        self.metrics.shadow_reloads.labels("loaded").inc()
-        log(f"shadow {served.version} (sha256 {served.sha256[:12]}…) scored beside {self.served.version if self.served else 'nothing'}")
-
-    def _shadow_failed(self, version: str, why: str) -> None:
-        self.metrics.shadow_reloads.labels("failed").inc()
-        if self.shadow_waiting != (version, why):
-            self.shadow_waiting = (version, why)
-            log(f"error: not scoring shadow {version}: {why}; serving production only")
-
-    def _check_rows(self) -> pd.DataFrame | None:
-        test = self.root / layout.TEST_SPLIT
-        return pd.read_parquet(test) if test.exists() else None
+        self.shadow.check(found, why)
 
     def _watch(self) -> None:
         while not self.stopping.wait(self.params.serve.reload_interval_s):
@@ -181,6 +148,6 @@ class Runtime:
         self.stopping.set()
         self.reloader.join()
         self.batcher.stop()
-        self.shadow_scorer.stop()
+        self.shadow.stop()
         self.capture.stop()
         self.feedback.close()

@@ -137,6 +137,17 @@ def test_busy_lock_exits_75_with_a_message(repo):
     assert "another ct.py (pid 4242) is running" in proc.stderr
 
 
+def test_no_drift_after_a_retrain_on_shifted_data_is_no_drift(readme_demo, tmp_path):
+    """Simulated batches come from the source's distribution, not from the training data a retrain
+    folded shifted rows into: after the README's sudden retrain, `--scenario none` measures no drift
+    and trains nothing (drawn from the training data, a quarter of its rows were shifted ones)."""
+    repo = copy_project(readme_demo[0], tmp_path)
+    simulate(repo, "--scenario", "none", "--steps", "2", "--batch-size", "300")
+    new = history(repo).tail(2)
+    assert new["status"].tolist() == ["ok", "ok"] and not new["retrained"].any()
+    assert (new["drift_score"] == 0).all() and (new["model_version"] == "v1.1.0").all()
+
+
 def test_readme_main_job_retrains_at_least_once(readme_demo):
     """README command 1, minus creating the venv: dvc repro then the short CT simulation (the fixture runs it)."""
     repo, _ = readme_demo

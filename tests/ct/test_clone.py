@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ctml.data.folds import read_manifest
-from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params, sha256, tags
+from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, retrain_on_drift, sha256, tags
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,7 @@ def _release_and_push(repo: Path) -> Path:
     home = repo.parent / "home"
     home.mkdir()
     (repo / ".dvc/config.local").unlink()  # the shipped default, not the test suite's store beside the project
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
-    ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", HOME=str(home))
+    retrain_on_drift(repo, HOME=str(home))
     assert sorted(t for t in tags(repo) if t.startswith("model@")) == ["model@v1.0.0", "model@v1.1.0"]
     assert (home / ".dvcstore/ct/files/md5").is_dir()
     return home

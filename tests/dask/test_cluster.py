@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -15,19 +12,11 @@ import pandas as pd
 import pytest
 
 from ctml.runs.offline import offline_runs
-from tests.helpers import dvc, env, git, make_project, ran_stages, set_params
+from tests.helpers import dask_cluster, dvc, git, make_project, ran_stages, set_params
 
 pytestmark = pytest.mark.slow
 
 WORKER_MEMORY = "600MB"
-
-
-def wait_for(predicate, what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} after {seconds:.0f} s")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -38,33 +27,8 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def cluster(tmp_path: Path, project: Path) -> Iterator[str]:
     """A scheduler and two single-thread workers with a memory limit; yields the scheduler address."""
-    dask = str(Path(sys.executable).with_name("dask"))
-    info = tmp_path / "scheduler.json"
-    worker_env = {**env(), "PYTHONPATH": str(project)}  # the workers import the project's ctml
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(info)], env=worker_env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    try:
-        wait_for(info.exists, "scheduler file")
-        address = json.loads(info.read_text())["address"]
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                           "--memory-limit", WORKER_MEMORY, "--no-dashboard", "--host", "127.0.0.1"],
-                                          env=worker_env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(address, timeout="30s") as client:
-            wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, "two workers")
+    with dask_cluster(tmp_path, 2, WORKER_MEMORY, project) as (address, _):  # the workers import the project's ctml
         yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def source(path: Path, rows: int) -> None:

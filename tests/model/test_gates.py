@@ -163,6 +163,24 @@ def test_a_lineage_first_model_is_held_to_a_naive_model_not_another_lineage(para
     assert (shrunk.passed, shrunk.blocking) == (False, True)
 
 
+def test_what_a_metric_gate_held_the_candidate_against_is_read_back_from_gates_json(params):
+    """`ct.py compare --json` gives the other model's score on the same rows as a number: read back from the
+    detail each kind of metric gate writes (production, a naive model, nothing), as gates.json keeps it."""
+    import json
+
+    train, test = numeric_frame(seed=0), numeric_frame(seed=1)
+    x, y = split_xy(test, "target")
+    good, bad = fit(params, train), fit(params, train, C=1e-6)
+    against = gates.metric_gate(bad, (good, {"model_sha256": "ab12" * 16, "features": ["x1", "x2"]}), x, y, "accuracy", 0.02)
+    naive = gates.naive_gate(good, x, y, train["target"], "accuracy")
+    alone = gates.metric_gate(good, None, x, y, "accuracy", 0.02)
+    read = {name: gates.held_against(json.loads(json.dumps(gates.report({name: g}, NOW)))["gates"][name])
+            for name, g in (("production", against), ("naive", naive), ("alone", alone))}
+    assert read["production"] == ("production", round(accuracy_score(y, good.predict(x)), 4), "ab12ab12ab12")
+    assert read["naive"] == ("naive model (majority class)", round(naive.limit, 4), None)
+    assert read["alone"] == ("nothing", None, None)
+
+
 def test_accuracy_passes_within_tolerance_and_without_production(params):
     train, test = numeric_frame(seed=0), numeric_frame(seed=1)
     x, y = split_xy(test, "target")

@@ -5,14 +5,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ct, git, set_params, tags
+from tests.helpers import built_once, copy_project, retrain_on_drift, tags
+
+
+@pytest.fixture(scope="session")
+def two_versions_built(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1.1.0 in production, v1.0.0 to roll back to: one retrain, paid once per test run. Do not modify."""
+    def build(parent: Path) -> None:
+        repo = copy_project(released, parent)
+        retrain_on_drift(repo)
+        assert tags(repo).keys() >= {"model@v1.1.0"}
+
+    return built_once(tmp_path_factory, "two-versions", build)[0]
 
 
 @pytest.fixture
-def two_versions(released_repo: Path) -> Path:
-    """v1.1.0 in production, v1.0.0 to roll back to."""
-    set_params(released_repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=released_repo)
-    ct(released_repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
-    assert tags(released_repo).keys() >= {"model@v1.1.0"}
-    return released_repo
+def two_versions(two_versions_built: Path, tmp_path: Path) -> Path:
+    """A private copy: v1.1.0 in production, v1.0.0 to roll back to."""
+    return copy_project(two_versions_built, tmp_path)

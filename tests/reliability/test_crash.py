@@ -16,7 +16,7 @@ import yaml
 
 from ctml import layout
 from ctml.config import load_params
-from tests.helpers import ct, dvc, git, history, set_params, store, tags, wait_for
+from tests.helpers import ct, dvc, drift_from_the_first_step, git, history, set_params, store, tags, wait_for
 from tests.reliability.support import (check_history, check_releases, kill_group, park_on_call, snapshot, start_ct,
                                        tracked_changes)
 from tests.standins import posted, webhook_receiver
@@ -91,8 +91,7 @@ MOMENTS = {
 @pytest.fixture
 def drifting(released_repo: Path) -> Path:
     """Drift from the first simulated step on, committed so ct.py accepts the tree."""
-    set_params(released_repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=released_repo)
+    drift_from_the_first_step(released_repo)
     return released_repo
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ct, git, set_params, store
+from tests.helpers import git, retrain_on_drift, store
 from tests.reliability.support import check_releases
 
 pytestmark = pytest.mark.slow
@@ -60,9 +60,7 @@ def _leaks(blobs: dict[str, bytes]) -> list[str]:
 
 def test_no_credential_is_written_anywhere(released_repo: Path) -> None:
     repo = released_repo
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
-    run = ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200", **ENVIRONMENT)
+    run = retrain_on_drift(repo, 2, **ENVIRONMENT)
     assert "RETRAINED -> v1.1.0" in run.stdout
     assert check_releases(repo)[-1] == "v1.1.0"
     logged = [json.loads(line)["obj"] for log in (repo / ".neptune").rglob("data-1.log")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
+import signal
 import threading
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import pytest
 
 from tests.helpers import copy_project, ct, git, read_json, set_params, tags, wait_for
 from tests.reliability.support import kill_group, park_on_git_hook, start_ct
-from tests.serving import infer, metric, start
+from ctml.serve.shadow import NICE
+from tests.serving import Server, infer, metric, nice_of, start
 from tests.standins import posted, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -65,18 +68,34 @@ def shadow_repo(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return repo
 
 
+def requests_until(server: Server, repo: Path, rows: pd.DataFrame, stop: threading.Event, statuses: list[int]) -> None:
+    """Single-row requests one after another on one connection, each status kept, until `stop` is set."""
+    with server.client() as client:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            statuses.append(infer(client, repo, rows.iloc[i % len(rows):i % len(rows) + 1]).status_code)
+
+
 def production_version(repo: Path) -> str:
     return json.loads(ct(repo, "status", "--json").stdout)["production_version"]
 
 
 def serve_trial(repo: Path, labels: pd.Series, c, prefix: str = "t") -> None:
-    """TRAFFIC rows in requests of PER_REQUEST, each fed back with `labels`."""
+    """TRAFFIC rows in requests of PER_REQUEST, each fed back with `labels` once the shadow scored it
+    (its process runs at a lower priority: on a busy machine it scores later, never in the reply's way)."""
     rows, _, _ = concept_drift(repo)
     for start_row in range(300, 300 + TRAFFIC, PER_REQUEST):
         rid = f"{prefix}-{start_row}"
+        before = shadow_rows(c)
         assert infer(c, repo, rows.iloc[start_row:start_row + PER_REQUEST], rid).status_code == 200
+        wait_for(lambda: shadow_rows(c) >= before + PER_REQUEST, timeout=60, every=0.02)
         fed = c.post("/feedback", json={"id": rid, "labels": labels.iloc[start_row:start_row + PER_REQUEST].tolist()})
         assert fed.status_code == 200, fed.text
+
+
+def shadow_rows(c) -> float:
+    return metric(c.get("/metrics").text, "ct_serve_shadow_rows_total")
 
 
 def labelled_rows(repo: Path) -> int:
@@ -106,19 +125,13 @@ def test_a_better_shadow_is_promoted_and_served_without_a_failed_request(shadow_
                 assert infer(c, repo, rows.iloc[i * 5:i * 5 + 5], f"prod-only-{i}").json()["model_version"] == "v1.0.0"
                 assert c.post("/feedback", json={"id": f"prod-only-{i}", "labels": new.iloc[i * 5:i * 5 + 5].tolist()}).status_code == 200
             (repo / SHADOW_MODEL).write_bytes(model)
-            wait_for(lambda: shadow_loaded(c))
+            wait_for(lambda: shadow_loaded(c), timeout=120)
 
             serve_trial(repo, new, c)
             wait_for(lambda: labelled_rows(repo) >= TRAFFIC + 25, timeout=60)
-            assert metric(c.get("/metrics").text, "ct_serve_shadow_rows_total") >= TRAFFIC
+            assert shadow_rows(c) >= TRAFFIC
 
-            def background() -> None:  # requests throughout the decision and the swap
-                with server.client() as b:
-                    for i in itertools.count():
-                        if stop.is_set():
-                            return
-                        statuses.append(infer(b, repo, rows.iloc[i % len(rows):i % len(rows) + 1]).status_code)
-            thread = threading.Thread(target=background)
+            thread = threading.Thread(target=requests_until, args=(server, repo, rows, stop, statuses))  # through the swap
             thread.start()
             with webhook_receiver() as (url, received):
                 out = ct(repo, "check", CT_ALERT_WEBHOOK=url).stdout
@@ -146,6 +159,48 @@ def test_a_better_shadow_is_promoted_and_served_without_a_failed_request(shadow_
     assert not (repo / ".ct/shadow").exists()
 
 
+def shadow_pid(server: Server) -> int:
+    """The process the server's last "shadow process N started" line names (0: none yet)."""
+    started = re.findall(r"shadow process (\d+) started", server.log())
+    return int(started[-1]) if started else 0
+
+
+def test_the_shadow_runs_below_the_server_a_killed_one_costs_no_request_and_none_outlives_it(shadow_repo: Path,
+                                                                                             tmp_path: Path):
+    repo = copy_project(shadow_repo, tmp_path)
+    rows = concept_drift(repo)[0]
+    server = start(repo)
+    statuses: list[int] = []
+    stop = threading.Event()
+    pids: list[int] = []
+
+    thread = threading.Thread(target=requests_until, args=(server, repo, rows, stop, statuses))  # through the kill
+    try:
+        with server.client() as c:
+            wait_for(lambda: shadow_loaded(c), timeout=120)
+            pids.append(shadow_pid(server))
+            assert nice_of(pids[0]) == min(19, nice_of(server.proc.pid) + NICE)
+            thread.start()
+            wait_for(lambda: shadow_rows(c) > 0, timeout=60)
+            os.kill(pids[0], signal.SIGKILL)
+            wait_for(lambda: metric(c.get("/metrics").text, "ct_serve_shadow_crashes_total") == 1)
+            assert f"shadow process {pids[0]} died (exit -9)" in server.log()
+            wait_for(lambda: shadow_loaded(c), timeout=120)  # the next reload started another
+            pids.append(shadow_pid(server))
+            assert pids[1] != pids[0] and not os.path.exists(f"/proc/{pids[0]}")
+            before = shadow_rows(c)
+            wait_for(lambda: shadow_rows(c) > before, timeout=60)
+            stop.set()
+            thread.join()
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        assert server.stop() == 0
+    assert statuses and set(statuses) == {200}, set(statuses)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)  # the server reaped its children before it exited
+
+
 def test_a_worse_shadow_is_retired_and_production_never_changes(shadow_repo: Path, tmp_path: Path):
     repo = copy_project(shadow_repo, tmp_path)
     model = (repo / SHADOW_MODEL).read_bytes()
@@ -161,7 +216,7 @@ def test_a_worse_shadow_is_retired_and_production_never_changes(shadow_repo: Pat
             wait_for(lambda: "not scoring shadow v1.1.0" in server.log())
             assert metric(c.get("/metrics").text, "ct_serve_shadow_reloads_total", result="failed") >= 1
             (repo / SHADOW_MODEL).write_bytes(model)
-            wait_for(lambda: shadow_loaded(c))
+            wait_for(lambda: shadow_loaded(c), timeout=120)
             serve_trial(repo, old, c)  # the old concept: the shadow is the worse model now
             wait_for(lambda: labelled_rows(repo) >= TRAFFIC, timeout=60)
             out = ct(repo, "check").stdout

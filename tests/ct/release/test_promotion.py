@@ -8,20 +8,22 @@ import joblib
 import pandas as pd
 import pytest
 
-from tests.helpers import built_once, copy_project, ct, dvc, git, read_json, set_params
+from tests.helpers import (built_once, copy_project, ct, drift_from_the_first_step, dvc,
+                           git, read_json, retrain_on_drift, set_params)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def retrained_twice(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """v1.0.0 baseline, then two drift retrains: v1.1.0 and v1.2.0. Do not modify: copy it."""
+    """v1.0.0 baseline, then two drift retrains: v1.1.0 on a shift, v1.2.0 on a shift twice as large (simulated
+    batches come from the source, so a batch without a shift is no drift after the first). Do not modify: copy it."""
     def build(parent: Path) -> None:
         repo = copy_project(baseline_repo, parent)
-        set_params(repo, ct__start_step=1)
-        git("commit", "-qam", "drift from the first step", cwd=repo)
-        ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200")
-        ct(repo, "simulate", "--scenario", "none", "--steps", "1", "--batch-size", "200", "--seed", "5")
+        retrain_on_drift(repo)
+        set_params(repo, ct__shift_magnitude=3.0)
+        git("commit", "-qam", "a larger shift", cwd=repo)
+        ct(repo, "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200", "--seed", "5")
         versions = sorted(t for t in git("tag", "--list", "model@*", cwd=repo).stdout.split())
         assert versions == ["model@v1.0.0", "model@v1.1.0", "model@v1.2.0"], versions
 
@@ -44,7 +46,7 @@ def test_lineage_of_a_version_two_retrains_back(retrained_twice):
 
 def test_compare_shows_what_changed_sorted_side_by_side(retrained_twice):
     repo = retrained_twice
-    changes = json.loads(ct(repo, "compare", "v1.0.0", "v1.2.0", "--json").stdout)
+    changes = json.loads(ct(repo, "compare", "v1.0.0", "v1.2.0", "--json").stdout)["changes"]
     old, new = (flat(read_json_at(repo, tag, "metrics/metrics.json")) for tag in ("model@v1.0.0", "model@v1.2.0"))
     metrics = {c["key"]: (c["old"], c["new"]) for c in changes if c["file"] == "metrics/metrics.json"}
     assert metrics == {k: (old[k], new[k]) for k in old if old[k] != new[k]} and "accuracy" in metrics
@@ -73,6 +75,14 @@ def test_compare_says_what_the_gate_measured_on_the_same_rows(retrained_twice, t
     line = next(ln for ln in ct(repo, "compare", "v1.1.0", "v1.2.0").stdout.splitlines() if "same test rows" in ln)
     assert line.startswith(f"v1.2.0 at its release, on the same test rows: candidate accuracy {candidate:.4f} "
                            f"vs production {production:.4f} (sha256 "), (line, old)
+    # --json says the same, as numbers: the candidate's at full precision, production's as the line gives it.
+    same = json.loads(ct(repo, "compare", "v1.1.0", "v1.2.0", "--json").stdout)["same_rows"]
+    v11 = json.loads(ct(repo, "lineage", "v1.1.0", "--json").stdout)["model"]["sha256"]  # production at v1.2.0's release
+    assert (same["version"], same["metric"], same["against"], same["passed"]) == ("v1.2.0", "accuracy", "production", True)
+    assert same["candidate"] == pytest.approx(candidate, abs=1e-6) and same["against_score"] == pytest.approx(production, abs=5e-5)
+    assert v11.startswith(same["production_sha256"]) and line.endswith(same["detail"])
+    assert f"candidate accuracy {same['candidate']:.4f} vs production {same['against_score']:.4f} (sha256 " \
+           f"{same['production_sha256']})" in line
 
 
 def flat(metrics: dict) -> dict:
@@ -119,8 +129,7 @@ def test_rollback_without_history_is_refused(repo):
 def test_a_release_runs_the_gates_once_and_keeps_their_verdict(repo):
     """The gates judged the candidate against the production it replaces; promoting it must not
     run them again (the model against itself) and the release commit keeps that verdict."""
-    set_params(repo, ct__start_step=1)
-    git("commit", "-qam", "drift from the first step", cwd=repo)
+    drift_from_the_first_step(repo)
     out = ct(repo, "-v", "simulate", "--scenario", "sudden", "--steps", "1", "--batch-size", "200").stdout
     ran = [line.split()[1].rstrip(":") for line in out.splitlines() if line.strip().startswith("stage ")]
     assert ran.count("gates") == 1 and ran.count("train") == 1, out

@@ -9,7 +9,7 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from tests.helpers import ct, dvc, git, make_project, set_params
+from tests.helpers import built_once, ct, dvc, git, make_project, set_params
 
 FIRST_SOURCE = {"binary": "sklearn:breast_cancer", "multiclass": "sklearn:wine", "regression": "sklearn:diabetes"}
 
@@ -43,12 +43,13 @@ def build(task: str, dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def task_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """`task_project(task)`: that task's project, built on first use in this session (do not modify)."""
+    """`task_project(task)`: that task's project, built on first use in this test run, whichever xdist
+    worker asks first (do not modify)."""
     built: dict[str, Path] = {}
 
     def get(task: str) -> Path:
         if task not in built:
-            built[task] = build(task, tmp_path_factory.mktemp(f"views-{task}") / "project")
+            built[task] = built_once(tmp_path_factory, f"views-{task}", lambda parent: build(task, parent / "project"))[0]
         return built[task]
 
     return get

@@ -11,7 +11,7 @@ import pytest
 
 from ctml.ct.history import draw_timeline
 from ctml.ct.history import read as history_records
-from tests.helpers import built_once, copy_project, ct, dvc, git, history, rendered_dom, screenshot_ink, set_params
+from tests.helpers import built_once, copy_project, ct, dvc, git, history, rendered_dom, retrain_on_drift, screenshot_ink
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,7 @@ def project(baseline_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """v1.0.0, a drift retrain v1.1.0, a step without drift, and a quarantined batch (`ct.py check`)."""
     def build(parent: Path) -> None:
         repo = copy_project(baseline_repo, parent)
-        set_params(repo, ct__start_step=1)
-        git("commit", "-qam", "drift from the first step", cwd=repo)
-        ct(repo, "simulate", "--scenario", "sudden", "--steps", "2", "--batch-size", "200")
+        retrain_on_drift(repo, 2)
         (repo / "data/incoming/batch.csv").write_text("mean radius,target\nabc,1\n")
         assert ct(repo, "check", check=False).returncode == 3  # quarantined: needs attention
 
