@@ -108,8 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         task = task_of_model(candidate)
         metric = gate_metric(g.metric, task)
         production = gates.load_production(args.production)
-        same_lineage = production is not None and \
-            production_lineage(args.production) in (None, layout.data_lineage(params.data))
+        same_lineage = production is None or production_lineage(args.production) in (None, layout.data_lineage(params.data))
         if params.compute.engine == "dask":
             test = on_cluster(args, params, candidate, production)
         else:
@@ -126,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "freshness": gates.freshness_gate(newest, origin, now, g.freshness_hours),
             metric: gates.metric_gate(test.candidate, test.production, test.names, y, metric, g.tolerance) if same_lineage
             else gates.naive_gate(test.candidate, test.names, y, pd.read_parquet(
-                args.data, columns=[params.data.target])[params.data.target].dropna(), metric,
-                first_of_project=production is None),
+                args.data, columns=[params.data.target])[params.data.target].dropna(), metric),
             "latency": gates.latency_gate(latencies, g.p95_latency_ms, g.latency_confidence),
             "fairness": fairness(test.candidate, test.groups, y, task, g.fairness),
         }

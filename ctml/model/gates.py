@@ -185,14 +185,12 @@ def metric_gate(candidate: Any, production: tuple[Any, dict[str, Any]] | None, x
                                             f"(sha256 {str(meta.get('model_sha256'))[:12]}) {allowed}")
 
 
-def naive_gate(candidate: Any, x: pd.DataFrame, y: pd.Series, y_train: pd.Series, metric: str,
-               first_of_project: bool = False) -> Gate:
-    """The first model of a lineage (a new source, target or task) or of the project: no production model
-    of its own to compare with, so it must beat a naive model fitted on the same training labels (the
-    majority class, or the mean) on the same test set. Why not the production model of another lineage:
-    its score on other data says nothing about this one (measured: a new source's first model 0.82 was
-    blocked by the built-in data's 0.92). Why the first model of a project too: passing it unexamined
-    released a model no better than guessing the majority class."""
+def naive_gate(candidate: Any, x: pd.DataFrame, y: pd.Series, y_train: pd.Series, metric: str) -> Gate:
+    """The first model of a lineage (a new source, target or task): no production model of its own to
+    compare with, so it must beat a naive model fitted on the same training labels (the majority class,
+    or the mean) on the same test set. Why not the production model of another lineage: its score on
+    other data says nothing about this one (measured: a new source's first model 0.82 was blocked by
+    the built-in data's 0.92)."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
     value = score(candidate, x, y, metric)
@@ -207,9 +205,8 @@ def naive_gate(candidate: Any, x: pd.DataFrame, y: pd.Series, y_train: pd.Series
     better = value > base if METRIC_SPECS[metric].higher_is_better else value < base
     name = "mean" if regression else "majority class"
     return Gate(bool(better), True, value, round(float(base), 6),
-                f"candidate {metric} {value:.4f} vs a naive model ({name}) {base:.4f}: "
-                + ("first model of the project" if first_of_project else
-                   "first model of its lineage, not compared with another lineage's production"))
+                f"candidate {metric} {value:.4f} vs a naive model ({name}) {base:.4f}: first model of its lineage, "
+                "not compared with another lineage's production")
 
 
 # What `metric_gate` and `naive_gate` write in their detail, read back by `held_against`.
