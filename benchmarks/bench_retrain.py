@@ -51,12 +51,13 @@ def drifted_batch(repo: Path, seed: int):
 
 
 def fold(repo: Path, seed: int) -> str:
-    """A drifted batch in the current source's lineage folder (what a CT step folds); its path from the root."""
+    """A drifted batch written into the current source's lineage folder (what a CT step folds); the
+    folder's path from the root, what CT adds to DVC (one directory per lineage, ctml/ct/step/fold.py)."""
     from tests.helpers import lineage_folder
 
-    path = lineage_folder(repo) / f"batch-{9000 + seed:04d}.parquet"
-    drifted_batch(repo, seed).to_parquet(path, index=False)
-    return path.relative_to(repo).as_posix()
+    folder = lineage_folder(repo)
+    drifted_batch(repo, seed).to_parquet(folder / f"batch-{9000 + seed:04d}.parquet", index=False)
+    return folder.relative_to(repo).as_posix()
 
 
 def main() -> None:

@@ -113,7 +113,8 @@ def retrain_growth(repo: Path, env: dict[str, str], retrains: int, batch_rows: i
     for i in range(retrains):
         path = folder / f"batch-{i + 1:04d}.parquet"
         table(batch_rows, seed=1000 + i, start=10_000_000 + i * batch_rows).to_parquet(path, index=False)
-        subprocess.run([dvc, "add", "-q", str(path.relative_to(repo))], cwd=repo, env=env, check=True, capture_output=True)
+        # the lineage folder, as CT tracks it (one DVC directory per lineage, ctml/ct/step/fold.py)
+        subprocess.run([dvc, "add", "-q", str(folder.relative_to(repo))], cwd=repo, env=env, check=True, capture_output=True)
         times.append(timed([dvc, "repro"], repo, env, timeout)[0])
     return times
 
