@@ -105,6 +105,7 @@ def run_stages(repo: Path, env: dict[str, str], timeout: float, workers: list[in
 def retrain_growth(repo: Path, env: dict[str, str], retrains: int, batch_rows: int, timeout: float) -> list[float]:
     """Append `retrains` batches one at a time, as CT folds them, and time the reproduce each one causes."""
     from benchmarks.scale_data import table
+    from ctml.data.tables import normalize
     from tests.helpers import lineage_folder
 
     dvc = str(Path(sys.executable).with_name("dvc"))
@@ -112,7 +113,8 @@ def retrain_growth(repo: Path, env: dict[str, str], retrains: int, batch_rows: i
     times = []
     for i in range(retrains):
         path = folder / f"batch-{i + 1:04d}.parquet"
-        table(batch_rows, seed=1000 + i, start=10_000_000 + i * batch_rows).to_parquet(path, index=False)
+        # typed as CT writes a folded batch (dates as dates), so ingest concatenates it with the source
+        normalize(table(batch_rows, seed=1000 + i, start=10_000_000 + i * batch_rows), "target").to_parquet(path, index=False)
         # the lineage folder, as CT tracks it (one DVC directory per lineage, ctml/ct/step/fold.py)
         subprocess.run([dvc, "add", "-q", str(folder.relative_to(repo))], cwd=repo, env=env, check=True, capture_output=True)
         times.append(timed([dvc, "repro"], repo, env, timeout)[0])
