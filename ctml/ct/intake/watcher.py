@@ -1,8 +1,11 @@
 """`ct.py watch`: look at the inboxes every `ct.watch_interval_s` and process what arrived, until stopped.
 
 Each round is one `ct.py check` (the same intake, commit and alerts), with the lock held only for
-that round, so `ct.py rollback` or a cron `check` can run between rounds (a round that finds the
-lock taken waits for the next). params.yaml is read again each round: an edit takes effect at the
+a round that has work, so `ct.py rollback` or a cron `check` can run between rounds (a round that
+finds the lock taken waits for the next). An idle round looks without the lock: the look only reads
+(listings, a JSON file) and is repeated under the lock before anything is done, so a `check` from
+cron never meets a watcher that is merely looking (CI saw exit 75 when idle rounds took the lock
+every 0.2 s). params.yaml is read again each round: an edit takes effect at the
 next one, and a bad edit is reported and waited out, not fatal.
 
 SIGTERM or SIGINT stops the loop cleanly: the step under way is finished (a step takes seconds, a
@@ -16,9 +19,12 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctml.errors import UserError
+
+if TYPE_CHECKING:
+    from ctml.ct.context import Context
 
 
 class Stop:
@@ -45,6 +51,17 @@ class Stop:
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
 
+def may_have_work(ctx: Context) -> bool:
+    """The lock-free look of a round after the first: whether there may be work. A look that fails (a
+    file replaced while read by a command running now) counts as work: the locked look decides."""
+    from ctml.ct.intake.session import has_work
+
+    try:
+        return has_work(ctx, False)
+    except Exception:  # noqa: BLE001 - any failure here only means "look again with the lock"
+        return True
+
+
 def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
     """Rounds until stopped (or `rounds` rounds, for tests and benchmarks); returns the exit code."""
     from ctml.ct.repo import lock
@@ -59,11 +76,14 @@ def watch(args: argparse.Namespace, rounds: int | None = None) -> int:
             try:
                 ctx = open_context(args, commit=not args.no_commit)
                 interval = ctx.params.ct.watch_interval_s
-                with lock.exclusive(ctx.root):
+                if first_look or may_have_work(ctx):
+                    with lock.exclusive(ctx.root):
+                        report_refused(ctx)
+                        work, first_look = has_work(ctx, first_look), False
+                        if work:
+                            run_check(ctx, stop.event)
+                else:
                     report_refused(ctx)
-                    work, first_look = has_work(ctx, first_look), False
-                    if work:
-                        run_check(ctx, stop.event)
             except lock.Busy:
                 pass  # another ct.py holds the project: next round
             except UserError as exc:  # a bad params.yaml edit, a failing step: said once, tried again next round
