@@ -56,6 +56,11 @@ DRIFT_PLOTS = METRICS_DIR / "drift_plots"
 DRIFT_SCORES = DRIFT_PLOTS / "scores.csv"  # per-feature scores, most drifted first (a DVC plot)
 # The drift stage's outputs: a release commit holds them as measured on the batch that triggered it.
 DRIFT_OUTPUTS = (DRIFT, DRIFT_SUMMARY, DRIFT_FEATURES, DRIFT_PLOTS)
+DRIFT_STAGE = "drift"
+# What a retrain reproduces for its candidate: every stage but drift (nothing depends on drift). The
+# candidate's own drift run was thrown away: a release keeps the triggering measurement, a discard
+# measures against production again (tests/test_dvc_yaml.py checks these targets reach every other stage).
+CANDIDATE_TARGETS = ("evaluate", "gates")
 GATES = METRICS_DIR / "gates.json"  # every gate's value, limit and detail (an output)
 GATES_SUMMARY = METRICS_DIR / "gates_summary.json"  # passed, blocked, alerts (a DVC metric)
 BLOCKED_GATES = METRICS_DIR / "gates_blocked.json"  # the gates of the last blocked candidate (CT's record of why)

@@ -165,3 +165,28 @@ def test_editing_a_shared_module_makes_its_stages_stale(repo: Path, stages):
     for name in users:
         changed = [entry["changed deps"] for entry in status[name] if "changed deps" in entry]
         assert changed and changed[0].get("ctml/io.py") == "modified"
+
+
+def _outs(stage: dict) -> set[str]:
+    return {next(iter(o)) if isinstance(o, dict) else o for key in ("outs", "metrics", "plots") for o in stage.get(key, [])}
+
+
+def test_a_candidate_reproduces_every_stage_but_drift(stages):
+    """A retrain reproduces `layout.CANDIDATE_TARGETS` (ctml/ct/step/retrain.py): their ancestors must be every
+    stage but drift, and no stage may read what drift writes, or a candidate would be judged on a stale input."""
+    from ctml import layout
+
+    def writes(stage: dict, dep: str) -> bool:  # an output, or a file inside an output folder
+        return any(dep == out or dep.startswith(out.rstrip("/") + "/") for out in _outs(stage))
+
+    def ancestors(name: str) -> set[str]:
+        found = {name}
+        for dep in stages[name].get("deps", []):
+            for parent in [p for p, stage in stages.items() if p not in found and writes(stage, dep)]:
+                found |= ancestors(parent)
+        return found
+
+    reached = set().union(*(ancestors(target) for target in layout.CANDIDATE_TARGETS))
+    assert reached == set(stages) - {layout.DRIFT_STAGE}
+    drift = stages[layout.DRIFT_STAGE]
+    assert not [(name, dep) for name, stage in stages.items() for dep in stage.get("deps", []) if writes(drift, dep)]

@@ -26,13 +26,16 @@ if TYPE_CHECKING:
     from ctml.drift.results import DriftSummary
 
 
-def promote_files(ctx: Context, step: int | str) -> None:
+def promote_files(ctx: Context, step: int | str, measured: bool = False) -> None:
     """Copy the candidate into models/production (DVC tracks the model bytes, git the JSON), then bring
     the stages that read production up to date (drift, gates), so the release commit satisfies `dvc status`.
 
     The gates are not run again: they have just judged this candidate against the production it
     replaces, and that verdict, the one that released it, is what the release commit keeps (run
-    again they would compare the model with itself, at the cost of a second full gates run)."""
+    again they would compare the model with itself, at the cost of a second full gates run). For the
+    same reason, with `measured` (a retrain triggered by the batch's drift measurement, kept by
+    `trigger.keep`), drift is not run either: the release commit holds that measurement, recorded
+    against the new production, and a re-run here was computed only to be overwritten by it."""
     prod = ctx.path(layout.PRODUCTION)
     prod.mkdir(parents=True, exist_ok=True)
     for name, src in layout.PRODUCTION_FILES.items():
@@ -41,7 +44,8 @@ def promote_files(ctx: Context, step: int | str) -> None:
     tags.forget(ctx)
     warm.add(ctx.root, layout.PRODUCTION_MODEL)
     warm.commit_if_only(ctx.root, "gates", str(layout.PRODUCTION))
-    ctx.reproduce(step=step)
+    if not (measured and trigger.restore(ctx)):
+        ctx.reproduce(step=step)
 
 
 def lineage_record(data: Any) -> dict[str, str]:
@@ -71,9 +75,7 @@ def release(ctx: Context, reason: str, drift: DriftSummary | None, step: int | s
     first model of a new lineage."""
     version = tags.next_version(tags.of(ctx), major)
     metrics = read_json(ctx.path(layout.METRICS))
-    promote_files(ctx, step)
-    if drift is not None:  # the batch's measurement, not the re-run that compares it with itself
-        trigger.restore(ctx)
+    promote_files(ctx, step, measured=drift is not None)  # the batch's measurement, not a re-run against itself
     trigger.drop(ctx)
     if not ctx.commit:
         ctx.created.append(version + " (uncommitted)")

@@ -54,7 +54,7 @@ def measure_drift(ctx: Context, step: int) -> DriftSummary:
     reproduces the whole pipeline itself. Checking drift's six ancestors again on every step found
     nothing to do and cost a third of a no-drift step."""
     tick = time.perf_counter()
-    ctx.reproduce(("drift",), step, single_item=True)
+    ctx.reproduce((layout.DRIFT_STAGE,), step, single_item=True)
     ctx.detail(f"drift measured in {time.perf_counter() - tick:.2f}s")
     return DriftSummary.from_json(read_json(ctx.path(layout.DRIFT)))
 

@@ -32,7 +32,7 @@ def retrain(ctx: Context, step: int, batch: Path | pd.DataFrame, drift: DriftSum
     trigger.keep(ctx)  # what the release commit will hold as its drift outputs
     try:
         track(ctx, folded, record)
-        ctx.reproduce(step=step, version=version)
+        ctx.reproduce(layout.CANDIDATE_TARGETS, step=step, version=version)
         gates = gates_result(ctx)
     except UserError as exc:
         _discard(ctx, step, folded, saved)
