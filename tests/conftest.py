@@ -26,6 +26,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     has fewer than two waiting, so the short tests fill the gaps at the end, instead of a long test
     that started last running alone while the other worker idles."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("soak") else 1 if item.get_closest_marker("slow") else 2)
+    # xdist's first handout gives each worker two tests: items 0-1 to the first, 2-3 to the second. Both
+    # start on the baseline (`dvc repro`, ~30 s), one building and one waiting for it; a README-demo
+    # test third instead has the second worker build that project meanwhile (its own `dvc repro`).
+    demo = next((i for i in items[2:] if "readme_demo" in i.fixturenames and "baseline" not in i.fixturenames), None)
+    if demo is not None and len(items) > 3:
+        items.remove(demo)
+        items.insert(2, demo)
 
 
 @pytest.fixture
