@@ -165,7 +165,8 @@ def main() -> None:
              "machine: compare ratios, not seconds).", "",
              f"`python benchmarks/bench_scale.py --rows {args.rows} --engine {args.engine} --model {args.model}"
              + (f" --workers {args.workers} --memory-limit {args.memory_limit}" if args.engine == "dask" else "")
-             + (f" --retrains {args.retrains} --batch-rows {args.batch_rows}" if args.retrains else "") + "`. "
+             + (f" --retrains {args.retrains} --batch-rows {args.batch_rows}" if args.retrains else "")
+             + (" --no-yardstick" if args.no_yardstick else "") + "`. "
              f"Typed training frame: {typed:.0f} MB in memory.", "",
              "| stage | time (s) | peak RSS (MB) | peak / typed frame |" + (" workers' peak so far (MB) |" if dask else ""),
              "|---|---:|---:|---:|" + ("---:|" if dask else "")]
