@@ -221,36 +221,46 @@ def _yaml_once() -> Iterator[None]:
 
 
 def _dump_lock(stages: list[Any]) -> None:
-    """Record the stages in their dvc.lock, one write per dvc.yaml, in the order they ran.
-
-    DVC re-reads dvc.lock with its round-trip YAML parser (pure Python, kept for comments) and
-    re-emits all of it (pure Python too): 0.3-0.7 s of a 2 s CT step for a 25 kB lock whose one stage
-    changed. dvc.lock is DVC's own output, without comments, so it is read here with the safe parser,
-    and only the entries of stages whose record changed are emitted, by DVC's own dumper, into the
-    text they replace (`_splice`); anything else (a new lock, a new or reordered stage) is DVC's whole
-    dump. The bytes are the same either way: tests compare the file with DVC's dump of its data."""
-    from dvc.utils.serialize import _yaml
-
+    """Record the stages in their dvc.lock, one write per dvc.yaml, in the order they ran (spliced,
+    see `_splicing_lock_dumps`)."""
     by_file: dict[str, list[Any]] = {}
     for stage in stages:
         by_file.setdefault(stage.dvcfile.path, []).append(stage)
+    with _splicing_lock_dumps():
+        for group in by_file.values():
+            group[0].dvcfile.dump_stages(group, update_pipeline=False)
+
+
+@contextlib.contextmanager
+def _splicing_lock_dumps() -> Iterator[None]:
+    """While open, DVC's rewrites of dvc.lock re-emit only the entries of stages whose record changed.
+
+    DVC re-reads dvc.lock with its round-trip YAML parser (pure Python, kept for comments) and
+    re-emits all of it (pure Python too): 0.3-0.7 s of a 2 s CT step for a 25 kB lock whose one stage
+    changed, and about 0.7 s of each `dvc commit` a release makes. dvc.lock is DVC's own output,
+    without comments, so it is read here with the safe parser, and only the entries of stages whose
+    record changed are emitted, by DVC's own dumper, into the text they replace (`_splice`); anything
+    else (a new lock, a new or reordered stage, a file not read for update just before) is DVC's whole
+    dump. The bytes are the same either way: tests compare the file with DVC's dump of its data."""
+    from dvc.utils.serialize import _yaml
+
     read: dict[str, Any] = {}
     round_trip, dump = _yaml.parse_yaml_for_update, _yaml._dump
 
     def parse_for_update(text: str, path: str) -> Any:
         parsed = _yaml.parse_yaml(text, path)
+        read.clear()
         read.update(text=text, data=copy.deepcopy(parsed))  # DVC updates `parsed` in place
         return parsed
 
     def dump_changed(data: Any, stream: Any) -> Any:
         spliced = _splice(read["text"], read["data"], data, dump) if read else None
+        read.clear()  # one read, one write: a later dump of another file is DVC's own
         return stream.write(spliced) if spliced is not None else dump(data, stream)
 
     _yaml.parse_yaml_for_update, _yaml._dump = parse_for_update, dump_changed
     try:
-        for group in by_file.values():
-            read.clear()
-            group[0].dvcfile.dump_stages(group, update_pipeline=False)
+        yield
     finally:
         _yaml.parse_yaml_for_update, _yaml._dump = round_trip, dump
 
@@ -377,7 +387,7 @@ def commit_if_only(root: Path, stage: str, dep: str) -> bool:
         changes = repo.status(targets=[stage]).get(stage, [])
     if [change for change in changes if change != {"changed deps": {dep: "modified"}}] or not changes:
         return False
-    _call(root, f"dvc commit --force {stage}", lambda repo: repo.commit(stage, force=True))
+    _call(root, f"dvc commit --force {stage}", lambda repo: _commit(repo, stage))
     return True
 
 
@@ -389,7 +399,12 @@ def add(root: Path, path: str | Path) -> None:
 
 def commit(root: Path, stage: str) -> None:
     """`dvc commit --force STAGE`: dvc.lock records the stage's outputs as they are in the workspace."""
-    _call(root, f"dvc commit {stage}", lambda repo: repo.commit(stage, force=True))
+    _call(root, f"dvc commit {stage}", lambda repo: _commit(repo, stage))
+
+
+def _commit(repo: Any, stage: str) -> Any:
+    with _splicing_lock_dumps():
+        return repo.commit(stage, force=True)
 
 
 def checkout(root: Path) -> None:

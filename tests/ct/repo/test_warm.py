@@ -13,7 +13,7 @@ import yaml
 from ctml.ct.repo import warm
 from ctml.errors import UserError
 from ctml.runs.offline import offline_runs
-from tests.helpers import dvc, lineage_folder, read_json, set_params
+from tests.helpers import copy_project, dvc, lineage_folder, read_json, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +99,23 @@ def test_one_changed_stage_is_rewritten_in_dvc_lock_as_dvc_writes_it(repo: Path)
     after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert list(after) == list(before) and after["drift"] != before["drift"]
     assert {k: v for k, v in after.items() if k != "drift"} == {k: v for k, v in before.items() if k != "drift"}
+    assert dvc_dump_of_itself(repo) and dvc_status(repo) == {}
+
+
+def test_a_commit_rewrites_only_its_stage_in_dvc_lock_as_dvc_commit_writes_it(repo: Path, tmp_path: Path):
+    """`warm.commit` (a release's `dvc commit drift`) splices the stage's new entry into dvc.lock: the
+    file is what `dvc commit --force drift` writes, byte for byte, in a twin project."""
+    twin = copy_project(repo, tmp_path / "twin")
+    for project in (repo, twin):
+        summary = project / "metrics/drift_summary.json"
+        summary.write_text(summary.read_text().replace("{", '{"edited": 1, ', 1))
+    before = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    warm.commit(repo, "drift")
+    dvc("commit", "--force", "drift", cwd=twin)
+    assert (repo / "dvc.lock").read_bytes() == (twin / "dvc.lock").read_bytes()
+    after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert after["drift"] != before["drift"] and {k: v for k, v in after.items() if k != "drift"} == {
+        k: v for k, v in before.items() if k != "drift"}
     assert dvc_dump_of_itself(repo) and dvc_status(repo) == {}
 
 
