@@ -19,13 +19,12 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from ctml.dask.io import partition
+from ctml.dask.io import ROW_GROUP, partition
 from ctml.data.tables import (BUILTIN_PREFIX, as_text, cast_column, cast_label, check_columns, decide_kind, evidence, fold_keep,
                               load_source, no_label_error)
 from ctml.io import atomic_path
 
 _INT = re.compile(r"^[+-]?\d+$")
-ROW_GROUP = 1024 * 1024  # rows per row group: pyarrow's default, which `DataFrame.to_parquet` uses
 _CSV_BOOLS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
 
 

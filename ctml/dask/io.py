@@ -15,6 +15,8 @@ import pandas as pd
 
 from ctml.errors import UserError
 
+ROW_GROUP = 1024 * 1024  # rows per row group: pyarrow's default, which `DataFrame.to_parquet` uses
+
 
 @contextmanager
 def client_for(scheduler: str) -> Iterator[Any]:
@@ -39,7 +41,7 @@ def client_for(scheduler: str) -> Iterator[Any]:
 def _workers_killed(cluster: str) -> Iterator[None]:
     """Dask's KilledWorker (a task whose workers kept dying, nearly always past their memory limit) as
     one line that says what to change, not a traceback: measured at 4M rows, workers limited to
-    700 MB died profiling one row group (up to 1,048,576 rows, the Parquet writer's default)."""
+    700 MB died profiling one row group (up to ROW_GROUP rows, the Parquet writer's default)."""
     from distributed import KilledWorker
 
     try:
@@ -47,7 +49,7 @@ def _workers_killed(cluster: str) -> Iterator[None]:
     except KilledWorker as exc:
         task = getattr(exc, "task", "") or "a task"
         raise UserError(f"compute.engine dask ({cluster}): the workers running {task} died each time it ran, most likely "
-                        "past their memory limit; one task holds a row group of up to 1,048,576 rows: give each "
+                        f"past their memory limit; one task holds a row group of up to {ROW_GROUP:,} rows: give each "
                         "worker more memory (`dask worker --memory-limit`) or use compute.engine: local") from None
 
 

@@ -219,8 +219,8 @@ def remeasure_drift(ctx: Context) -> None:
     batch staged now against the restored production instead, so the rollback commit satisfies
     `dvc status`. Only drift: a stage made stale by code or params changed since that version is left
     for the next CT step (which rebuilds and releases it), and said so."""
-    if "drift" in warm.stale(ctx.root):
-        ctx.reproduce(("drift",), step="rollback", single_item=True)
+    if layout.DRIFT_STAGE in warm.stale(ctx.root):
+        ctx.reproduce((layout.DRIFT_STAGE,), step="rollback", single_item=True)
     if others := sorted(warm.stale(ctx.root)):
         ctx.say(f"note: {', '.join(others)} stale: code, params or dvc.yaml changed since this version; "
                 "the next ct.py step rebuilds and releases it")

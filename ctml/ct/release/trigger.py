@@ -43,7 +43,7 @@ def restore(ctx: Context) -> bool:
             shutil.copytree(kept, dest)
         elif kept.exists():
             shutil.copy2(kept, dest)
-    warm.commit(ctx.root, "drift")
+    warm.commit(ctx.root, layout.DRIFT_STAGE)
     drop(ctx)
     return True
 
